@@ -1,0 +1,250 @@
+//! The fixed-size `Copy` events that cross the rings (design.md §2).
+//!
+//! Every event is one 64-byte cache line (`#[repr(C, align(64))]`), holds no heap data, and
+//! carries the local receive stamp of the frame it came from, so latency can be measured at
+//! every stage.
+//!
+//! | ring | producer → consumer | event |
+//! |---|---|---|
+//! | md | md thread → hot thread | [`MdEvent`] |
+//! | intent | hot thread → gateway | [`OrderIntent`] |
+//! | exec | gateway → hot thread | [`ExecEvent`] |
+//! | telemetry | hot thread → control | [`Telemetry`] |
+
+use crate::types::{ClientId, InstrumentId, Lots, Nanos, Side, Ticks};
+
+/// What an [`MdEvent`] says.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MdKind {
+    /// Start of a book snapshot: clear the instrument's book. `seq` = the snapshot `change_id`.
+    #[default]
+    BookClear = 0,
+    /// A price level's new total size (`qty` lots at `price` ticks on `side`); `qty == 0`
+    /// deletes the level. Part of the frame that the next `BookDone` closes.
+    Level = 1,
+    /// End of one book frame (snapshot or change): the book is consistent again.
+    /// `seq` = `change_id`; `exch_ts` = the frame's exchange timestamp.
+    BookDone = 2,
+    /// The `prev_change_id` chain broke (or the decoder lost the book): the book is untrusted
+    /// until the next `BookClear`…`BookDone` snapshot. The md thread has already asked for a
+    /// new snapshot (resubscribe). `seq` = the change id that was expected.
+    Gap = 3,
+    /// A public trade: `side` = taker side, `price`, `qty`.
+    Trade = 4,
+    /// Ticker: venue mark price in `price` ticks (`qty` unused).
+    Mark = 5,
+    /// The market-data connection dropped: every book of this connection is untrusted.
+    /// `instrument` is `u32::MAX`.
+    Disconnected = 6,
+}
+
+/// A normalized market-data event (md ring payload). 64 bytes.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MdEvent {
+    /// Local receive time of the frame (monotonic clock, ns).
+    pub t_recv: Nanos,
+    /// Local time the decoder finished this frame (monotonic clock, ns).
+    pub t_decoded: Nanos,
+    /// Exchange timestamp of the frame, ns since the Unix epoch (0 if none).
+    pub exch_ts: Nanos,
+    /// Price in ticks (meaning depends on `kind`).
+    pub price: Ticks,
+    /// Size in lots (meaning depends on `kind`).
+    pub qty: Lots,
+    /// Venue sequence: Deribit `change_id` for book events, `trade_seq` for trades.
+    pub seq: u64,
+    /// Instrument id.
+    pub instrument: InstrumentId,
+    /// What this is.
+    pub kind: MdKind,
+    /// Book side or taker side.
+    pub side: Side,
+    /// Reserved flag bits (0).
+    pub flags: u8,
+}
+
+/// Flags of an [`OrderIntent`].
+pub mod intent_flags {
+    /// Post-only (`post_only: true, reject_post_only: true` on Deribit: a crossing order is
+    /// rejected with 11054, never repriced).
+    pub const POST_ONLY: u8 = 1;
+    /// Reduce-only.
+    pub const REDUCE_ONLY: u8 = 2;
+    /// Immediate-or-cancel.
+    pub const IOC: u8 = 4;
+}
+
+/// What an [`OrderIntent`] asks the gateway to do.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IntentKind {
+    /// New limit order `client_id` (`private/buy`/`private/sell`).
+    #[default]
+    New = 0,
+    /// Move order `client_id` to `price`/`qty` (`private/edit`).
+    Amend = 1,
+    /// Cancel order `client_id` (`private/cancel`).
+    Cancel = 2,
+    /// Cancel every order of the account (`private/cancel_all`); `instrument` is `u32::MAX`.
+    CancelAll = 3,
+}
+
+/// An order instruction from the hot thread to the gateway (intent ring payload). 64 bytes.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OrderIntent {
+    /// Receive time of the market-data frame that caused this intent (ns, monotonic); 0 when
+    /// not caused by market data (e.g. shutdown).
+    pub t_recv: Nanos,
+    /// Time the hot thread decided (ns, monotonic).
+    pub t_decide: Nanos,
+    /// Our order id.
+    pub client_id: ClientId,
+    /// Limit price in ticks (New, Amend).
+    pub price: Ticks,
+    /// Size in lots (New, Amend): total order size.
+    pub qty: Lots,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Action.
+    pub kind: IntentKind,
+    /// Order side.
+    pub side: Side,
+    /// [`intent_flags`] bits.
+    pub flags: u8,
+}
+
+/// What an [`ExecEvent`] reports.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ExecKind {
+    /// The venue accepted a new order; it rests (`qty` = open size, `price` = its price).
+    #[default]
+    Accepted = 0,
+    /// The venue applied an amend (`price`, `qty` = new values, `leaves` = open size).
+    Amended = 1,
+    /// The order is gone without (further) fills: user cancel, cancel-all,
+    /// cancel-on-disconnect, IOC remainder. `code` holds a reason code (0 = user request).
+    Cancelled = 2,
+    /// A fill of `qty` lots at `price`; `leaves` = size still open after it (0 = filled).
+    Fill = 3,
+    /// A request about `client_id` failed; `code` = the venue's error code (e.g. 11054
+    /// post-only reject, 11044 not open). For a rejected New the order never existed.
+    /// For a rejected Amend/Cancel the order's state is unchanged unless `qty == -1`, which
+    /// means the venue says the order is no longer open.
+    Rejected = 4,
+    /// Cancel-all acknowledged; `qty` = number of orders the venue cancelled.
+    CancelAllDone = 5,
+    /// The order connection dropped: orders' fates are unknown until reconciled.
+    Disconnected = 6,
+    /// The order connection is up, authenticated and subscribed.
+    Connected = 7,
+}
+
+/// A report from the gateway to the hot thread (exec ring payload). 64 bytes.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecEvent {
+    /// Local receive time of the frame (ns, monotonic).
+    pub t_recv: Nanos,
+    /// Our order id (0 for account-wide events).
+    pub client_id: ClientId,
+    /// Price in ticks (fill price, resting price).
+    pub price: Ticks,
+    /// Size in lots (fill size, open size, or count for `CancelAllDone`).
+    pub qty: Lots,
+    /// Size still open after this event, in lots.
+    pub leaves: Lots,
+    /// Fee of a fill in nano-units of the settlement currency (1e-9 BTC, …); negative = rebate.
+    pub fee_nano: i64,
+    /// Venue error or cancel-reason code (0 if none).
+    pub code: i32,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// What happened.
+    pub kind: ExecKind,
+    /// Order side.
+    pub side: Side,
+    /// 1 if the fill was as maker, 0 taker (fills only).
+    pub maker: u8,
+}
+
+/// Measurement stage of a latency sample (design.md §5).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Stage {
+    /// Frame read → decoded (md thread).
+    #[default]
+    Decode = 0,
+    /// Decoded → taken off the md ring by the hot thread.
+    Ring = 1,
+    /// Taken off the ring → intent written (hot thread decision).
+    Decide = 2,
+    /// Intent taken by the gateway → frame written to the socket.
+    EncodeWrite = 3,
+    /// Frame read → intent written (tick-to-quote).
+    TickToQuote = 4,
+    /// Frame read → order frame written (tick-to-wire).
+    TickToWire = 5,
+}
+
+/// Number of [`Stage`] values.
+pub const STAGES: usize = 6;
+
+/// What a [`Telemetry`] record carries.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TelKind {
+    /// A latency sample: `a` = ns, `stage`.
+    #[default]
+    Latency = 0,
+    /// A fill as the engine booked it: `instrument`, `side`, `a` = price ticks, `b` = lots,
+    /// `c` = fee in nano-units, `d` = client id.
+    Fill = 1,
+    /// A book gap detected: `instrument`.
+    Gap = 2,
+    /// A risk event: `instrument`, `a` = [`crate::risk::RiskCode`] value, `b` = detail.
+    Risk = 3,
+    /// A reject from the venue: `instrument`, `a` = code, `d` = client id.
+    Reject = 4,
+}
+
+/// A record for the control thread (telemetry ring payload). 64 bytes.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Telemetry {
+    /// When (ns, monotonic).
+    pub t: Nanos,
+    /// Payload word a.
+    pub a: i64,
+    /// Payload word b.
+    pub b: i64,
+    /// Payload word c.
+    pub c: i64,
+    /// Payload word d.
+    pub d: i64,
+    /// Instrument (or `u32::MAX`).
+    pub instrument: InstrumentId,
+    /// Kind.
+    pub kind: TelKind,
+    /// Latency stage (for `Latency`).
+    pub stage: Stage,
+    /// Side (for fills).
+    pub side: Side,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_one_cache_line() {
+        assert_eq!(core::mem::size_of::<MdEvent>(), 64);
+        assert_eq!(core::mem::size_of::<OrderIntent>(), 64);
+        assert_eq!(core::mem::size_of::<ExecEvent>(), 64);
+        assert_eq!(core::mem::size_of::<Telemetry>(), 64);
+        assert_eq!(core::mem::align_of::<MdEvent>(), 64);
+    }
+}

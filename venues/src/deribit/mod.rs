@@ -1,0 +1,1 @@
+//! Deribit JSON-RPC v2: codec, instruments, connection loops.

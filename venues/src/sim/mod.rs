@@ -1,0 +1,1 @@
+//! The local Deribit-protocol venue simulator.
