@@ -100,7 +100,11 @@ impl Instrument {
             name: name.to_string(),
             kind,
             base_currency: base.clone(),
-            quote_currency: if kind == Kind::Option { base.clone() } else { "USD".into() },
+            quote_currency: if kind == Kind::Option {
+                base.clone()
+            } else {
+                "USD".into()
+            },
             settlement_currency: base,
             tick,
             tick_steps: Vec::new(),
@@ -324,8 +328,14 @@ mod tests {
         // Doc example (dossier §6.2): base 0.0005, above 120 → 0.001, above 200 → 0.003.
         let mut i = Instrument::new("X", Kind::Option, Dec::new(5, 4), Dec::new(1, 1));
         i.tick_steps = vec![
-            TickStep { above: 240_000, step: 2 },
-            TickStep { above: 400_000, step: 6 },
+            TickStep {
+                above: 240_000,
+                step: 2,
+            },
+            TickStep {
+                above: 400_000,
+                step: 6,
+            },
         ];
         assert_eq!(i.step_at(100), 1);
         assert_eq!(i.step_at(240_000), 2);

@@ -13,7 +13,13 @@ pub mod event;
 pub mod instrument;
 pub mod types;
 
+pub use book::{Book, BookView};
 pub use decimal::Dec;
 pub use event::*;
 pub use instrument::{Instrument, InstrumentTable, Kind};
 pub use types::*;
+pub mod book;
+pub mod engine;
+pub mod orders;
+pub mod quote;
+pub mod risk;
