@@ -137,6 +137,7 @@ struct InstState {
     in_snapshot: bool,
     dirty: bool,
     mark: Option<Ticks>,
+    index_e4: i64,
     usd_e4_per_lot: i64,
     position: Lots,
     pending: [Lots; 2],
@@ -204,6 +205,7 @@ impl Engine {
                 in_snapshot: false,
                 dirty: false,
                 mark: None,
+                index_e4: 0,
                 usd_e4_per_lot: m.fixed_usd_e4_per_lot,
                 position: 0,
                 pending: [0, 0],
@@ -333,6 +335,10 @@ impl Engine {
             MdKind::Mark => {
                 let st = &mut self.insts[i];
                 st.mark = (ev.price > 0).then_some(ev.price);
+                if ev.qty > 0 && ev.qty != st.index_e4 {
+                    st.index_e4 = ev.qty;
+                    tel.push(Telemetry { t: t_pop, kind: TelKind::Index, instrument: ev.instrument, a: ev.price, b: ev.qty, ..Default::default() });
+                }
                 if self.meta[i].inst.kind == Kind::Option && ev.qty > 0 {
                     // qty carries the underlying index in 1e-4 USD: lot (coin) × index
                     let lot = self.meta[i].inst.lot;

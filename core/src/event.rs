@@ -32,7 +32,8 @@ pub enum MdKind {
     Gap = 3,
     /// A public trade: `side` = taker side, `price`, `qty`.
     Trade = 4,
-    /// Ticker: venue mark price in `price` ticks (`qty` unused).
+    /// Ticker: venue mark price in `price` ticks (0 if none); `qty` = underlying index price
+    /// in 1e-4 USD (0 if unknown).
     Mark = 5,
     /// The market-data connection dropped: every book of this connection is untrusted.
     /// `instrument` is `u32::MAX`.
@@ -209,6 +210,9 @@ pub enum TelKind {
     Risk = 3,
     /// A reject from the venue: `instrument`, `a` = code, `d` = client id.
     Reject = 4,
+    /// A new mark/index reading: `instrument`, `a` = mark price ticks, `b` = underlying index
+    /// in 1e-4 USD (0 if unknown). Emitted only when the index changes.
+    Index = 5,
 }
 
 /// A record for the control thread (telemetry ring payload). 64 bytes.

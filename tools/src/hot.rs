@@ -1,0 +1,107 @@
+//! The hot thread's loop: poll the exec and md rings, run the engine's step functions, idle.
+//!
+//! Nothing here allocates, locks or makes a system call in the loop (the clock is a TSC read;
+//! the `park` idle policy parks only when there was no work). Exec reports are drained first
+//! so the engine's order state is as fresh as possible when market data is decided on.
+
+use mm_core::engine::{Engine, IntentSink, TelemetrySink};
+use mm_core::event::{ExecEvent, MdEvent, MdKind, OrderIntent, Stage, TelKind, Telemetry};
+use mm_io::ring::{Consumer, Producer};
+use mm_io::{Idle, IdleWaiter};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// [`IntentSink`] over the intent ring.
+pub struct IntentOut<'a>(pub &'a mut Producer<OrderIntent>);
+
+impl IntentSink for IntentOut<'_> {
+    #[inline]
+    fn free(&self) -> usize {
+        self.0.free_slots()
+    }
+    #[inline]
+    fn push(&mut self, intent: OrderIntent) {
+        let _ = self.0.push(intent);
+    }
+}
+
+/// [`TelemetrySink`] over the telemetry ring; counts records dropped when it is full.
+pub struct TelOut<'a> {
+    /// The ring.
+    pub ring: &'a mut Producer<Telemetry>,
+    /// Records dropped because the ring was full.
+    pub dropped: u64,
+}
+
+impl TelemetrySink for TelOut<'_> {
+    #[inline]
+    fn push(&mut self, t: Telemetry) {
+        if self.ring.push(t).is_err() {
+            self.dropped += 1;
+        }
+    }
+}
+
+/// Flags shared between the control thread and the hot thread.
+#[derive(Default)]
+pub struct HotControl {
+    /// Set by control: stop quoting, cancel everything.
+    pub halt: AtomicBool,
+    /// Set by the hot thread: halted and no order live.
+    pub flat: AtomicBool,
+    /// Set by control: leave the loop.
+    pub exit: AtomicBool,
+    /// Live orders, published by the hot thread for the control thread's status.
+    pub live_orders: AtomicU64,
+}
+
+/// Runs the hot loop until `ctl.exit`; returns the engine (for the report) and the number of
+/// telemetry records dropped.
+#[allow(clippy::too_many_arguments)]
+pub fn hot_loop(
+    mut engine: Engine,
+    md_rx: &mut Consumer<MdEvent>,
+    exec_rx: &mut Consumer<ExecEvent>,
+    intent_tx: &mut Producer<OrderIntent>,
+    tel_tx: &mut Producer<Telemetry>,
+    ctl: &HotControl,
+    idle: Idle,
+    clock: fn() -> u64,
+) -> (Engine, u64) {
+    let mut waiter = IdleWaiter::new(idle);
+    let mut tel = TelOut { ring: tel_tx, dropped: 0 };
+    let mut out = IntentOut(intent_tx);
+    loop {
+        let mut work = false;
+        while let Some(ev) = exec_rx.pop() {
+            work = true;
+            let t = clock();
+            engine.on_exec(&ev, t, &mut out, &mut tel);
+        }
+        for _ in 0..256 {
+            let Some(ev) = md_rx.pop() else { break };
+            work = true;
+            let t_pop = clock();
+            if ev.kind == MdKind::BookDone && ev.t_decoded != 0 {
+                tel.push(Telemetry { t: t_pop, kind: TelKind::Latency, stage: Stage::Ring, a: t_pop.saturating_sub(ev.t_decoded) as i64, ..Default::default() });
+            }
+            engine.on_md(&ev, t_pop, &mut out, &mut tel);
+        }
+        if ctl.halt.load(Ordering::Relaxed) && !ctl.flat.load(Ordering::Relaxed) {
+            let now = clock();
+            if engine.halt(now, &mut out, &mut tel) {
+                ctl.flat.store(true, Ordering::Release);
+            }
+        }
+        if !work {
+            if ctl.exit.load(Ordering::Acquire) {
+                break;
+            }
+            ctl.live_orders.store(engine.open_orders() as u64, Ordering::Relaxed);
+            engine.on_idle(clock(), &mut out, &mut tel);
+            waiter.idle();
+        } else {
+            waiter.reset();
+        }
+    }
+    (engine, tel.dropped)
+}

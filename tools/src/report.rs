@@ -1,0 +1,289 @@
+//! End-of-run report: the JSON written by `--report-json` and the human summary.
+//!
+//! PnL accounting (off the hot path, floats allowed): average-cost per instrument in the
+//! settlement currency. Options and linear instruments: value = amount × price. Inverse
+//! futures (amount in USD, price in USD per coin): the coin PnL of a long `A` USD from `P0` to
+//! `P1` is `A·(1/P0 − 1/P1)`, which is linear accounting on the transformed price `−1/P`.
+//! Unrealized PnL marks at the engine's own mid at exit (mark price if one side is empty).
+//! Coin amounts are converted to USD with the last underlying index seen on the tickers (or,
+//! for a currency without option tickers, the mid of its inverse perpetual/future).
+
+use mm_core::event::STAGES;
+use mm_core::instrument::{InstrumentTable, Kind};
+use mm_core::types::{Lots, Side, Ticks};
+use mm_io::LatencyRecorder;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A fill as the engine booked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FillRec {
+    /// Instrument id.
+    pub instrument: u32,
+    /// Our side.
+    pub side: Side,
+    /// Price (ticks).
+    pub price: Ticks,
+    /// Size (lots).
+    pub lots: Lots,
+    /// Fee in nano-units of the settlement currency.
+    pub fee_nano: i64,
+    /// Our order id.
+    pub client_id: u64,
+}
+
+/// Percentiles in ns.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencyOut {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// 99.99th percentile.
+    pub p9999: u64,
+    /// Maximum.
+    pub max: u64,
+    /// Samples.
+    pub count: u64,
+}
+
+/// PnL figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Pnl {
+    /// Realized PnL.
+    pub realized: f64,
+    /// Unrealized PnL at the exit marks.
+    pub unrealized: f64,
+    /// Fees paid (positive = paid, negative = rebate).
+    pub fees: f64,
+    /// Currency of the figures (`USD` when every currency could be converted).
+    pub currency: String,
+}
+
+/// The engine's best bid/ask at exit, in price units.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct BookOut {
+    /// Best bid price.
+    pub best_bid: Option<f64>,
+    /// Best ask price.
+    pub best_ask: Option<f64>,
+}
+
+/// The simulator ledger summary embedded in the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SimLedgerOut {
+    /// Fills in the simulator's ledger.
+    pub fills: usize,
+    /// Positions in the amount unit.
+    pub positions: BTreeMap<String, f64>,
+    /// Orders the simulator still holds open.
+    pub open_orders: usize,
+}
+
+/// The `--report-json` document.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// `sim` or `deribit`.
+    pub venue: String,
+    /// Tape path (sim).
+    pub tape: Option<String>,
+    /// Endpoint connected to.
+    pub endpoint: String,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Instruments quoted.
+    pub instruments: usize,
+    /// Instruments re-hosted from another venue's recording, with their source.
+    pub rehosted: BTreeMap<String, String>,
+    /// Market-data events processed by the hot thread.
+    pub md_events: u64,
+    /// Market-data frames received.
+    pub md_frames: u64,
+    /// Book gaps detected.
+    pub book_gaps: u64,
+    /// Frames that failed to decode.
+    pub decode_errors: u64,
+    /// New orders sent.
+    pub orders_sent: u64,
+    /// Amends sent.
+    pub amends: u64,
+    /// Cancels sent (single orders + cancel-all requests).
+    pub cancels: u64,
+    /// Venue rejects.
+    pub rejects: u64,
+    /// Reject codes with counts.
+    pub reject_codes: BTreeMap<String, u64>,
+    /// Fills.
+    pub fills: u64,
+    /// Risk events (limits engaged, quotes pulled).
+    pub risk_events: u64,
+    /// Orders sent beyond a configured limit by the engine's own accounting (must be 0).
+    pub limit_violations: u64,
+    /// Positions at exit in the amount unit (coin for options, USD for inverse futures).
+    pub positions: BTreeMap<String, f64>,
+    /// PnL, in USD where convertible.
+    pub pnl: Pnl,
+    /// PnL per settlement currency.
+    pub pnl_by_currency: BTreeMap<String, Pnl>,
+    /// The engine's books at exit.
+    pub books: BTreeMap<String, BookOut>,
+    /// Latency per stage (ns).
+    pub latency_ns: BTreeMap<String, LatencyOut>,
+    /// The simulator's own ledger (sim only).
+    pub sim_ledger: Option<SimLedgerOut>,
+    /// Engine fills and positions equal the simulator's ledger (sim only; `null` live).
+    pub ledger_match: Option<bool>,
+    /// Why the ledgers differ, when they do.
+    pub ledger_mismatches: Vec<String>,
+    /// Orders open at exit (engine's view; the simulator's count is in `sim_ledger`).
+    pub open_orders_at_exit: usize,
+    /// Wall-clock seconds the run took.
+    pub elapsed_s: f64,
+}
+
+/// Latency table from the recorder.
+pub fn latency(rec: &LatencyRecorder) -> BTreeMap<String, LatencyOut> {
+    let mut out = BTreeMap::new();
+    for s in 0..STAGES {
+        let stage = stage_from(s);
+        let p = rec.percentiles(stage);
+        out.insert(
+            mm_io::telemetry::stage_name(stage).to_string(),
+            LatencyOut { p50: p.p50, p90: p.p90, p99: p.p99, p999: p.p999, p9999: p.p9999, max: p.max, count: p.count },
+        );
+    }
+    out
+}
+
+/// The stage with index `s`.
+pub fn stage_from(s: usize) -> mm_core::event::Stage {
+    use mm_core::event::Stage::*;
+    [Decode, Ring, Decide, EncodeWrite, TickToQuote, TickToWire][s.min(STAGES - 1)]
+}
+
+#[derive(Default, Clone, Copy)]
+struct Acct {
+    pos: f64,
+    avg: f64,
+    realized: f64,
+}
+
+fn transformed(px: f64, inverse_future: bool) -> f64 {
+    if inverse_future {
+        if px > 0.0 {
+            -1.0 / px
+        } else {
+            0.0
+        }
+    } else {
+        px
+    }
+}
+
+/// Computes PnL per currency and in USD.
+///
+/// `marks[i]` is the exit mark price of instrument `i` (price units), `index_usd` the USD
+/// value of one coin per currency.
+pub fn pnl(
+    table: &InstrumentTable,
+    fills: &[FillRec],
+    marks: &[Option<f64>],
+    index_usd: &BTreeMap<String, f64>,
+) -> (Pnl, BTreeMap<String, Pnl>) {
+    let mut accts = vec![Acct::default(); table.len()];
+    let mut fees: BTreeMap<String, f64> = BTreeMap::new();
+    for f in fills {
+        let inst = table.get(f.instrument);
+        let inv_fut = inst.inverse && inst.kind != Kind::Option;
+        let x = transformed(inst.price_f64(f.price), inv_fut);
+        let q = inst.amount_f64(f.lots) * f.side.sign() as f64;
+        let a = &mut accts[f.instrument as usize];
+        if a.pos == 0.0 || a.pos.signum() == q.signum() {
+            a.avg = (a.avg * a.pos.abs() + x * q.abs()) / (a.pos.abs() + q.abs());
+            a.pos += q;
+        } else {
+            let c = q.abs().min(a.pos.abs());
+            a.realized += c * (x - a.avg) * a.pos.signum();
+            let new = a.pos + q;
+            if new != 0.0 && new.signum() != a.pos.signum() {
+                a.avg = x;
+            }
+            a.pos = new;
+            if a.pos.abs() < 1e-12 {
+                a.pos = 0.0;
+            }
+        }
+        *fees.entry(inst.settlement_currency.clone()).or_default() += f.fee_nano as f64 / 1e9;
+    }
+    let mut by: BTreeMap<String, Pnl> = BTreeMap::new();
+    for (i, a) in accts.iter().enumerate() {
+        let inst = table.get(i as u32);
+        let e = by.entry(inst.settlement_currency.clone()).or_insert_with(|| Pnl { currency: inst.settlement_currency.clone(), ..Default::default() });
+        e.realized += a.realized;
+        if a.pos != 0.0 {
+            if let Some(m) = marks[i] {
+                let inv_fut = inst.inverse && inst.kind != Kind::Option;
+                e.unrealized += a.pos * (transformed(m, inv_fut) - a.avg);
+            }
+        }
+    }
+    for (c, f) in fees {
+        by.entry(c.clone()).or_insert_with(|| Pnl { currency: c.clone(), ..Default::default() }).fees += f;
+    }
+    let mut total = Pnl { currency: "USD".into(), ..Default::default() };
+    let mut all_converted = true;
+    for (c, p) in &by {
+        let rate = if c == "USD" || c == "USDC" || c == "USDT" { Some(1.0) } else { index_usd.get(c).copied() };
+        match rate {
+            Some(r) => {
+                total.realized += p.realized * r;
+                total.unrealized += p.unrealized * r;
+                total.fees += p.fees * r;
+            }
+            None => all_converted = false,
+        }
+    }
+    if !all_converted {
+        if by.len() == 1 {
+            total = by.values().next().cloned().unwrap_or_default();
+        } else {
+            total.currency = "USD (partial: some currencies had no index)".into();
+        }
+    }
+    (total, by)
+}
+
+/// Prints the human summary to stdout.
+pub fn print_summary(r: &Report) {
+    println!("mm-fast run summary");
+    println!("  venue {}{}  endpoint {}{}", r.venue, r.tape.as_ref().map(|t| format!("  tape {t}")).unwrap_or_default(), r.endpoint, if r.dry_run { "  (dry run)" } else { "" });
+    println!("  instruments {}  md frames {}  md events {}  book gaps {}  decode errors {}", r.instruments, r.md_frames, r.md_events, r.book_gaps, r.decode_errors);
+    println!("  orders {}  amends {}  cancels {}  rejects {}  fills {}  risk events {}", r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_events);
+    println!(
+        "  pnl {:.6} {} (realized {:.6}, unrealized {:.6}, fees {:.6})",
+        r.pnl.realized + r.pnl.unrealized - r.pnl.fees,
+        r.pnl.currency,
+        r.pnl.realized,
+        r.pnl.unrealized,
+        r.pnl.fees
+    );
+    let nonzero: Vec<String> = r.positions.iter().filter(|(_, v)| **v != 0.0).map(|(k, v)| format!("{k} {v}")).collect();
+    println!("  positions: {}", if nonzero.is_empty() { "flat".to_string() } else { nonzero.join(", ") });
+    println!("  latency (ns)        p50       p90       p99     p99.9       max     count");
+    for (k, l) in &r.latency_ns {
+        if l.count > 0 {
+            println!("  {:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", k, l.p50, l.p90, l.p99, l.p999, l.max, l.count);
+        }
+    }
+    if let Some(m) = r.ledger_match {
+        println!("  simulator ledger: {} fills, match {}  open orders at exit {}", r.sim_ledger.as_ref().map_or(0, |l| l.fills), m, r.open_orders_at_exit);
+        for x in &r.ledger_mismatches {
+            println!("    mismatch: {x}");
+        }
+    }
+    println!("  elapsed {:.2} s", r.elapsed_s);
+}

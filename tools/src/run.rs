@@ -1,0 +1,497 @@
+//! One run of the engine: connect, select instruments, start the md, hot and gateway threads,
+//! supervise them from the control thread (this one), stop cleanly, report.
+//!
+//! Threads (design.md §1): md thread (own WebSocket, decode → md ring), hot thread (pinned with
+//! `--cpu`, engine step functions), gateway thread (order WebSocket, intents → wire, replies →
+//! exec ring), control thread (telemetry → histograms, stop conditions, report). With
+//! `--venue sim` the simulator runs in-process on loopback and the engine connects to it over
+//! real sockets, exactly as to the venue.
+//!
+//! End of a run (end of tape, `--duration`, Ctrl+C or SIGTERM): the hot thread halts quoting
+//! and sends one cancel-all; the control thread waits (bounded, 5 s) until the venue has
+//! acknowledged every cancel, then stops the threads and writes the report.
+
+use crate::cli::{Args, VenueArg};
+use crate::hot::{hot_loop, HotControl};
+use crate::report::{self, BookOut, FillRec, Report, SimLedgerOut};
+use crate::select::Selection;
+use mm_core::book::BookView;
+use mm_core::decimal::Dec;
+use mm_core::engine::{Engine, EngineConfig};
+use mm_core::event::{ExecEvent, MdEvent, OrderIntent, TelKind, Telemetry};
+use mm_core::instrument::{InstrumentTable, Kind};
+use mm_core::quote::{QuoteParams, SpreadMode};
+use mm_io::ring::{ring, Consumer};
+use mm_io::{Idle, LatencyRecorder, WsClient, WsOptions};
+use mm_venues::deribit::feed::{self, Credentials};
+use mm_venues::deribit::{gateway, instruments};
+use mm_venues::sim::{Sim, SimConfig, SimHandle};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Deribit production endpoint.
+pub const DERIBIT_PROD: &str = "wss://www.deribit.com/ws/api/v2";
+/// Deribit testnet endpoint.
+pub const DERIBIT_TEST: &str = "wss://test.deribit.com/ws/api/v2";
+
+/// Options of a run that tests set directly (not on the command line).
+#[derive(Clone, Debug, Default)]
+pub struct RunExtras {
+    /// Simulator faults to inject (tests).
+    pub faults: Vec<mm_venues::sim::Fault>,
+    /// External stop flag (tests; Ctrl+C/SIGTERM are always honoured too).
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// What a run produced: the report, plus the raw material tests inspect.
+pub struct RunOutput {
+    /// The report (also written to `--report-json`).
+    pub report: Report,
+    /// The simulator's full ledger (sim only).
+    pub sim_ledger: Option<mm_venues::sim::LedgerSnapshot>,
+    /// The fills the engine booked.
+    pub fills: Vec<FillRec>,
+    /// The instruments quoted.
+    pub table: Arc<InstrumentTable>,
+}
+
+/// Runs the engine as the command line says.
+///
+/// # Errors
+/// Startup failures (bad flags, a CPU that does not exist, connection/authentication/instrument
+/// errors, no instrument selected) as a message naming the cause.
+pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
+    let t0 = Instant::now();
+    mm_io::clock::calibrate();
+    let clock: fn() -> u64 = mm_io::clock::now;
+    let idle: Idle = args.idle.parse().map_err(|e| format!("--idle: {e}"))?;
+    if let Some(cpu) = args.cpu {
+        mm_io::thread::check_cpu(cpu).map_err(|e| format!("--cpu {cpu}: {e}"))?;
+    }
+
+    // Venue.
+    let mut sim: Option<SimHandle> = None;
+    let endpoint = match args.venue {
+        VenueArg::Sim => {
+            let tape = args.tape.clone().ok_or("--venue sim needs --tape PATH (a recorded tape)")?;
+            if !tape.exists() {
+                return Err(format!("tape {} does not exist", tape.display()));
+            }
+            let speed = args.speed.parse().map_err(|e| format!("--speed: {e}"))?;
+            let cfg = SimConfig {
+                tape,
+                listen: "127.0.0.1:0".parse().expect("static address"),
+                speed,
+                rest_capture: None,
+                faults: extras.faults.clone(),
+                notify_before_response: false,
+            };
+            let h = Sim::start(cfg).map_err(|e| format!("simulator: {e}"))?;
+            let url = h.url();
+            sim = Some(h);
+            url
+        }
+        VenueArg::Deribit => args.endpoint.clone().unwrap_or_else(|| if args.test { DERIBIT_TEST.into() } else { DERIBIT_PROD.into() }),
+    };
+    let creds = credentials(args.venue)?;
+    let opts = WsOptions::default();
+
+    // Order session + instruments.
+    let mut order_ws = WsClient::connect(&endpoint, &opts).map_err(|e| format!("connect {endpoint}: {e}"))?;
+    let currencies = currencies_for(args);
+    let cur_refs: Vec<&str> = currencies.iter().map(|s| s.as_str()).collect();
+    let raws = gateway::open_session(&mut order_ws, &creds, &cur_refs)?;
+    let mut all = Vec::new();
+    for r in &raws {
+        all.extend(instruments::parse_instruments(r).map_err(|e| format!("get_instruments reply: {e}"))?);
+    }
+    let sel = Selection {
+        names: args.instruments.clone(),
+        underlying: args.underlying.clone(),
+        expiry: args.expiry.clone(),
+        strikes: args.strikes.clone(),
+        all_strikes: args.all_strikes,
+    };
+    let tape_names: Option<HashSet<String>> = sim.as_ref().map(|s| s.tape_instruments().into_iter().collect());
+    let mut table = InstrumentTable::new();
+    let mut seen = HashSet::new();
+    for i in all {
+        let keep = if !sel.is_empty() {
+            sel.matches(&i)
+        } else if let Some(t) = &tape_names {
+            t.contains(&i.name)
+        } else {
+            false
+        };
+        if keep && seen.insert(i.name.clone()) {
+            table.push(i).map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(missing) = sel.names.iter().find(|n| !seen.contains(*n)) {
+        return Err(format!("instrument {missing} is not listed by the venue"));
+    }
+    if table.is_empty() {
+        return Err(if sel.is_empty() && sim.is_none() {
+            "no instruments selected: use --instruments, or --underlying/--expiry with --strikes or --all-strikes".into()
+        } else {
+            "no instrument matches the selection".into()
+        });
+    }
+    let table = Arc::new(table);
+
+    // Engine settings.
+    let cfg = engine_config(args, &table)?;
+    log::info!("quoting {} instruments on {endpoint}", table.len());
+    let engine = Engine::new(&table, cfg, clock);
+
+    // Rings.
+    let (mut md_tx, mut md_rx) = ring::<MdEvent>(1 << 16);
+    let (mut intent_tx, mut intent_rx) = ring::<OrderIntent>(1 << 12);
+    let (mut exec_tx, mut exec_rx) = ring::<ExecEvent>(1 << 14);
+    let (mut tel_hot_tx, mut tel_hot_rx) = ring::<Telemetry>(1 << 16);
+    let (mut tel_md_tx, mut tel_md_rx) = ring::<Telemetry>(1 << 16);
+    let (mut tel_gw_tx, mut tel_gw_rx) = ring::<Telemetry>(1 << 16);
+
+    let stop_md = Arc::new(AtomicBool::new(false));
+    let stop_gw = Arc::new(AtomicBool::new(false));
+    let ctl = Arc::new(HotControl::default());
+
+    // md thread.
+    let md_ws = WsClient::connect(&endpoint, &opts).map_err(|e| format!("connect {endpoint} (market data): {e}"))?;
+    let md_handle = {
+        let table = table.clone();
+        let stop = stop_md.clone();
+        let creds = creds.clone();
+        std::thread::Builder::new()
+            .name("mm-md".into())
+            .spawn(move || feed::run_feed(md_ws, table, &creds, &mut md_tx, &mut tel_md_tx, &stop, idle, clock))
+            .map_err(|e| format!("spawn md thread: {e}"))?
+    };
+    // gateway thread.
+    let gw_handle = {
+        let table = table.clone();
+        let stop = stop_gw.clone();
+        let dry = args.dry_run;
+        std::thread::Builder::new()
+            .name("mm-gateway".into())
+            .spawn(move || gateway::run_gateway(order_ws, table, &mut intent_rx, &mut exec_tx, &mut tel_gw_tx, &stop, idle, dry, clock))
+            .map_err(|e| format!("spawn gateway thread: {e}"))?
+    };
+    // hot thread.
+    let hot_handle = {
+        let ctl = ctl.clone();
+        mm_io::spawn_pinned("mm-hot", args.cpu, move || hot_loop(engine, &mut md_rx, &mut exec_rx, &mut intent_tx, &mut tel_hot_tx, &ctl, idle, clock))
+            .map_err(|e| format!("spawn hot thread: {e}"))?
+    };
+
+    // Control loop.
+    let signal = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, signal.clone());
+    }
+    let mut tel = TelState::new(&table);
+    let deadline = args.duration.map(|d| t0 + Duration::from_secs_f64(d));
+    let mut tape_done_at: Option<Instant> = None;
+    let reason;
+    loop {
+        let n = tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
+        if signal.load(Ordering::Relaxed) || extras.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            reason = "signal";
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            reason = "duration";
+            break;
+        }
+        if md_handle.is_finished() || gw_handle.is_finished() || hot_handle.is_finished() {
+            reason = "a connection closed";
+            break;
+        }
+        if let Some(s) = &sim {
+            if tape_done_at.is_none() && s.tape_finished() {
+                tape_done_at = Some(Instant::now());
+            }
+            // Let the last frames reach the engine and its last decisions reach the venue.
+            if tape_done_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300)) {
+                reason = "end of tape";
+                break;
+            }
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    log::info!("stopping: {reason}");
+
+    // Cancel everything, wait for the acknowledgements (bounded).
+    ctl.halt.store(true, Ordering::Release);
+    let wait_until = Instant::now() + Duration::from_secs(5);
+    while !ctl.flat.load(Ordering::Acquire) && Instant::now() < wait_until && !gw_handle.is_finished() && !hot_handle.is_finished() {
+        tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if !ctl.flat.load(Ordering::Acquire) {
+        log::warn!("not every cancel was acknowledged within 5 s");
+    }
+    stop_md.store(true, Ordering::Release);
+    let md_stats = md_handle.join().map_err(|_| "md thread panicked")?;
+    let md_stats = md_stats.unwrap_or_else(|e| {
+        log::error!("md: {e}");
+        Default::default()
+    });
+    // Let the gateway deliver what is in flight, then stop it and the hot thread.
+    let settle = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < settle {
+        tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop_gw.store(true, Ordering::Release);
+    let gw_stats = gw_handle.join().map_err(|_| "gateway thread panicked")?;
+    ctl.exit.store(true, Ordering::Release);
+    let (engine, tel_dropped) = hot_handle.join().map_err(|_| "hot thread panicked")?;
+    tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
+    if tel_dropped > 0 {
+        log::warn!("{tel_dropped} telemetry records dropped (ring full)");
+    }
+    let ledger = sim.map(|s| s.stop());
+
+    // Report.
+    let c = *engine.counters();
+    let mut rep = Report {
+        venue: match args.venue {
+            VenueArg::Sim => "sim".into(),
+            VenueArg::Deribit => "deribit".into(),
+        },
+        tape: args.tape.as_ref().map(|p| p.display().to_string()),
+        endpoint: endpoint.clone(),
+        dry_run: args.dry_run,
+        instruments: table.len(),
+        md_events: c.md_events,
+        md_frames: md_stats.frames,
+        book_gaps: md_stats.gaps,
+        decode_errors: md_stats.decode_errors + gw_stats.decode_errors,
+        orders_sent: c.orders_sent,
+        amends: c.amends,
+        cancels: c.cancels + c.cancel_alls,
+        rejects: c.rejects,
+        reject_codes: gw_stats.error_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        fills: c.fills,
+        risk_events: c.risk_events,
+        limit_violations: c.limit_violations,
+        open_orders_at_exit: engine.open_orders(),
+        ..Default::default()
+    };
+    let mut marks = vec![None; table.len()];
+    let mut index_usd: BTreeMap<String, f64> = BTreeMap::new();
+    for inst in table.iter() {
+        let id = inst.id;
+        let b = engine.book(id);
+        if let Some(src) = &inst.rehosted_from {
+            rep.rehosted.insert(inst.name.clone(), src.clone());
+        }
+        rep.books.insert(
+            inst.name.clone(),
+            BookOut { best_bid: b.best_bid().map(|p| inst.price_f64(p)), best_ask: b.best_ask().map(|p| inst.price_f64(p)) },
+        );
+        rep.positions.insert(inst.name.clone(), inst.amount_f64(engine.position(id)));
+        marks[id as usize] = match b.mid_x2() {
+            Some(m2) => Some(inst.price_f64(m2) / 2.0),
+            None => tel.marks[id as usize].map(|m| inst.price_f64(m)),
+        };
+        if inst.kind != Kind::Option && inst.inverse {
+            if let Some(m) = marks[id as usize] {
+                index_usd.entry(inst.base_currency.clone()).or_insert(m);
+            }
+        }
+    }
+    for (cur, v) in &tel.index_by_currency {
+        index_usd.insert(cur.clone(), *v);
+    }
+    let (total, by) = report::pnl(&table, &tel.fills, &marks, &index_usd);
+    rep.pnl = total;
+    rep.pnl_by_currency = by;
+    rep.latency_ns = report::latency(&tel.rec);
+    if let Some(dir) = &args.hgrm {
+        write_hgrm(&tel.rec, dir)?;
+    }
+    if let Some(l) = &ledger {
+        rep.sim_ledger = Some(SimLedgerOut { fills: l.fills.len(), positions: l.positions.clone(), open_orders: l.open_orders.len() });
+        let mism = compare_ledger(&table, &engine, &tel.fills, l);
+        rep.ledger_match = Some(mism.is_empty());
+        rep.ledger_mismatches = mism;
+    }
+    rep.elapsed_s = t0.elapsed().as_secs_f64();
+    if let Some(p) = &args.report_json {
+        let text = serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?;
+        std::fs::write(p, text).map_err(|e| format!("write {}: {e}", p.display()))?;
+    }
+    Ok(RunOutput { report: rep, sim_ledger: ledger, fills: tel.fills, table })
+}
+
+/// Compares the engine's fills and positions with the simulator's ledger; returns the
+/// differences (empty = match).
+pub fn compare_ledger(table: &InstrumentTable, engine: &Engine, fills: &[FillRec], l: &mm_venues::sim::LedgerSnapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ours: Vec<(String, String, i64, i64)> = fills
+        .iter()
+        .map(|f| (table.get(f.instrument).name.clone(), format!("mmf-{}", f.client_id), f.price, f.lots * f.side.sign()))
+        .collect();
+    let mut theirs: Vec<(String, String, i64, i64)> = l
+        .fills
+        .iter()
+        .filter(|f| table.id(&f.instrument).is_some())
+        .map(|f| (f.instrument.clone(), f.label.clone(), f.price_ticks, f.lots * f.side.sign()))
+        .collect();
+    ours.sort();
+    theirs.sort();
+    if ours != theirs {
+        out.push(format!("fills differ: engine {} vs simulator {}", ours.len(), theirs.len()));
+    }
+    for inst in table.iter() {
+        let e = engine.position(inst.id);
+        let s = l.position_lots.get(&inst.name).copied().unwrap_or(0);
+        if e != s {
+            out.push(format!("{}: engine position {} lots, simulator {} lots", inst.name, e, s));
+        }
+    }
+    out
+}
+
+fn write_hgrm(rec: &LatencyRecorder, dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--hgrm {}: {e}", dir.display()))?;
+    for s in 0..mm_core::event::STAGES {
+        let stage = report::stage_from(s);
+        let p = dir.join(format!("{}.hgrm", mm_io::telemetry::stage_name(stage)));
+        rec.write_hgrm(stage, &p).map_err(|e| format!("write {}: {e}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// What the control thread accumulates from the telemetry rings.
+struct TelState {
+    rec: LatencyRecorder,
+    fills: Vec<FillRec>,
+    marks: Vec<Option<i64>>,
+    index_by_currency: BTreeMap<String, f64>,
+    currency: Vec<String>,
+}
+
+impl TelState {
+    fn new(table: &InstrumentTable) -> Self {
+        TelState {
+            rec: LatencyRecorder::new(),
+            fills: Vec::new(),
+            marks: vec![None; table.len()],
+            index_by_currency: BTreeMap::new(),
+            currency: table.iter().map(|i| i.base_currency.clone()).collect(),
+        }
+    }
+
+    fn drain(&mut self, rings: &mut [&mut Consumer<Telemetry>]) -> usize {
+        let mut n = 0;
+        for r in rings.iter_mut() {
+            while let Some(t) = r.pop() {
+                n += 1;
+                match t.kind {
+                    TelKind::Latency => self.rec.record(t.stage, t.a.max(0) as u64),
+                    TelKind::Fill => self.fills.push(FillRec { instrument: t.instrument, side: t.side, price: t.a, lots: t.b, fee_nano: t.c, client_id: t.d as u64 }),
+                    TelKind::Index => {
+                        if let Some(m) = self.marks.get_mut(t.instrument as usize) {
+                            *m = Some(t.a);
+                            if t.b > 0 {
+                                let c = self.currency[t.instrument as usize].clone();
+                                self.index_by_currency.insert(c, t.b as f64 / 1e4);
+                            }
+                        }
+                    }
+                    TelKind::Gap | TelKind::Risk | TelKind::Reject => {}
+                }
+            }
+        }
+        n
+    }
+}
+
+fn credentials(venue: VenueArg) -> Result<Credentials, String> {
+    let id = std::env::var("DERIBIT_CLIENT_ID").ok();
+    let secret = std::env::var("DERIBIT_CLIENT_SECRET").ok();
+    match (venue, id, secret) {
+        (_, Some(client_id), Some(client_secret)) => Ok(Credentials { client_id, client_secret }),
+        (VenueArg::Sim, _, _) => Ok(Credentials { client_id: "mm-fast-sim".into(), client_secret: "sim".into() }),
+        (VenueArg::Deribit, _, _) => Err("set DERIBIT_CLIENT_ID and DERIBIT_CLIENT_SECRET (API key with trade:read_write scope)".into()),
+    }
+}
+
+fn currencies_for(args: &Args) -> Vec<String> {
+    if let Some(u) = &args.underlying {
+        return vec![u.to_uppercase()];
+    }
+    let mut c: Vec<String> = args
+        .instruments
+        .iter()
+        .filter_map(|n| n.split(['-', '_']).next())
+        .map(|s| s.to_uppercase())
+        .collect();
+    c.sort();
+    c.dedup();
+    if c.is_empty() {
+        vec!["any".into()]
+    } else {
+        c
+    }
+}
+
+/// Converts an amount in the instrument's unit to lots (at least one).
+fn to_lots(amount: f64, lot: Dec) -> i64 {
+    ((amount / lot.to_f64()).round() as i64).max(1)
+}
+
+fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfig, String> {
+    let spread = if let Some(k) = args.improve_ticks {
+        if k < 0 {
+            return Err("--improve-ticks must be ≥ 0".into());
+        }
+        SpreadMode::Improve(k)
+    } else if let Some(t) = args.spread_ticks {
+        if t < 1 {
+            return Err("--spread-ticks must be ≥ 1".into());
+        }
+        SpreadMode::Ticks(t)
+    } else {
+        let bps = args.spread_bps.unwrap_or(20.0);
+        if !(bps > 0.0 && bps < 20_000.0) {
+            return Err("--spread-bps must be in (0, 20000)".into());
+        }
+        SpreadMode::Bps((bps * 100.0).round() as i64)
+    };
+    if args.min_spread_bps < 0.0 || args.requote_ticks < 1 {
+        return Err("--min-spread-bps must be ≥ 0 and --requote-ticks ≥ 1".into());
+    }
+    let quote = QuoteParams {
+        spread,
+        min_spread_bps_e2: (args.min_spread_bps * 100.0).round() as i64,
+        skew_per_100_usd_bps_e2: (args.skew_per_100_usd * 100.0).round() as i64,
+    };
+    let mut cfg = EngineConfig::uniform(table, quote, 1, 5);
+    for inst in table.iter() {
+        let i = inst.id as usize;
+        let size = args.size.map_or(1, |s| to_lots(s, inst.lot));
+        cfg.size[i] = size;
+        cfg.max_position[i] = match args.max_position {
+            Some(m) if m >= 0.0 => ((m / inst.lot.to_f64()).floor() as i64).max(0),
+            Some(_) => return Err("--max-position must be ≥ 0".into()),
+            None => 5 * size,
+        };
+    }
+    if let Some(e) = args.max_exposure {
+        if e < 0.0 {
+            return Err("--max-exposure must be ≥ 0".into());
+        }
+        cfg.max_exposure_usd_e4 = (e * 1e4).round() as i64;
+    }
+    cfg.requote_ticks = args.requote_ticks;
+    cfg.stale_ns = args.stale_ms * 1_000_000;
+    Ok(cfg)
+}
