@@ -1,1 +1,67 @@
 //! Deribit JSON-RPC v2: codec, instruments, connection loops.
+//!
+//! Codec modules (all decoding is done in place over the received bytes, see
+//! `../shared/docs/deribit/protocol.md` — "the dossier" — for the wire format):
+//! - [`json`]: our allocation-free JSON scanner (the hot path's decoder is ours);
+//! - [`md`]: market-data frames → [`mm_core::event::MdEvent`]s (books with `change_id` gap
+//!   detection, tickers, trades), dossier §4;
+//! - [`private`]: order-connection frames (RPC replies, `user.orders`, `user.trades`) as
+//!   borrowed views, dossier §5;
+//! - [`encode`]: JSON-RPC request frames written into a preallocated buffer, dossier §1.2, §5;
+//! - [`instruments`]: `public/get_instruments` ⇄ [`mm_core::instrument::Instrument`], dossier §6.
+
+pub mod encode;
+pub mod instruments;
+pub mod json;
+pub mod md;
+pub mod private;
+
+use mm_core::types::InstrumentId;
+
+/// A frame (or metadata document) that could not be decoded.
+///
+/// Cheap to create and `Copy`: no allocation on the error path of the hot loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// What was wrong.
+    pub what: &'static str,
+    /// Byte offset in the frame where it was detected.
+    pub at: usize,
+    /// Set by [`md::MdDecoder`] when the broken frame was a book frame of a known instrument:
+    /// that book is now untrusted and awaits a new snapshot, so the caller must re-subscribe
+    /// its book channel exactly as for [`md::Frame::Gap`].
+    pub resync: Option<InstrumentId>,
+}
+
+impl DecodeError {
+    /// An error without a resync request.
+    pub const fn new(what: &'static str, at: usize) -> Self {
+        DecodeError {
+            what,
+            at,
+            resync: None,
+        }
+    }
+}
+
+impl From<json::JsonError> for DecodeError {
+    fn from(e: json::JsonError) -> Self {
+        DecodeError::new(e.what, e.at)
+    }
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "deribit decode error: {} (at byte {})",
+            self.what, self.at
+        )?;
+        if let Some(i) = self.resync {
+            write!(f, "; book of instrument {i} needs a resync")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DecodeError {}

@@ -1,1 +1,447 @@
-//! The local Deribit-protocol venue simulator.
+//! The local Deribit-protocol venue simulator (design.md §4).
+//!
+//! A real WebSocket JSON-RPC server on loopback (`ws://127.0.0.1:PORT/ws/api/v2`) that
+//! - replays a recorded **tape** ([`tape`]: cryptofeed raw Deribit captures are forwarded byte
+//!   for byte; tardis normalized books are turned into Deribit `book.*` frames with a
+//!   synthesized global `change_id` chain) at recorded pace, a multiple of it, or as fast as
+//!   the clients read ([`Speed`]); replay starts with the first market-data subscription;
+//! - serves `public/get_instruments` from a recorded `rest.capture` or from instruments
+//!   derived from the tape ([`instruments`]);
+//! - speaks the session and trading methods of the Deribit protocol dossier (§1, §3, §4.0–4.5,
+//!   §5.1–5.5, §5.8, §6, §7.2; fidelity checklist §10): auth, subscribe, buy/sell/edit/cancel,
+//!   cancel-all variants, open-order and position queries, cancel-on-disconnect, `user.orders`
+//!   and `user.trades` notifications;
+//! - matches our orders against the recorded market as *virtual* orders ([`matching`] explains
+//!   the model: queue position behind recorded depth, fills by recorded trades and by the
+//!   recorded book moving through our price, post-only rules, partial fills);
+//! - keeps its own ledger ([`LedgerSnapshot`]): fills, positions, fees, open orders, an event
+//!   log and counters — the independent truth end-to-end tests compare the engine against;
+//! - injects faults on demand ([`Fault`]).
+//!
+//! Threading: one server thread runs a `mio` event loop over the listener and every
+//! connection (tungstenite server handshake, text frames) plus the tape clock. The venue state
+//! ([`exchange`]) is pure logic behind a mutex so [`SimHandle::ledger`] can take a consistent
+//! copy at any time.
+//!
+//! Clocks: order and trade `timestamp`s use the **tape clock** (the time of the last replayed
+//! event) so they line up with the market data; `usIn`/`usOut` use the wall clock.
+
+pub mod book;
+pub mod exchange;
+pub mod instruments;
+pub mod json;
+pub mod matching;
+mod server;
+pub mod tape;
+
+use mm_core::instrument::InstrumentTable;
+use mm_core::types::Side;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Replay pace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// At the recorded timestamps.
+    Recorded,
+    /// `k` times the recorded pace (`k > 0`).
+    Multiple(f64),
+    /// As fast as possible, still serving requests between events and never buffering more
+    /// than ~1 MiB unsent per connection.
+    Max,
+}
+
+impl FromStr for Speed {
+    type Err = String;
+
+    /// `"1"` ⇒ [`Speed::Recorded`], `"10"`/`"0.5"`/`"10x"` ⇒ [`Speed::Multiple`], `"max"` ⇒
+    /// [`Speed::Max`].
+    fn from_str(s: &str) -> Result<Speed, String> {
+        let t = s.trim().to_ascii_lowercase();
+        if t == "max" {
+            return Ok(Speed::Max);
+        }
+        let k: f64 = t
+            .trim_end_matches('x')
+            .parse()
+            .map_err(|_| format!("bad speed {s:?}: expected a positive number or \"max\""))?;
+        if !(k.is_finite() && k > 0.0) {
+            return Err(format!("bad speed {s:?}: must be > 0"));
+        }
+        Ok(if k == 1.0 {
+            Speed::Recorded
+        } else {
+            Speed::Multiple(k)
+        })
+    }
+}
+
+/// A fault to inject.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Drop (do not send) the first book **change** at or after this tape time (seconds from
+    /// the tape's first event). The simulator's own book still applies it, so the chain breaks
+    /// for that instrument: the client's next `prev_change_id` check fails, it resubscribes,
+    /// and the snapshot it then gets (with `change_id` = the dropped change's id) lets the
+    /// recorded chain continue.
+    Gap {
+        /// Tape time, seconds from tape start.
+        at_secs: f64,
+    },
+}
+
+/// Simulator configuration.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Tape file (format detected from content; `.gz` allowed).
+    pub tape: PathBuf,
+    /// Listen address (`127.0.0.1:0` = any free port).
+    pub listen: SocketAddr,
+    /// Replay pace.
+    pub speed: Speed,
+    /// Instruments source; `None` ⇒ a `rest.capture` beside the tape if present, else derived.
+    pub rest_capture: Option<PathBuf>,
+    /// Faults to inject.
+    pub faults: Vec<Fault>,
+    /// Emit `user.orders`/`user.trades` notifications before the RPC reply (the real venue
+    /// can do either; dossier §5.8).
+    pub notify_before_response: bool,
+}
+
+impl SimConfig {
+    /// A config with defaults: listen on `127.0.0.1:0`, [`Speed::Max`], no faults.
+    pub fn new(tape: impl Into<PathBuf>) -> SimConfig {
+        SimConfig {
+            tape: tape.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            speed: Speed::Max,
+            rest_capture: None,
+            faults: Vec::new(),
+            notify_before_response: false,
+        }
+    }
+}
+
+/// Errors starting the simulator.
+#[derive(Debug)]
+pub enum SimError {
+    /// The tape could not be read or parsed.
+    Tape(String),
+    /// Instrument metadata could not be built.
+    Instruments(String),
+    /// Socket / thread error.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Tape(e) => write!(f, "tape: {e}"),
+            SimError::Instruments(e) => write!(f, "instruments: {e}"),
+            SimError::Io(e) => write!(f, "io: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+impl From<std::io::Error> for SimError {
+    fn from(e: std::io::Error) -> Self {
+        SimError::Io(e)
+    }
+}
+
+/// One execution of one of our orders.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimFill {
+    /// Venue trade id.
+    pub trade_id: String,
+    /// Venue order id.
+    pub order_id: String,
+    /// Order label.
+    pub label: String,
+    /// Instrument name.
+    pub instrument: String,
+    /// Our side.
+    #[serde(serialize_with = "ser_side")]
+    pub side: Side,
+    /// Price (quote currency).
+    pub price: f64,
+    /// Price in ticks.
+    pub price_ticks: i64,
+    /// Amount (venue amount unit).
+    pub amount: f64,
+    /// Amount in lots.
+    pub lots: i64,
+    /// Fee charged (negative = rebate), in `fee_currency`.
+    pub fee: f64,
+    /// Settlement currency of the fee.
+    pub fee_currency: String,
+    /// Maker (resting) or taker.
+    pub maker: bool,
+    /// Tape time of the fill (ns since the epoch).
+    pub tape_ns: u64,
+}
+
+/// An open order at snapshot time.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimOrder {
+    /// Venue order id.
+    pub order_id: String,
+    /// Label.
+    pub label: String,
+    /// Instrument name.
+    pub instrument: String,
+    /// Side.
+    #[serde(serialize_with = "ser_side")]
+    pub side: Side,
+    /// Limit price in ticks.
+    pub price_ticks: i64,
+    /// Size in lots.
+    pub lots: i64,
+    /// Filled lots.
+    pub filled_lots: i64,
+}
+
+/// What a log entry records.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum SimLogKind {
+    /// A book change was dropped by a [`Fault::Gap`].
+    ChangeDropped,
+    /// A synthesized snapshot was sent after a (re)subscribe mid-tape.
+    SnapshotSent,
+    /// An order was accepted.
+    OrderNew {
+        /// Label.
+        label: String,
+        /// Price (ticks) after any post-only repricing.
+        price_ticks: i64,
+    },
+    /// An order was edited.
+    OrderEdit {
+        /// Label.
+        label: String,
+        /// New price (ticks).
+        price_ticks: i64,
+    },
+    /// An order was cancelled (any reason).
+    OrderCancel {
+        /// Label.
+        label: String,
+    },
+    /// A cancel-all request.
+    CancelAll,
+    /// A fill.
+    Fill {
+        /// Label.
+        label: String,
+    },
+    /// An order request was rejected with an error.
+    Reject {
+        /// Label (from the request, if any).
+        label: String,
+        /// JSON-RPC error code.
+        code: i32,
+    },
+    /// A channel was subscribed.
+    Subscribe {
+        /// Channel.
+        channel: String,
+    },
+    /// A channel was unsubscribed.
+    Unsubscribe {
+        /// Channel.
+        channel: String,
+    },
+}
+
+/// One log entry.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimLogEntry {
+    /// Sequence number (0, 1, …).
+    pub seq: u64,
+    /// Tape clock at the time.
+    pub tape_ns: u64,
+    /// Instrument, when the entry concerns one.
+    pub instrument: Option<String>,
+    /// What happened.
+    pub what: SimLogKind,
+}
+
+/// Counters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SimStats {
+    /// Market-data notifications sent (all connections).
+    pub md_frames_sent: u64,
+    /// JSON-RPC requests received.
+    pub requests: u64,
+    /// Orders accepted.
+    pub orders: u64,
+    /// Edits accepted.
+    pub edits: u64,
+    /// Orders cancelled (any reason).
+    pub cancels: u64,
+    /// Order requests rejected with an error.
+    pub rejects: u64,
+    /// Fills.
+    pub fills: u64,
+    /// WebSocket connections accepted.
+    pub connections: u64,
+}
+
+/// A consistent copy of the simulator's ledger.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LedgerSnapshot {
+    /// Every fill, in order.
+    pub fills: Vec<SimFill>,
+    /// Instrument → signed position in the venue's amount unit (USD for inverse futures,
+    /// coin for options), summed over accounts; instruments that ever traded.
+    pub positions: BTreeMap<String, f64>,
+    /// Instrument → signed position in lots.
+    pub position_lots: BTreeMap<String, i64>,
+    /// Open orders.
+    pub open_orders: Vec<SimOrder>,
+    /// Instrument → recorded (best bid, best ask) now, price units.
+    pub books: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    /// Currency → fees paid (negative = rebates received).
+    pub fees: BTreeMap<String, f64>,
+    /// Event log.
+    pub log: Vec<SimLogEntry>,
+    /// Counters.
+    pub stats: SimStats,
+}
+
+fn ser_side<S: serde::Serializer>(s: &Side, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.direction())
+}
+
+/// State shared between the server thread and the handle.
+pub(crate) struct Shared {
+    pub(crate) exchange: Mutex<exchange::Exchange>,
+    pub(crate) stop: AtomicBool,
+    pub(crate) finished: AtomicBool,
+}
+
+/// Starts simulators.
+pub struct Sim;
+
+impl Sim {
+    /// Loads the tape and instruments, binds the listener, spawns the server thread and
+    /// returns once it is listening.
+    ///
+    /// # Errors
+    /// Tape or instrument problems, or a socket error.
+    pub fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
+        let tape = tape::load(&cfg.tape).map_err(SimError::Tape)?;
+        let insts = instruments::build(&tape, cfg.rest_capture.as_deref())
+            .map_err(SimError::Instruments)?;
+        let table = insts.table.clone();
+        let ex = exchange::Exchange::new(insts, &tape, &cfg);
+        let shared = Arc::new(Shared {
+            exchange: Mutex::new(ex),
+            stop: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        });
+        let (addr, waker, thread) = server::spawn(cfg, tape, shared.clone())?;
+        Ok(SimHandle {
+            addr,
+            instruments: table,
+            shared,
+            waker,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running simulator. Dropping it stops the server thread.
+pub struct SimHandle {
+    addr: SocketAddr,
+    instruments: Arc<InstrumentTable>,
+    shared: Arc<Shared>,
+    waker: Arc<mio::Waker>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://127.0.0.1:PORT/ws/api/v2`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws/api/v2", self.addr)
+    }
+
+    /// The instruments `public/get_instruments` serves.
+    pub fn instruments(&self) -> Arc<InstrumentTable> {
+        self.instruments.clone()
+    }
+
+    /// True once every tape event has been sent.
+    pub fn tape_finished(&self) -> bool {
+        self.shared.finished.load(Ordering::Acquire)
+    }
+
+    /// Waits until the tape is finished or `timeout` passes; returns [`Self::tape_finished`].
+    pub fn wait_tape_finished(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while !self.tape_finished() {
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
+    /// A consistent copy of the ledger.
+    pub fn ledger(&self) -> LedgerSnapshot {
+        match self.shared.exchange.lock() {
+            Ok(ex) => ex.snapshot(),
+            Err(p) => p.into_inner().snapshot(),
+        }
+    }
+
+    /// Stops the server (closing every connection, without cancel-on-disconnect) and returns
+    /// the final ledger.
+    pub fn stop(mut self) -> LedgerSnapshot {
+        self.shutdown();
+        self.ledger()
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speed_parses() {
+        assert_eq!("1".parse::<Speed>(), Ok(Speed::Recorded));
+        assert_eq!("10".parse::<Speed>(), Ok(Speed::Multiple(10.0)));
+        assert_eq!("0.5".parse::<Speed>(), Ok(Speed::Multiple(0.5)));
+        assert_eq!("MAX".parse::<Speed>(), Ok(Speed::Max));
+        assert!("0".parse::<Speed>().is_err());
+        assert!("fast".parse::<Speed>().is_err());
+    }
+}

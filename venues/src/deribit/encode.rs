@@ -1,0 +1,361 @@
+//! JSON-RPC request encoder (dossier §1.2 framing, §2.1 auth, §3 heartbeat/COD, §4.0
+//! subscribe, §5 trading).
+//!
+//! An [`Encoder`] owns one text buffer, preallocated at construction ([`DEFAULT_CAPACITY`]);
+//! every method clears it, writes one complete request frame and returns it as `&str`, valid
+//! until the next call. Nothing allocates after construction unless a frame is longer than the
+//! buffer (only a subscribe with thousands of channels can be; Deribit refuses frames above
+//! [`MAX_FRAME`] anyway, so batch channels below that).
+//!
+//! Prices and amounts are written as exact decimal text from ticks and lots
+//! ([`Instrument::write_price`] / [`Instrument::write_amount`]): 159 ticks of 0.0005 is
+//! `0.0795`, never `0.07950000000000001`. Request ids are `u64`. Orders carry
+//! `label: "mmf-<client id>"` (see [`super::private::parse_label`]).
+//!
+//! The auth frame contains the API secret: never log it.
+
+use super::private::LABEL_PREFIX;
+use mm_core::event::intent_flags;
+use mm_core::instrument::Instrument;
+use mm_core::types::{ClientId, Lots, Side, Ticks};
+
+/// Buffer capacity an [`Encoder::new`] preallocates (bytes).
+pub const DEFAULT_CAPACITY: usize = 64 * 1024;
+
+/// Largest frame Deribit accepts (dossier §1.1: above it, error -32600).
+pub const MAX_FRAME: usize = 32 * 1024;
+
+/// Writes Deribit JSON-RPC request frames into a reused buffer. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    buf: String,
+    first: bool,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Encoder {
+    /// An encoder with a [`DEFAULT_CAPACITY`] buffer.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// An encoder with a buffer of `cap` bytes.
+    pub fn with_capacity(cap: usize) -> Self {
+        Encoder {
+            buf: String::with_capacity(cap),
+            first: true,
+        }
+    }
+
+    /// Capacity of the buffer (for checking that nothing grew).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    #[inline]
+    fn begin(&mut self, id: u64, method: &str) {
+        self.buf.clear();
+        self.buf.push_str(r#"{"jsonrpc":"2.0","id":"#);
+        self.push_u64(id);
+        self.buf.push_str(r#","method":""#);
+        self.buf.push_str(method);
+        self.buf.push_str(r#"","params":{"#);
+        self.first = true;
+    }
+
+    #[inline]
+    fn end(&mut self) -> &str {
+        self.buf.push_str("}}");
+        &self.buf
+    }
+
+    #[inline]
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.buf.push(',');
+        }
+        self.first = false;
+        self.buf.push('"');
+        self.buf.push_str(k);
+        self.buf.push_str("\":");
+    }
+
+    #[inline]
+    fn push_u64(&mut self, mut v: u64) {
+        let mut d = [0u8; 20];
+        let mut n = 0;
+        loop {
+            d[n] = b'0' + (v % 10) as u8;
+            n += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for i in (0..n).rev() {
+            self.buf.push(d[i] as char);
+        }
+    }
+
+    #[inline]
+    fn push_ascii(&mut self, b: &[u8]) {
+        for &c in b {
+            self.buf.push(c as char);
+        }
+    }
+
+    /// Writes `s` as a JSON string (quotes, escapes for `"`, `\` and control characters).
+    fn push_json_str(&mut self, s: &str) {
+        self.buf.push('"');
+        if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            self.buf.push_str(s);
+        } else {
+            for ch in s.chars() {
+                match ch {
+                    '"' => self.buf.push_str("\\\""),
+                    '\\' => self.buf.push_str("\\\\"),
+                    '\n' => self.buf.push_str("\\n"),
+                    '\r' => self.buf.push_str("\\r"),
+                    '\t' => self.buf.push_str("\\t"),
+                    c if (c as u32) < 0x20 => {
+                        const HEX: &[u8; 16] = b"0123456789abcdef";
+                        self.buf.push_str("\\u00");
+                        self.buf.push(HEX[(c as usize >> 4) & 0xf] as char);
+                        self.buf.push(HEX[c as usize & 0xf] as char);
+                    }
+                    c => self.buf.push(c),
+                }
+            }
+        }
+        self.buf.push('"');
+    }
+
+    #[inline]
+    fn kv_str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        self.push_json_str(v);
+    }
+
+    #[inline]
+    fn kv_bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.buf.push_str(if v { "true" } else { "false" });
+    }
+
+    #[inline]
+    fn kv_u64(&mut self, k: &str, v: u64) {
+        self.key(k);
+        self.push_u64(v);
+    }
+
+    #[inline]
+    fn kv_price(&mut self, inst: &Instrument, px: Ticks) {
+        let mut t = [0u8; 48];
+        let n = inst.write_price(px, &mut t);
+        self.key("price");
+        self.push_ascii(t.get(..n).unwrap_or(b"0"));
+    }
+
+    #[inline]
+    fn kv_amount(&mut self, inst: &Instrument, qty: Lots) {
+        let mut t = [0u8; 48];
+        let n = inst.write_amount(qty, &mut t);
+        self.key("amount");
+        self.push_ascii(t.get(..n).unwrap_or(b"0"));
+    }
+
+    fn kv_channels(&mut self, channels: &[&str]) {
+        self.key("channels");
+        self.buf.push('[');
+        for (i, c) in channels.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            self.push_json_str(c);
+        }
+        self.buf.push(']');
+    }
+
+    /// `public/auth` with `grant_type: "client_credentials"` (dossier §2.1). Contains the
+    /// secret: never log the frame.
+    pub fn auth_client_credentials(&mut self, id: u64, client_id: &str, secret: &str) -> &str {
+        self.begin(id, "public/auth");
+        self.kv_str("grant_type", "client_credentials");
+        self.kv_str("client_id", client_id);
+        self.kv_str("client_secret", secret);
+        self.end()
+    }
+
+    /// `public/subscribe` (or `private/subscribe` when `private`) `{channels}` (dossier §4.0).
+    pub fn subscribe(&mut self, id: u64, channels: &[&str], private: bool) -> &str {
+        self.begin(
+            id,
+            if private {
+                "private/subscribe"
+            } else {
+                "public/subscribe"
+            },
+        );
+        self.kv_channels(channels);
+        self.end()
+    }
+
+    /// `public/unsubscribe` (or `private/unsubscribe`) `{channels}`.
+    pub fn unsubscribe(&mut self, id: u64, channels: &[&str], private: bool) -> &str {
+        self.begin(
+            id,
+            if private {
+                "private/unsubscribe"
+            } else {
+                "public/unsubscribe"
+            },
+        );
+        self.kv_channels(channels);
+        self.end()
+    }
+
+    /// `public/get_instruments {currency, kind?, expired}` (dossier §6).
+    pub fn get_instruments(
+        &mut self,
+        id: u64,
+        currency: &str,
+        kind: Option<&str>,
+        expired: bool,
+    ) -> &str {
+        self.begin(id, "public/get_instruments");
+        self.kv_str("currency", currency);
+        if let Some(k) = kind {
+            self.kv_str("kind", k);
+        }
+        self.kv_bool("expired", expired);
+        self.end()
+    }
+
+    /// A limit order: `private/buy` (Bid) or `private/sell` (Ask) with exact `price` and
+    /// `amount` text, `type: "limit"`, `label: "mmf-<client_id>"`, and per `flags`
+    /// ([`intent_flags`]): `post_only: true, reject_post_only: true` (a crossing order is
+    /// rejected with 11054, never repriced), `reduce_only: true`,
+    /// `time_in_force: "immediate_or_cancel"` (dossier §5.1). Flags are written as given:
+    /// POST_ONLY with IOC is refused by the venue (11055).
+    #[allow(clippy::too_many_arguments)]
+    pub fn order(
+        &mut self,
+        id: u64,
+        inst: &Instrument,
+        side: Side,
+        price: Ticks,
+        qty: Lots,
+        flags: u8,
+        client_id: ClientId,
+    ) -> &str {
+        self.begin(
+            id,
+            match side {
+                Side::Bid => "private/buy",
+                Side::Ask => "private/sell",
+            },
+        );
+        self.kv_str("instrument_name", &inst.name);
+        self.kv_amount(inst, qty);
+        self.kv_str("type", "limit");
+        self.kv_price(inst, price);
+        self.key("label");
+        self.buf.push('"');
+        self.buf.push_str(LABEL_PREFIX);
+        self.push_u64(client_id);
+        self.buf.push('"');
+        if flags & intent_flags::POST_ONLY != 0 {
+            self.kv_bool("post_only", true);
+            self.kv_bool("reject_post_only", true);
+        }
+        if flags & intent_flags::REDUCE_ONLY != 0 {
+            self.kv_bool("reduce_only", true);
+        }
+        if flags & intent_flags::IOC != 0 {
+            self.kv_str("time_in_force", "immediate_or_cancel");
+        }
+        self.end()
+    }
+
+    /// `private/edit {order_id, amount, price, post_only[, reject_post_only: true]}`
+    /// (dossier §5.3). With `post_only`, a crossing edit cancels the order
+    /// (`cancel_reason: "edit_post_only_reject"`).
+    pub fn edit(
+        &mut self,
+        id: u64,
+        inst: &Instrument,
+        order_id: &str,
+        price: Ticks,
+        qty: Lots,
+        post_only: bool,
+    ) -> &str {
+        self.begin(id, "private/edit");
+        self.kv_str("order_id", order_id);
+        self.kv_amount(inst, qty);
+        self.kv_price(inst, price);
+        self.kv_bool("post_only", post_only);
+        if post_only {
+            self.kv_bool("reject_post_only", true);
+        }
+        self.end()
+    }
+
+    /// `private/cancel {order_id}` (dossier §5.4).
+    pub fn cancel(&mut self, id: u64, order_id: &str) -> &str {
+        self.begin(id, "private/cancel");
+        self.kv_str("order_id", order_id);
+        self.end()
+    }
+
+    /// `private/cancel_all {}` (reply: number of orders cancelled).
+    pub fn cancel_all(&mut self, id: u64) -> &str {
+        self.begin(id, "private/cancel_all");
+        self.end()
+    }
+
+    /// `private/cancel_all_by_instrument {instrument_name}`.
+    pub fn cancel_all_by_instrument(&mut self, id: u64, instrument_name: &str) -> &str {
+        self.begin(id, "private/cancel_all_by_instrument");
+        self.kv_str("instrument_name", instrument_name);
+        self.end()
+    }
+
+    /// `private/enable_cancel_on_disconnect {scope: "connection"}` (dossier §3.2).
+    pub fn enable_cancel_on_disconnect(&mut self, id: u64) -> &str {
+        self.begin(id, "private/enable_cancel_on_disconnect");
+        self.kv_str("scope", "connection");
+        self.end()
+    }
+
+    /// `public/set_heartbeat {interval}` in seconds (the venue's minimum is 10, dossier §3.1).
+    pub fn set_heartbeat(&mut self, id: u64, interval_s: u32) -> &str {
+        self.begin(id, "public/set_heartbeat");
+        self.kv_u64("interval", interval_s as u64);
+        self.end()
+    }
+
+    /// `public/test {}` (the answer to a heartbeat `test_request`).
+    pub fn test(&mut self, id: u64) -> &str {
+        self.begin(id, "public/test");
+        self.end()
+    }
+
+    /// `private/get_open_orders_by_currency {currency}` (reconciliation).
+    pub fn get_open_orders_by_currency(&mut self, id: u64, currency: &str) -> &str {
+        self.begin(id, "private/get_open_orders_by_currency");
+        self.kv_str("currency", currency);
+        self.end()
+    }
+
+    /// `private/get_positions {currency}` (reconciliation).
+    pub fn get_positions(&mut self, id: u64, currency: &str) -> &str {
+        self.begin(id, "private/get_positions");
+        self.kv_str("currency", currency);
+        self.end()
+    }
+}

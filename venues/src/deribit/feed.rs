@@ -1,0 +1,249 @@
+//! The market-data connection loop (the md thread of design.md §1).
+//!
+//! Connects, authenticates (Deribit `raw` channels need an authorised connection, dossier
+//! §4.0), subscribes `book.{i}.raw`, `ticker.{i}.raw` and `trades.{i}.raw` for every
+//! instrument in batches, then reads frames, stamps their receive time, decodes them into
+//! [`MdEvent`]s and pushes them to the md ring.
+//!
+//! Failure handling:
+//! - a book gap (`prev_change_id` chain broken) → the decoder has already emitted `Gap` for the
+//!   hot thread; this loop re-subscribes that instrument's book channel (unsubscribe +
+//!   subscribe, dossier §4.1 "resync = resubscribe") so the venue sends a new snapshot;
+//! - a malformed frame → counted and logged, nothing emitted for it;
+//! - a full md ring → the loop waits for room (lossless back-pressure onto TCP), counted;
+//! - a disconnect → a `Disconnected` event, then the loop ends (reconnection is the session
+//!   layer's job).
+
+use crate::deribit::encode::Encoder;
+use crate::deribit::md::{Frame, MdDecoder};
+use mm_core::event::{MdEvent, MdKind, Telemetry, TelKind, Stage};
+use mm_core::instrument::InstrumentTable;
+use mm_io::ring::Producer;
+use mm_io::{Idle, IdleWaiter, WsClient};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the md loop counted (returned when it ends).
+#[derive(Clone, Debug, Default)]
+pub struct FeedStats {
+    /// Frames received.
+    pub frames: u64,
+    /// Frames that failed to decode (logged).
+    pub decode_errors: u64,
+    /// Book gaps detected.
+    pub gaps: u64,
+    /// Re-subscriptions sent after gaps.
+    pub resubscribes: u64,
+    /// Times the md ring was full and the loop waited.
+    pub ring_full_waits: u64,
+    /// Events pushed to the md ring.
+    pub events: u64,
+    /// Frames for channels or instruments we do not track.
+    pub ignored: u64,
+    /// Whether the connection dropped (as opposed to a requested stop).
+    pub disconnected: bool,
+}
+
+/// Credentials for `public/auth` `client_credentials`.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// API key id (`DERIBIT_CLIENT_ID`).
+    pub client_id: String,
+    /// API key secret (`DERIBIT_CLIENT_SECRET`); never logged.
+    pub client_secret: String,
+}
+
+/// Channels of one instrument that the feed subscribes.
+pub fn channels_for(name: &str) -> [String; 3] {
+    [format!("book.{name}.raw"), format!("ticker.{name}.raw"), format!("trades.{name}.raw")]
+}
+
+/// Sends a request and blocks until the reply with `id` arrives (startup only); other frames
+/// received meanwhile are passed to `other`.
+///
+/// # Errors
+/// Socket errors, a JSON-RPC error reply (`code`, `message`), or no reply within `timeout`.
+pub fn rpc_blocking(
+    ws: &mut WsClient,
+    frame: &str,
+    id: u64,
+    timeout: Duration,
+    mut other: impl FnMut(&[u8]),
+) -> Result<Vec<u8>, String> {
+    ws.send_text(frame).map_err(|e| format!("send: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let _ = ws.flush();
+        let mut reply: Option<Vec<u8>> = None;
+        ws.read_frames(|f| {
+            if reply.is_none() && reply_id(f) == Some(id) {
+                reply = Some(f.to_vec());
+            } else {
+                other(f)
+            }
+        })
+        .map_err(|e| format!("read: {e}"))?;
+        if let Some(r) = reply {
+            if let Some((code, msg)) = reply_error(&r) {
+                return Err(format!("venue error {code}: {msg}"));
+            }
+            return Ok(r);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(format!("no reply to request {id} within {timeout:?}"));
+        }
+        let _ = ws.wait(Some((deadline - now).min(Duration::from_millis(50))));
+    }
+}
+
+/// The `id` of a JSON-RPC reply frame, if it is one with an integer id (startup helper;
+/// uses serde_json, off the hot path).
+fn reply_id(frame: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(frame).ok()?;
+    v.get("id")?.as_u64()
+}
+
+fn reply_error(frame: &[u8]) -> Option<(i64, String)> {
+    let v: serde_json::Value = serde_json::from_slice(frame).ok()?;
+    let e = v.get("error")?;
+    Some((e.get("code")?.as_i64().unwrap_or(0), e.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string()))
+}
+
+/// Authenticates a connection with `client_credentials`.
+///
+/// # Errors
+/// As [`rpc_blocking`]; a refused login names the venue's error code.
+pub fn authenticate(ws: &mut WsClient, enc: &mut Encoder, id: u64, creds: &Credentials) -> Result<(), String> {
+    let f = enc.auth_client_credentials(id, &creds.client_id, &creds.client_secret).to_string();
+    rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {}).map(|_| ()).map_err(|e| format!("public/auth: {e}"))
+}
+
+/// The md loop. Runs until `stop` is set or the connection drops.
+///
+/// `ws` must be connected; this function authenticates and subscribes.
+#[allow(clippy::too_many_arguments)]
+pub fn run_feed(
+    mut ws: WsClient,
+    table: Arc<InstrumentTable>,
+    creds: &Credentials,
+    md_tx: &mut Producer<MdEvent>,
+    tel_tx: &mut Producer<Telemetry>,
+    stop: &AtomicBool,
+    idle: Idle,
+    clock: fn() -> u64,
+) -> Result<FeedStats, String> {
+    let mut enc = Encoder::new();
+    let mut next_id: u64 = 1;
+    authenticate(&mut ws, &mut enc, next_id, creds)?;
+    next_id += 1;
+    let mut dec = MdDecoder::new(table.clone());
+    let mut stats = FeedStats::default();
+    let mut scratch: Vec<MdEvent> = Vec::with_capacity(8192);
+    let mut resub: Vec<u32> = Vec::with_capacity(table.len());
+    let mut answer_test = false;
+
+    // Subscribe in batches (subscribe calls are rate-limited separately: batch channels).
+    let names: Vec<String> = table.iter().map(|i| i.name.clone()).collect();
+    for chunk in names.chunks(100) {
+        let chans: Vec<String> = chunk.iter().flat_map(|n| channels_for(n)).collect();
+        let refs: Vec<&str> = chans.iter().map(|s| s.as_str()).collect();
+        let f = enc.subscribe(next_id, &refs, false).to_string();
+        ws.send_text(&f).map_err(|e| format!("subscribe: {e}"))?;
+        next_id += 1;
+    }
+
+    let mut waiter = IdleWaiter::new(idle);
+    let mut handle = |frame: &[u8],
+                      dec: &mut MdDecoder,
+                      scratch: &mut Vec<MdEvent>,
+                      stats: &mut FeedStats,
+                      resub: &mut Vec<u32>,
+                      answer_test: &mut bool| {
+        let t_recv = clock();
+        stats.frames += 1;
+        scratch.clear();
+        let res = dec.decode(frame, t_recv, &mut |ev| {
+            if scratch.len() < scratch.capacity() {
+                scratch.push(ev)
+            }
+        });
+        let t_dec = clock();
+        match res {
+            Ok(Frame::Gap { instrument }) => {
+                stats.gaps += 1;
+                resub.push(instrument);
+            }
+            Ok(Frame::Heartbeat { test_request: true }) => *answer_test = true,
+            Ok(Frame::Ignored) => stats.ignored += 1,
+            Ok(_) => {}
+            Err(e) => {
+                stats.decode_errors += 1;
+                log::warn!("md: malformed frame dropped ({e}): {}", String::from_utf8_lossy(&frame[..frame.len().min(200)]));
+                return;
+            }
+        }
+        if !scratch.is_empty() {
+            let _ = tel_tx.push(Telemetry { t: t_dec, kind: TelKind::Latency, stage: Stage::Decode, a: t_dec.saturating_sub(t_recv) as i64, ..Default::default() });
+        }
+        for ev in scratch.iter_mut() {
+            ev.t_decoded = t_dec;
+            let mut e = *ev;
+            loop {
+                match md_tx.push(e) {
+                    Ok(()) => break,
+                    Err(back) => {
+                        e = back;
+                        stats.ring_full_waits += 1;
+                        std::thread::yield_now();
+                    }
+                }
+            }
+            stats.events += 1;
+        }
+    };
+
+    while !stop.load(Ordering::Relaxed) {
+        let n = match ws.read_frames(|f| handle(f, &mut dec, &mut scratch, &mut stats, &mut resub, &mut answer_test)) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("md: connection lost: {e}");
+                stats.disconnected = true;
+                let ev = MdEvent { t_recv: clock(), kind: MdKind::Disconnected, instrument: u32::MAX, ..Default::default() };
+                let _ = md_tx.push(ev);
+                break;
+            }
+        };
+        if answer_test {
+            answer_test = false;
+            let f = enc.test(next_id).to_string();
+            next_id += 1;
+            let _ = ws.send_text(&f);
+        }
+        for inst in resub.drain(..) {
+            let name = &table.get(inst).name;
+            let chan = format!("book.{name}.raw");
+            let f = enc.unsubscribe(next_id, &[chan.as_str()], false).to_string();
+            next_id += 1;
+            let _ = ws.send_text(&f);
+            let f = enc.subscribe(next_id, &[chan.as_str()], false).to_string();
+            next_id += 1;
+            let _ = ws.send_text(&f);
+            dec.reset_instrument(inst);
+            stats.resubscribes += 1;
+        }
+        let _ = ws.flush();
+        if n == 0 {
+            if idle == Idle::Park {
+                let _ = ws.wait(Some(Duration::from_millis(2)));
+            } else {
+                waiter.idle();
+            }
+        } else {
+            waiter.reset();
+        }
+    }
+    ws.close();
+    Ok(stats)
+}

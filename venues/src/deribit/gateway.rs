@@ -1,0 +1,291 @@
+//! The order connection loop (the gateway thread of design.md §1).
+//!
+//! Takes [`OrderIntent`]s from the intent ring, encodes them as Deribit JSON-RPC requests
+//! (`private/buy|sell`, `private/edit`, `private/cancel`, `private/cancel_all`), writes them,
+//! stamps the wire time, and turns replies and private-channel notifications (`user.orders`,
+//! `user.trades`) into [`ExecEvent`]s for the hot thread.
+//!
+//! Bookkeeping kept here, off the hot thread: request id → what it was about; our client id →
+//! the venue's `order_id` (needed by edit/cancel); the set of trade ids already reported (a
+//! fill can be reported both in a `{order, trades}` reply and on `user.trades`: fills are taken
+//! from `user.trades` only, deduplicated by `trade_id`).
+//!
+//! Error reactions (dossier §7.2): every JSON-RPC error about an order becomes
+//! `ExecKind::Rejected` with the venue code; codes meaning "the order is no longer open"
+//! (11044 `not_open_order`, 10010 `already_closed`, 10004 `order_not_found`, 11008
+//! `already_filled`) are flagged with `qty = -1` so the engine forgets the order.
+
+use crate::deribit::encode::Encoder;
+use crate::deribit::feed::{rpc_blocking, Credentials};
+use crate::deribit::private::{decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult};
+use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
+use mm_core::instrument::InstrumentTable;
+use mm_core::types::{ClientId, InstrumentId, Side};
+use mm_io::ring::{Consumer, Producer};
+use mm_io::{Idle, IdleWaiter, WsClient};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Venue codes meaning the order is not open any more.
+pub const NOT_OPEN_CODES: [i32; 4] = [11044, 10010, 10004, 11008];
+
+/// What the gateway counted (returned when it ends).
+#[derive(Clone, Debug, Default)]
+pub struct GatewayStats {
+    /// Requests written.
+    pub requests: u64,
+    /// JSON-RPC errors received.
+    pub errors: u64,
+    /// Error codes seen, with counts.
+    pub error_codes: HashMap<i32, u64>,
+    /// Fills reported to the hot thread.
+    pub fills: u64,
+    /// Duplicate trade reports ignored.
+    pub duplicate_trades: u64,
+    /// Private frames that failed to decode.
+    pub decode_errors: u64,
+    /// Fills for labels that are not ours (another client on the account).
+    pub foreign_fills: u64,
+    /// Whether the connection dropped.
+    pub disconnected: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    kind: IntentKind,
+    client_id: ClientId,
+    instrument: InstrumentId,
+    side: Side,
+}
+
+/// Opens the order session: authenticate, enable cancel-on-disconnect, subscribe
+/// `user.orders.any.any.raw` and `user.trades.any.any.raw`, and fetch instruments
+/// (`public/get_instruments` for `currencies`). Returns the raw `get_instruments` replies.
+///
+/// # Errors
+/// Any failed step, with the venue's error.
+pub fn open_session(ws: &mut WsClient, creds: &Credentials, currencies: &[&str]) -> Result<Vec<Vec<u8>>, String> {
+    let mut enc = Encoder::new();
+    let t = Duration::from_secs(10);
+    let f = enc.auth_client_credentials(1, &creds.client_id, &creds.client_secret).to_string();
+    rpc_blocking(ws, &f, 1, t, |_| {}).map_err(|e| format!("public/auth: {e}"))?;
+    let f = enc.enable_cancel_on_disconnect(2).to_string();
+    rpc_blocking(ws, &f, 2, t, |_| {}).map_err(|e| format!("private/enable_cancel_on_disconnect: {e}"))?;
+    let f = enc.subscribe(3, &["user.orders.any.any.raw", "user.trades.any.any.raw"], true).to_string();
+    rpc_blocking(ws, &f, 3, t, |_| {}).map_err(|e| format!("private/subscribe: {e}"))?;
+    let mut out = Vec::new();
+    for (k, c) in currencies.iter().enumerate() {
+        let id = 10 + k as u64;
+        let f = enc.get_instruments(id, c, None, false).to_string();
+        out.push(rpc_blocking(ws, &f, id, t, |_| {}).map_err(|e| format!("public/get_instruments {c}: {e}"))?);
+    }
+    Ok(out)
+}
+
+/// The gateway loop. Runs until `stop` is set or the connection drops. With `dry_run`, no
+/// order request is written: intents are acknowledged locally (decide and log, send nothing).
+#[allow(clippy::too_many_arguments)]
+pub fn run_gateway(
+    mut ws: WsClient,
+    table: Arc<InstrumentTable>,
+    intents: &mut Consumer<OrderIntent>,
+    exec_tx: &mut Producer<ExecEvent>,
+    tel_tx: &mut Producer<Telemetry>,
+    stop: &AtomicBool,
+    idle: Idle,
+    dry_run: bool,
+    clock: fn() -> u64,
+) -> GatewayStats {
+    let mut enc = Encoder::new();
+    let mut next_id: u64 = 1000;
+    let mut pending: HashMap<u64, Pending> = HashMap::with_capacity(4096);
+    let mut venue_ids: HashMap<ClientId, String> = HashMap::with_capacity(4096);
+    let mut seen_trades: HashSet<String> = HashSet::with_capacity(4096);
+    let mut stats = GatewayStats::default();
+    let mut waiter = IdleWaiter::new(idle);
+    let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
+    let mut answer_test = false;
+
+    let push = |exec_tx: &mut Producer<ExecEvent>, ev: ExecEvent| {
+        let mut e = ev;
+        // The exec ring is sized far above the number of live orders; never drop a report.
+        loop {
+            match exec_tx.push(e) {
+                Ok(()) => return,
+                Err(back) => {
+                    e = back;
+                    std::thread::yield_now();
+                }
+            }
+        }
+    };
+
+    while !stop.load(Ordering::Relaxed) {
+        let mut work = false;
+        // 1. Intents → wire.
+        while let Some(it) = intents.pop() {
+            work = true;
+            let t_pop = clock();
+            let inst = table.get(it.instrument.min(table.len().saturating_sub(1) as u32));
+            if dry_run {
+                let kind = match it.kind {
+                    IntentKind::New => ExecKind::Accepted,
+                    IntentKind::Amend => ExecKind::Amended,
+                    IntentKind::Cancel => ExecKind::Cancelled,
+                    IntentKind::CancelAll => ExecKind::CancelAllDone,
+                };
+                log::info!("dry-run: {:?} {} {:?} {} @ {} ticks", it.kind, if it.kind == IntentKind::CancelAll { "*" } else { &inst.name }, it.side, it.qty, it.price);
+                push(exec_tx, ExecEvent { t_recv: t_pop, client_id: it.client_id, price: it.price, qty: it.qty, leaves: it.qty, instrument: it.instrument, kind, side: it.side, ..Default::default() });
+                continue;
+            }
+            let id = next_id;
+            next_id += 1;
+            let frame = match it.kind {
+                IntentKind::New => Some(enc.order(id, inst, it.side, it.price, it.qty, it.flags, it.client_id)),
+                IntentKind::Amend => venue_ids.get(&it.client_id).map(|oid| {
+                    enc.edit(id, inst, oid, it.price, it.qty, it.flags & mm_core::event::intent_flags::POST_ONLY != 0)
+                }),
+                IntentKind::Cancel => venue_ids.get(&it.client_id).map(|oid| enc.cancel(id, oid)),
+                IntentKind::CancelAll => Some(enc.cancel_all(id)),
+            };
+            let Some(frame) = frame else {
+                // No venue id known: the order never reached the venue's book.
+                push(exec_tx, ExecEvent { t_recv: t_pop, client_id: it.client_id, instrument: it.instrument, kind: ExecKind::Rejected, code: 10004, qty: -1, side: it.side, ..Default::default() });
+                continue;
+            };
+            pending.insert(id, Pending { kind: it.kind, client_id: it.client_id, instrument: it.instrument, side: it.side });
+            if let Err(e) = ws.send_text(frame) {
+                log::warn!("gateway: send failed: {e}");
+            }
+            let t_wire = clock();
+            stats.requests += 1;
+            let _ = tel_tx.push(Telemetry { t: t_wire, kind: TelKind::Latency, stage: Stage::EncodeWrite, a: t_wire.saturating_sub(t_pop) as i64, ..Default::default() });
+            if it.t_recv != 0 {
+                let _ = tel_tx.push(Telemetry { t: t_wire, kind: TelKind::Latency, stage: Stage::TickToWire, a: t_wire.saturating_sub(it.t_recv) as i64, ..Default::default() });
+            }
+        }
+        // 2. Wire → exec events.
+        out.clear();
+        let read = ws.read_frames(|frame| {
+            let t_recv = clock();
+            match decode_private(frame) {
+                Err(e) => {
+                    stats.decode_errors += 1;
+                    log::warn!("gateway: undecodable frame ({e}): {}", String::from_utf8_lossy(&frame[..frame.len().min(200)]));
+                }
+                Ok(PrivateMsg::Heartbeat { test_request }) => answer_test |= test_request,
+                Ok(PrivateMsg::RpcOk { id, result }) => {
+                    let Some(p) = pending.remove(&id) else { return };
+                    match (p.kind, result) {
+                        (IntentKind::New, RpcResult::Order { order, .. }) => {
+                            venue_ids.insert(p.client_id, order.order_id.to_string());
+                            let (kind, qty) = order_event(&order, &table, p.instrument);
+                            out.push(ExecEvent { t_recv, client_id: p.client_id, price: price_ticks(&order, &table, p.instrument), qty, leaves: qty, instrument: p.instrument, kind, side: p.side, ..Default::default() });
+                        }
+                        (IntentKind::Amend, RpcResult::Order { order, .. }) => {
+                            let (kind, qty) = order_event(&order, &table, p.instrument);
+                            let kind = if kind == ExecKind::Accepted { ExecKind::Amended } else { kind };
+                            out.push(ExecEvent { t_recv, client_id: p.client_id, price: price_ticks(&order, &table, p.instrument), qty, instrument: p.instrument, kind, side: p.side, ..Default::default() });
+                        }
+                        (IntentKind::Cancel, _) => {
+                            out.push(ExecEvent { t_recv, client_id: p.client_id, instrument: p.instrument, kind: ExecKind::Cancelled, side: p.side, ..Default::default() });
+                        }
+                        (IntentKind::CancelAll, RpcResult::Count(n)) => {
+                            out.push(ExecEvent { t_recv, qty: n, instrument: u32::MAX, kind: ExecKind::CancelAllDone, ..Default::default() });
+                        }
+                        (_, _) => {}
+                    }
+                }
+                Ok(PrivateMsg::RpcErr { id, code, message }) => {
+                    stats.errors += 1;
+                    *stats.error_codes.entry(code).or_default() += 1;
+                    let Some(p) = pending.remove(&id) else {
+                        log::warn!("gateway: error {code} {message} for unknown request {id}");
+                        return;
+                    };
+                    log::debug!("gateway: {:?} of order {} rejected: {code} {message}", p.kind, p.client_id);
+                    let qty = if NOT_OPEN_CODES.contains(&code) { -1 } else { 0 };
+                    out.push(ExecEvent { t_recv, client_id: p.client_id, instrument: if p.kind == IntentKind::CancelAll { u32::MAX } else { p.instrument }, kind: ExecKind::Rejected, code, qty, side: p.side, ..Default::default() });
+                }
+                Ok(PrivateMsg::Orders(order)) => {
+                    // Only terminal states matter here (cancel-all, cancel-on-disconnect,
+                    // edit_post_only_reject); fills come from user.trades.
+                    if order.state == OrderState::Cancelled {
+                        if let (Some(cid), Some(inst)) = (parse_label(order.label), table.id(order.instrument_name)) {
+                            if venue_ids.remove(&cid).is_some() {
+                                out.push(ExecEvent { t_recv, client_id: cid, instrument: inst, kind: ExecKind::Cancelled, side: order.side, ..Default::default() });
+                            }
+                        }
+                    } else if order.state == OrderState::Filled {
+                        if let Some(cid) = parse_label(order.label) {
+                            venue_ids.remove(&cid);
+                        }
+                    }
+                }
+                Ok(PrivateMsg::Trades(trades)) => {
+                    for t in trades.iter() {
+                        let Ok(t) = t else { stats.decode_errors += 1; continue };
+                        if !seen_trades.insert(t.trade_id.to_string()) {
+                            stats.duplicate_trades += 1;
+                            continue;
+                        }
+                        let Some(inst_id) = table.id(t.instrument_name) else { continue };
+                        let Some(cid) = parse_label(t.label) else {
+                            stats.foreign_fills += 1;
+                            continue;
+                        };
+                        let inst = table.get(inst_id);
+                        let price = inst.ticks_round(t.price).unwrap_or(0);
+                        let qty = inst.lots_round(t.amount).unwrap_or(0);
+                        let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
+                        stats.fills += 1;
+                        out.push(ExecEvent { t_recv, client_id: cid, price, qty, fee_nano, instrument: inst_id, kind: ExecKind::Fill, side: t.side, maker: t.maker as u8, ..Default::default() });
+                    }
+                }
+                Ok(_) => {}
+            }
+        });
+        match read {
+            Ok(n) => work |= n > 0,
+            Err(e) => {
+                log::warn!("gateway: connection lost: {e}");
+                stats.disconnected = true;
+                push(exec_tx, ExecEvent { t_recv: clock(), kind: ExecKind::Disconnected, instrument: u32::MAX, ..Default::default() });
+                break;
+            }
+        }
+        for ev in out.drain(..) {
+            push(exec_tx, ev);
+        }
+        if answer_test {
+            answer_test = false;
+            let f = enc.test(next_id).to_string();
+            next_id += 1;
+            let _ = ws.send_text(&f);
+        }
+        let _ = ws.flush();
+        if work {
+            waiter.reset();
+        } else {
+            waiter.idle();
+        }
+    }
+    ws.close();
+    stats
+}
+
+fn price_ticks(order: &OrderView<'_>, table: &InstrumentTable, inst: InstrumentId) -> i64 {
+    order.price.and_then(|p| table.get(inst).ticks_round(p)).unwrap_or(0)
+}
+
+/// Maps an order object from a reply to the event it means and its total size in lots.
+fn order_event(order: &OrderView<'_>, table: &InstrumentTable, inst: InstrumentId) -> (ExecKind, i64) {
+    let qty = table.get(inst).lots_round(order.amount).unwrap_or(0);
+    let kind = match order.state {
+        OrderState::Cancelled | OrderState::Rejected => ExecKind::Cancelled,
+        _ => ExecKind::Accepted,
+    };
+    (kind, qty)
+}

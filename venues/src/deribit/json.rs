@@ -1,0 +1,734 @@
+//! An allocation-free, non-recursive JSON scanner for the Deribit hot path.
+//!
+//! A [`Cursor`] walks a `&[u8]` frame in place. Callers iterate object members with
+//! [`Cursor::object`] + [`Obj::next_key`], arrays with [`Cursor::array`] + [`Arr::next`], and read
+//! scalars as raw slices: strings ([`Cursor::str`], never unescaped, escapes flagged) and number
+//! text ([`Cursor::num`], fed to [`Dec::parse`] for exact decimals). Values the caller does not
+//! need are skipped with [`Cursor::skip`], which validates them fully using a fixed-size bit
+//! stack (nesting deeper than [`MAX_DEPTH`] is an error, never a stack overflow).
+//!
+//! Guarantees: no allocation, no recursion, no panic on any input (malformed, truncated,
+//! deeply nested); every failure is a [`JsonError`] with the byte offset.
+//!
+//! Leniency (deliberate, for speed): raw control characters inside strings are accepted and
+//! strings are not checked for valid UTF-8 here (callers that need `&str` check with
+//! `std::str::from_utf8`). Numbers follow the JSON grammar strictly.
+
+use mm_core::decimal::Dec;
+
+/// Maximum nesting depth [`Cursor::skip`] accepts.
+pub const MAX_DEPTH: usize = 128;
+
+/// A JSON syntax error: what was wrong and where (byte offset into the frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonError {
+    /// Description of the problem.
+    pub what: &'static str,
+    /// Byte offset in the scanned buffer.
+    pub at: usize,
+}
+
+impl core::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// The type of the next value, from its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonKind {
+    /// `{`
+    Object,
+    /// `[`
+    Array,
+    /// `"`
+    String,
+    /// `-` or a digit
+    Number,
+    /// `true` / `false`
+    Bool,
+    /// `null`
+    Null,
+}
+
+/// A string value as it appears on the wire, without the quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JStr<'a> {
+    /// Bytes between the quotes, escape sequences left as they are.
+    pub raw: &'a [u8],
+    /// True if `raw` contains a backslash escape (then `raw` is not the decoded text).
+    pub escaped: bool,
+}
+
+/// Iteration state of one object (see [`Cursor::object`]).
+#[derive(Clone, Debug)]
+pub struct Obj {
+    first: bool,
+    done: bool,
+}
+
+/// Iteration state of one array (see [`Cursor::array`]).
+#[derive(Clone, Debug)]
+pub struct Arr {
+    first: bool,
+    done: bool,
+}
+
+/// A read position in a JSON buffer.
+#[derive(Clone, Debug)]
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Bit 7 of each byte of the result is set where `w` has byte `c`; exact for the lowest such
+/// byte (the classic "has zero byte" trick; false positives only above a true match).
+#[inline(always)]
+fn byte_mask(w: u64, c: u8) -> u64 {
+    let x = w ^ (LO * c as u64);
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// Index of the first `"` or `\` at or after `i` (8 bytes at a time), or `buf.len()`.
+#[inline(always)]
+fn next_quote_or_backslash(buf: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let m = byte_mask(w, b'"') | byte_mask(w, b'\\');
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        if b == b'"' || b == b'\\' {
+            return i;
+        }
+        i += 1;
+    }
+    buf.len()
+}
+
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `buf`.
+    #[inline]
+    pub fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
+    /// A cursor at byte `pos` of `buf` (e.g. the start of a span recorded earlier).
+    #[inline]
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Cursor {
+            buf,
+            pos: pos.min(buf.len()),
+        }
+    }
+
+    /// Current byte offset.
+    #[inline]
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The whole buffer.
+    #[inline]
+    pub fn buf(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    #[inline]
+    fn err(&self, what: &'static str) -> JsonError {
+        JsonError { what, at: self.pos }
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(&b) = self.buf.get(self.pos) {
+            if !is_ws(b) {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// The next non-whitespace byte (skipping whitespace), or `None` at the end.
+    #[inline]
+    pub fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.buf.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn expect(&mut self, b: u8, what: &'static str) -> Result<(), JsonError> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.err(what))
+        }
+    }
+
+    /// The kind of the next value.
+    ///
+    /// # Errors
+    /// End of input or a byte that cannot start a value.
+    #[inline]
+    pub fn kind(&mut self) -> Result<JsonKind, JsonError> {
+        match self.peek() {
+            Some(b'{') => Ok(JsonKind::Object),
+            Some(b'[') => Ok(JsonKind::Array),
+            Some(b'"') => Ok(JsonKind::String),
+            Some(b'-' | b'0'..=b'9') => Ok(JsonKind::Number),
+            Some(b't' | b'f') => Ok(JsonKind::Bool),
+            Some(b'n') => Ok(JsonKind::Null),
+            Some(_) => Err(self.err("unexpected byte, expected a value")),
+            None => Err(self.err("unexpected end of input, expected a value")),
+        }
+    }
+
+    /// Enters an object (consumes `{`); iterate it with [`Obj::next_key`].
+    ///
+    /// # Errors
+    /// The next value is not an object.
+    #[inline]
+    pub fn object(&mut self) -> Result<Obj, JsonError> {
+        self.expect(b'{', "expected an object")?;
+        Ok(Obj {
+            first: true,
+            done: false,
+        })
+    }
+
+    /// Enters an array (consumes `[`); iterate it with [`Arr::next`].
+    ///
+    /// # Errors
+    /// The next value is not an array.
+    #[inline]
+    pub fn array(&mut self) -> Result<Arr, JsonError> {
+        self.expect(b'[', "expected an array")?;
+        Ok(Arr {
+            first: true,
+            done: false,
+        })
+    }
+
+    /// Reads a string value (raw bytes between the quotes).
+    ///
+    /// # Errors
+    /// Not a string, an unterminated string or a malformed escape.
+    #[inline]
+    pub fn str(&mut self) -> Result<JStr<'a>, JsonError> {
+        self.expect(b'"', "expected a string")?;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            self.pos = next_quote_or_backslash(self.buf, self.pos);
+            match self.buf.get(self.pos) {
+                Some(b'"') => {
+                    let raw = self.buf.get(start..self.pos).unwrap_or(&[]);
+                    self.pos += 1;
+                    return Ok(JStr { raw, escaped });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.pos += 1;
+                    match self.buf.get(self.pos) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 1
+                        }
+                        Some(b'u') => {
+                            self.pos += 1;
+                            for _ in 0..4 {
+                                match self.buf.get(self.pos) {
+                                    Some(h) if h.is_ascii_hexdigit() => self.pos += 1,
+                                    _ => return Err(self.err("bad \\u escape in string")),
+                                }
+                            }
+                        }
+                        _ => return Err(self.err("bad escape in string")),
+                    }
+                }
+                Some(_) => self.pos += 1,
+                None => return Err(self.err("unterminated string")),
+            }
+        }
+    }
+
+    /// Reads number text (validated against the JSON number grammar).
+    ///
+    /// # Errors
+    /// Not a number or malformed number text.
+    #[inline]
+    pub fn num(&mut self) -> Result<&'a [u8], JsonError> {
+        self.ws();
+        let start = self.pos;
+        let b = self.buf;
+        let mut i = self.pos;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                i += 1;
+                while matches!(b.get(i), Some(b'0'..=b'9')) {
+                    i += 1;
+                }
+            }
+            _ => {
+                self.pos = i;
+                return Err(self.err("expected a number"));
+            }
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let s = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == s {
+                self.pos = i;
+                return Err(self.err("number: digits expected after '.'"));
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let s = i;
+            while matches!(b.get(i), Some(b'0'..=b'9')) {
+                i += 1;
+            }
+            if i == s {
+                self.pos = i;
+                return Err(self.err("number: digits expected in exponent"));
+            }
+        }
+        self.pos = i;
+        Ok(b.get(start..i).unwrap_or(&[]))
+    }
+
+    /// Reads `true` or `false`.
+    ///
+    /// # Errors
+    /// Any other value.
+    #[inline]
+    pub fn bool(&mut self) -> Result<bool, JsonError> {
+        self.ws();
+        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
+        if rest.starts_with(b"true") {
+            self.pos += 4;
+            Ok(true)
+        } else if rest.starts_with(b"false") {
+            self.pos += 5;
+            Ok(false)
+        } else {
+            Err(self.err("expected true or false"))
+        }
+    }
+
+    /// Consumes `null` if it is next and returns true; otherwise consumes nothing and returns
+    /// false.
+    #[inline]
+    pub fn null(&mut self) -> bool {
+        self.ws();
+        if self
+            .buf
+            .get(self.pos..)
+            .is_some_and(|r| r.starts_with(b"null"))
+        {
+            self.pos += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reads a non-negative integer (`123`; also `123.0` or `1.23e2` when integral).
+    ///
+    /// # Errors
+    /// Not a number, negative, fractional or above `u64::MAX`.
+    #[inline]
+    pub fn u64(&mut self) -> Result<u64, JsonError> {
+        let at = self.pos;
+        let t = self.num()?;
+        let mut v: u64 = 0;
+        let mut all_digits = true;
+        for &c in t {
+            if c.is_ascii_digit() {
+                v = match v
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add((c - b'0') as u64))
+                {
+                    Some(v) => v,
+                    None => {
+                        return Err(JsonError {
+                            what: "integer out of range",
+                            at,
+                        })
+                    }
+                };
+            } else {
+                all_digits = false;
+                break;
+            }
+        }
+        if all_digits {
+            return Ok(v);
+        }
+        match dec(t) {
+            Some(d) if d.scale == 0 && d.mant >= 0 => Ok(d.mant as u64),
+            _ => Err(JsonError {
+                what: "expected a non-negative integer",
+                at,
+            }),
+        }
+    }
+
+    /// Reads a signed integer (also integral numbers written with a fraction or exponent).
+    ///
+    /// # Errors
+    /// Not a number, fractional or out of `i64` range.
+    #[inline]
+    pub fn i64(&mut self) -> Result<i64, JsonError> {
+        let at = self.pos;
+        let t = self.num()?;
+        match dec(t) {
+            Some(d) if d.scale == 0 => Ok(d.mant),
+            _ => Err(JsonError {
+                what: "expected an integer",
+                at,
+            }),
+        }
+    }
+
+    /// Reads a number as an exact [`Dec`].
+    ///
+    /// # Errors
+    /// Not a number, or not representable exactly (more than 18 significant digits or
+    /// decimal places).
+    #[inline]
+    pub fn dec(&mut self) -> Result<Dec, JsonError> {
+        let at = self.pos;
+        let t = self.num()?;
+        dec(t).ok_or(JsonError {
+            what: "number not representable as an exact decimal",
+            at,
+        })
+    }
+
+    /// Skips one complete value, validating it.
+    ///
+    /// # Errors
+    /// Malformed or truncated value, or nesting deeper than [`MAX_DEPTH`].
+    pub fn skip(&mut self) -> Result<(), JsonError> {
+        // Bit i of `stack` is 1 when nesting level i is an object, 0 for an array.
+        let mut stack: u128 = 0;
+        let mut depth: usize = 0;
+        'value: loop {
+            // Parse the start of a value.
+            match self.kind()? {
+                JsonKind::Object => {
+                    self.pos += 1;
+                    if depth >= MAX_DEPTH {
+                        return Err(self.err("nesting too deep"));
+                    }
+                    stack |= 1u128 << depth;
+                    depth += 1;
+                    if self.peek() == Some(b'}') {
+                        self.pos += 1;
+                        depth -= 1;
+                    } else {
+                        self.str()?;
+                        self.expect(b':', "expected ':' after object key")?;
+                        continue 'value;
+                    }
+                }
+                JsonKind::Array => {
+                    self.pos += 1;
+                    if depth >= MAX_DEPTH {
+                        return Err(self.err("nesting too deep"));
+                    }
+                    stack &= !(1u128 << depth);
+                    depth += 1;
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                        depth -= 1;
+                    } else {
+                        continue 'value;
+                    }
+                }
+                JsonKind::String => {
+                    self.str()?;
+                }
+                JsonKind::Number => {
+                    self.num()?;
+                }
+                JsonKind::Bool => {
+                    self.bool()?;
+                }
+                JsonKind::Null => {
+                    if !self.null() {
+                        return Err(self.err("expected null"));
+                    }
+                }
+            }
+            // After a complete value: close containers or move to the next element.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                let in_obj = stack & (1u128 << (depth - 1)) != 0;
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if in_obj {
+                            self.str()?;
+                            self.expect(b':', "expected ':' after object key")?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b'}') if in_obj => {
+                        self.pos += 1;
+                        depth -= 1;
+                    }
+                    Some(b']') if !in_obj => {
+                        self.pos += 1;
+                        depth -= 1;
+                    }
+                    Some(_) => return Err(self.err("expected ',' or a closing bracket")),
+                    None => return Err(self.err("unexpected end of input inside a value")),
+                }
+            }
+        }
+    }
+
+    /// Skips one value and returns its raw text (from its first to its last byte).
+    ///
+    /// # Errors
+    /// As [`Cursor::skip`].
+    pub fn value(&mut self) -> Result<&'a [u8], JsonError> {
+        self.ws();
+        let start = self.pos;
+        self.skip()?;
+        Ok(self.buf.get(start..self.pos).unwrap_or(&[]))
+    }
+
+    /// Checks that only whitespace remains.
+    ///
+    /// # Errors
+    /// Trailing bytes after the value.
+    pub fn end(&mut self) -> Result<(), JsonError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.err("trailing bytes after the JSON value")),
+        }
+    }
+}
+
+impl Obj {
+    /// Advances to the next member and returns its key (raw bytes, escapes not decoded), or
+    /// `None` after the closing `}`. The caller must then consume the value (read or
+    /// [`Cursor::skip`]) before calling again.
+    ///
+    /// # Errors
+    /// Malformed or truncated object.
+    #[inline]
+    pub fn next_key<'a>(&mut self, c: &mut Cursor<'a>) -> Result<Option<&'a [u8]>, JsonError> {
+        if self.done {
+            return Ok(None);
+        }
+        match c.peek() {
+            Some(b'}') => {
+                c.pos += 1;
+                self.done = true;
+                return Ok(None);
+            }
+            Some(b',') if !self.first => c.pos += 1,
+            Some(b'"') if self.first => {}
+            Some(_) => return Err(c.err("expected ',' or '}' in object")),
+            None => return Err(c.err("unexpected end of input in object")),
+        }
+        self.first = false;
+        let k = c.str()?;
+        c.expect(b':', "expected ':' after object key")?;
+        Ok(Some(k.raw))
+    }
+}
+
+impl Arr {
+    /// Advances to the next element: true if there is one (the caller must then consume it),
+    /// false after the closing `]`.
+    ///
+    /// # Errors
+    /// Malformed or truncated array.
+    #[inline]
+    pub fn next(&mut self, c: &mut Cursor<'_>) -> Result<bool, JsonError> {
+        if self.done {
+            return Ok(false);
+        }
+        match c.peek() {
+            Some(b']') => {
+                c.pos += 1;
+                self.done = true;
+                Ok(false)
+            }
+            Some(b',') if !self.first => {
+                c.pos += 1;
+                Ok(true)
+            }
+            Some(_) if self.first => {
+                self.first = false;
+                Ok(true)
+            }
+            Some(_) => Err(c.err("expected ',' or ']' in array")),
+            None => Err(c.err("unexpected end of input in array")),
+        }
+    }
+}
+
+/// Parses validated JSON number text into an exact [`Dec`] (`None` if it needs more than 18
+/// significant digits or decimal places). Exponents of more than three digits are refused
+/// before parsing, which bounds the work [`Dec::parse`] does on hostile input.
+#[inline]
+pub fn dec(text: &[u8]) -> Option<Dec> {
+    if let Some(e) = text.iter().position(|&b| b == b'e' || b == b'E') {
+        let exp = text.get(e + 1..)?;
+        let digits = exp.iter().filter(|b| b.is_ascii_digit()).count();
+        if digits > 3 {
+            return None;
+        }
+    }
+    Dec::parse(text)
+}
+
+/// Parses number text into a [`Dec`], rounding when the exact value needs more than 18
+/// significant digits (kept: about 15 significant digits). For fields where an exact value is
+/// not needed (average prices, fees, PnL).
+pub fn dec_lossy(text: &[u8]) -> Option<Dec> {
+    if let Some(d) = dec(text) {
+        return Some(d);
+    }
+    let s = std::str::from_utf8(text).ok()?;
+    let v: f64 = s.parse().ok()?;
+    if !v.is_finite() {
+        return None;
+    }
+    let mag = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    let scale = (14 - mag).clamp(0, 18) as u32;
+    Dec::from_f64(v, scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_objects_and_arrays() {
+        let j = br#" {"a": [1, -2.5e3, "x\"y"], "b": {"c": null, "d": true}, "e": false} "#;
+        let mut c = Cursor::new(j);
+        let mut o = c.object().unwrap();
+        assert_eq!(o.next_key(&mut c).unwrap(), Some(&b"a"[..]));
+        let mut a = c.array().unwrap();
+        assert!(a.next(&mut c).unwrap());
+        assert_eq!(c.u64().unwrap(), 1);
+        assert!(a.next(&mut c).unwrap());
+        assert_eq!(c.num().unwrap(), b"-2.5e3");
+        assert!(a.next(&mut c).unwrap());
+        let s = c.str().unwrap();
+        assert_eq!(s.raw, br#"x\"y"#);
+        assert!(s.escaped);
+        assert!(!a.next(&mut c).unwrap());
+        assert_eq!(o.next_key(&mut c).unwrap(), Some(&b"b"[..]));
+        assert_eq!(c.value().unwrap(), br#"{"c": null, "d": true}"#);
+        assert_eq!(o.next_key(&mut c).unwrap(), Some(&b"e"[..]));
+        assert!(!c.bool().unwrap());
+        assert_eq!(o.next_key(&mut c).unwrap(), None);
+        c.end().unwrap();
+    }
+
+    #[test]
+    fn skip_rejects_malformed() {
+        for bad in [
+            &b"[1,]"[..],
+            b"{\"a\":1,}",
+            b"[1}",
+            b"{\"a\" 1}",
+            b"{1:2}",
+            b"[01]",
+            b"[1.]",
+            b"[1e]",
+            b"[tru]",
+            b"\"abc",
+            b"\"\\q\"",
+            b"\"\\u12\"",
+            b"",
+            b"[",
+            b"{\"a\":",
+        ] {
+            assert!(
+                Cursor::new(bad).skip().is_err(),
+                "{:?}",
+                std::str::from_utf8(bad)
+            );
+        }
+        for good in [
+            &b"[]"[..],
+            b"{}",
+            b"[[],{}]",
+            b"-0.5E+2",
+            b"\"\\u00e9\\n\"",
+            b"null",
+        ] {
+            let mut c = Cursor::new(good);
+            c.skip().unwrap();
+            c.end().unwrap();
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let mut v = vec![b'['; 100_000];
+        v.extend(std::iter::repeat_n(b']', 100_000));
+        assert_eq!(Cursor::new(&v).skip().unwrap_err().what, "nesting too deep");
+        let mut ok = vec![b'['; MAX_DEPTH];
+        ok.extend(std::iter::repeat_n(b']', MAX_DEPTH));
+        Cursor::new(&ok).skip().unwrap();
+    }
+
+    #[test]
+    fn integers_and_decimals() {
+        assert_eq!(Cursor::new(b"10.0").u64().unwrap(), 10);
+        assert_eq!(Cursor::new(b"1.5e3").u64().unwrap(), 1500);
+        assert!(Cursor::new(b"1.5").u64().is_err());
+        assert!(Cursor::new(b"-1").u64().is_err());
+        assert!(Cursor::new(b"99999999999999999999").u64().is_err());
+        assert_eq!(Cursor::new(b"-4.0e-7").dec().unwrap(), Dec::new(-4, 7));
+        assert!(dec(b"1e99999").is_none());
+        assert!(dec(b"1.5e-2147483648").is_none());
+        assert_eq!(
+            dec_lossy(b"0.0028213400122472977").unwrap(),
+            Dec::new(28213400122473, 16)
+        );
+        assert_eq!(
+            dec_lossy(b"61660.12345678901234567").unwrap().to_f64(),
+            61660.123456789
+        );
+    }
+}

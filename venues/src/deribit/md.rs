@@ -1,0 +1,1169 @@
+//! Market-data decoder: Deribit subscription frames → [`MdEvent`]s (dossier §4, §9.1–§9.5).
+//!
+//! One [`MdDecoder`] per market-data connection, owned by its md thread. It decodes a frame in
+//! place with the [`json`](super::json) scanner, resolves the instrument name (taken from the
+//! channel) to its dense id, converts prices to ticks and amounts to lots exactly, checks the
+//! `change_id` chain of every book, and hands the frame's events to a callback.
+//!
+//! Allocation: only in the constructors (name index, per-instrument state, a scratch buffer of
+//! `max_levels` events). [`MdDecoder::decode`] never allocates.
+//!
+//! All-or-nothing: a frame is decoded completely into the scratch buffer and validated up to
+//! its last byte before any event is emitted, so a malformed or truncated frame never leaves a
+//! half-applied book behind.
+//!
+//! Timestamps: every event of a frame carries the caller's `t_recv`; `t_decoded` is set equal
+//! to `t_recv` and the caller overwrites it with its clock after `decode` returns (the decoder
+//! has no clock). `exch_ts` is the frame's `timestamp` (ms) × 1 000 000.
+
+use super::json::{self, Cursor, JsonKind};
+use super::DecodeError;
+use mm_core::decimal::{Dec, POW10};
+use mm_core::event::{MdEvent, MdKind};
+use mm_core::instrument::InstrumentTable;
+use mm_core::types::{InstrumentId, Nanos, Side};
+use std::sync::Arc;
+
+/// Default capacity of the scratch buffer: the most book levels (both sides) or trades one
+/// frame may carry. Larger frames are refused with a [`DecodeError`] (counted in
+/// [`MdStats::errors`]).
+pub const DEFAULT_MAX_LEVELS: usize = 8192;
+
+/// Request id reported for a reply without an id, or with an id we cannot have sent (a
+/// non-numeric string id such as roq's `"subscribe_platform_state"`, a negative number).
+pub const NO_ID: u64 = u64::MAX;
+
+/// What a decoded frame was, and what the caller must do about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A book snapshot or an in-sequence change was emitted (`BookClear`? `Level`*
+    /// `BookDone`).
+    Book {
+        /// The book's instrument.
+        instrument: InstrumentId,
+    },
+    /// A ticker: a `Mark` event was emitted (none when `mark_price` is null).
+    Ticker,
+    /// Public trades: one `Trade` event per trade of a known instrument.
+    Trades,
+    /// The book's `prev_change_id` chain broke (or a change came before any snapshot): one
+    /// `Gap` event was emitted and the book's changes are dropped until a new snapshot. The
+    /// caller must re-subscribe the book channel (dossier §4.1 "resync = resubscribe").
+    Gap {
+        /// The book's instrument.
+        instrument: InstrumentId,
+    },
+    /// A book change arrived while the book awaits its snapshot after a gap: dropped and
+    /// counted ([`MdStats::dropped_while_gapped`]); nothing to do.
+    Dropped {
+        /// The book's instrument.
+        instrument: InstrumentId,
+    },
+    /// A successful JSON-RPC reply (e.g. the subscribe acknowledgement); `id` is [`NO_ID`] if
+    /// absent or not numeric.
+    Rpc {
+        /// Request id.
+        id: u64,
+    },
+    /// A JSON-RPC error reply (dossier §1.4, §7).
+    RpcError {
+        /// Request id ([`NO_ID`] if absent or not numeric).
+        id: u64,
+        /// Venue error code.
+        code: i32,
+    },
+    /// A heartbeat notification (dossier §3.1); answer `test_request` with `public/test`.
+    Heartbeat {
+        /// True for `"type":"test_request"`.
+        test_request: bool,
+    },
+    /// A channel or instrument this decoder does not track (counted, not an error).
+    Ignored,
+}
+
+/// Counters of one decoder (monotonic since construction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MdStats {
+    /// Frames passed to [`MdDecoder::decode`].
+    pub frames: u64,
+    /// Events emitted.
+    pub events: u64,
+    /// Book gaps detected (chain breaks and changes before a snapshot).
+    pub gaps: u64,
+    /// Book changes dropped while their book awaited a snapshot.
+    pub dropped_while_gapped: u64,
+    /// Frames (or trades of a multi-instrument channel) for instruments not in the table.
+    pub unknown_instrument: u64,
+    /// Frames of channels the decoder does not handle (quote, index, …) or methods other than
+    /// `subscription`/`heartbeat`.
+    pub ignored: u64,
+    /// Amounts that were not a whole number of lots (rounded to the nearest lot).
+    pub inexact_amounts: u64,
+    /// Frames that failed to decode.
+    pub errors: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// No snapshot yet on this connection: a change is a gap.
+    Fresh,
+    /// In sequence; `last` is the last applied `change_id`.
+    Live,
+    /// After a gap or a reset: changes are dropped until a snapshot.
+    Await,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct BookState {
+    last: u64,
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Grid {
+    tick: Dec,
+    lot: Dec,
+}
+
+/// Open-addressing name → id index over the table's names (allocated once).
+#[derive(Debug)]
+struct NameIndex {
+    slots: Vec<(u64, u32)>,
+    mask: usize,
+    names: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+#[inline]
+fn hash_name(b: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = (b.len() as u64) ^ 0x9e37_79b9_7f4a_7c15;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let mut w = 0u64;
+    for (i, &x) in chunks.remainder().iter().enumerate() {
+        w |= (x as u64) << (8 * i);
+    }
+    h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
+impl NameIndex {
+    fn new(table: &InstrumentTable) -> Self {
+        let cap = (table.len() * 2).next_power_of_two().max(16);
+        let mut ix = NameIndex {
+            slots: vec![(0, EMPTY); cap],
+            mask: cap - 1,
+            names: Vec::new(),
+            spans: Vec::with_capacity(table.len()),
+        };
+        for inst in table.iter() {
+            let start = ix.names.len() as u32;
+            ix.names.extend_from_slice(inst.name.as_bytes());
+            ix.spans.push((start, inst.name.len() as u32));
+            let h = hash_name(inst.name.as_bytes());
+            let mut i = h as usize & ix.mask;
+            while ix.slots[i].1 != EMPTY {
+                i = (i + 1) & ix.mask;
+            }
+            ix.slots[i] = (h, inst.id);
+        }
+        ix
+    }
+
+    #[inline]
+    fn name(&self, id: u32) -> &[u8] {
+        match self.spans.get(id as usize) {
+            Some(&(s, l)) => self.names.get(s as usize..(s + l) as usize).unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
+    #[inline]
+    fn get(&self, name: &[u8]) -> Option<InstrumentId> {
+        let h = hash_name(name);
+        let mut i = h as usize & self.mask;
+        loop {
+            let (sh, id) = *self.slots.get(i)?;
+            if id == EMPTY {
+                return None;
+            }
+            if sh == h && self.name(id) == name {
+                return Some(id);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+/// `v / unit` when exact (fast path for normalised decimals, as [`Dec::parse`] returns).
+#[inline]
+fn units_exact(v: Dec, unit: Dec) -> Option<i64> {
+    if unit.mant <= 0 {
+        return None;
+    }
+    if v.scale <= unit.scale {
+        let n = v
+            .mant
+            .checked_mul(*POW10.get((unit.scale - v.scale) as usize)?)?;
+        if n % unit.mant == 0 {
+            Some(n / unit.mant)
+        } else {
+            None
+        }
+    } else {
+        v.div_exact(unit)
+    }
+}
+
+/// `v / unit` rounded to the nearest integer (ties away from zero), and whether it was exact.
+#[inline]
+fn units_round(v: Dec, unit: Dec) -> Option<(i64, bool)> {
+    if unit.mant <= 0 {
+        return None;
+    }
+    if v.scale <= unit.scale {
+        let n = v
+            .mant
+            .checked_mul(*POW10.get((unit.scale - v.scale) as usize)?)?;
+        let m = unit.mant;
+        let q = n / m;
+        let r = (n % m).abs();
+        if r == 0 {
+            Some((q, true))
+        } else if r >= m - r {
+            Some((q + n.signum(), false))
+        } else {
+            Some((q, false))
+        }
+    } else {
+        let q = v.div_round(unit)?;
+        Some((q, v.div_exact(unit).is_some()))
+    }
+}
+
+/// A level amount in lots: nearest lot, but never 0 for a positive amount (rounding must not
+/// turn a live level into a delete). Returns `(lots, inexact)`.
+#[inline]
+fn amount_lots(amt: Dec, lot: Dec, at: usize) -> Result<(i64, bool), DecodeError> {
+    let (q, exact) = units_round(amt, lot).ok_or(DecodeError::new("amount out of range", at))?;
+    if q < 0 || amt.mant < 0 {
+        return Err(DecodeError::new("negative amount", at));
+    }
+    if q == 0 && amt.mant > 0 {
+        return Ok((1, true));
+    }
+    Ok((q, !exact))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Chan {
+    Book(InstrumentId),
+    Ticker(InstrumentId),
+    /// `Some` for `trades.{instrument}.{interval}`, `None` for `trades.{kind}.{currency}.{interval}`.
+    Trades(Option<InstrumentId>),
+    UnknownInstrument,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Book {
+        inst: InstrumentId,
+        snapshot: bool,
+        change_id: u64,
+        prev: u64,
+        exch_ts: Nanos,
+        inexact: u32,
+    },
+    Trades {
+        inexact: u32,
+        unknown: u32,
+    },
+    Ticker(Option<MdEvent>),
+    Heartbeat(bool),
+    Rpc(u64),
+    RpcError(u64, i32),
+    Ignored,
+    Unknown,
+}
+
+/// Decoder of one market-data connection's frames. See the module docs.
+#[derive(Debug)]
+pub struct MdDecoder {
+    table: Arc<InstrumentTable>,
+    names: NameIndex,
+    grids: Vec<Grid>,
+    books: Vec<BookState>,
+    scratch: Vec<MdEvent>,
+    max_levels: usize,
+    cur_book: Option<InstrumentId>,
+    stats: MdStats,
+}
+
+#[inline]
+fn read_id(c: &mut Cursor<'_>) -> Result<u64, DecodeError> {
+    match c.kind()? {
+        JsonKind::Number => {
+            let t = c.num()?;
+            Ok(digits_u64(t).unwrap_or(NO_ID))
+        }
+        JsonKind::String => Ok(digits_u64(c.str()?.raw).unwrap_or(NO_ID)),
+        JsonKind::Null => {
+            c.null();
+            Ok(NO_ID)
+        }
+        _ => Err(DecodeError::new(
+            "JSON-RPC id is neither a number nor a string",
+            c.pos(),
+        )),
+    }
+}
+
+/// Parses a plain unsigned decimal integer (`None` for anything else or overflow).
+#[inline]
+pub(crate) fn digits_u64(t: &[u8]) -> Option<u64> {
+    if t.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in t {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
+    }
+    Some(v)
+}
+
+/// Reads a JSON-RPC `error` object and returns its `code` (and the message span).
+#[inline]
+pub(crate) fn read_error<'a>(c: &mut Cursor<'a>) -> Result<(i32, &'a [u8]), DecodeError> {
+    let mut o = c.object()?;
+    let mut code: Option<i32> = None;
+    let mut msg: &[u8] = b"";
+    while let Some(k) = o.next_key(c)? {
+        match k {
+            b"code" => {
+                let at = c.pos();
+                let v = c.i64()?;
+                code = Some(
+                    i32::try_from(v)
+                        .map_err(|_| DecodeError::new("error code out of range", at))?,
+                );
+            }
+            b"message" => msg = c.str()?.raw,
+            _ => c.skip()?,
+        }
+    }
+    let code = code.ok_or(DecodeError::new("error object without code", c.pos()))?;
+    Ok((code, msg))
+}
+
+#[inline]
+fn side_of(dir: &[u8], at: usize) -> Result<Side, DecodeError> {
+    match dir {
+        b"buy" => Ok(Side::Bid),
+        b"sell" => Ok(Side::Ask),
+        _ => Err(DecodeError::new("direction is neither buy nor sell", at)),
+    }
+}
+
+impl MdDecoder {
+    /// A decoder for the instruments of `table` with the default scratch capacity
+    /// ([`DEFAULT_MAX_LEVELS`]). Every book starts awaiting its first snapshot.
+    pub fn new(table: Arc<InstrumentTable>) -> Self {
+        Self::with_max_levels(table, DEFAULT_MAX_LEVELS)
+    }
+
+    /// As [`MdDecoder::new`] with room for `max_levels` book levels (or trades) per frame.
+    pub fn with_max_levels(table: Arc<InstrumentTable>, max_levels: usize) -> Self {
+        let names = NameIndex::new(&table);
+        let grids = table
+            .iter()
+            .map(|i| Grid {
+                tick: i.tick,
+                lot: i.lot,
+            })
+            .collect();
+        let books = vec![
+            BookState {
+                last: 0,
+                mode: Mode::Fresh,
+            };
+            table.len()
+        ];
+        MdDecoder {
+            table,
+            names,
+            grids,
+            books,
+            scratch: Vec::with_capacity(max_levels + 2),
+            max_levels,
+            cur_book: None,
+            stats: MdStats::default(),
+        }
+    }
+
+    /// The instrument table this decoder resolves names against.
+    pub fn table(&self) -> &Arc<InstrumentTable> {
+        &self.table
+    }
+
+    /// Counters since construction.
+    pub fn stats(&self) -> MdStats {
+        self.stats
+    }
+
+    /// The last applied `change_id` of a book that is in sequence, `None` if the book awaits
+    /// a snapshot (or the id is unknown).
+    pub fn last_change_id(&self, id: InstrumentId) -> Option<u64> {
+        self.books
+            .get(id as usize)
+            .filter(|b| b.mode == Mode::Live)
+            .map(|b| b.last)
+    }
+
+    /// Marks a book as awaiting a new snapshot; changes that still arrive for it are dropped
+    /// silently (counted). Call after re-subscribing its book channel.
+    pub fn reset_instrument(&mut self, id: InstrumentId) {
+        if let Some(b) = self.books.get_mut(id as usize) {
+            b.mode = Mode::Await;
+        }
+    }
+
+    /// The connection dropped: every book needs a new snapshot, and a change arriving before
+    /// one on the new connection is reported as a gap.
+    pub fn on_disconnect(&mut self) {
+        for b in &mut self.books {
+            b.mode = Mode::Fresh;
+        }
+    }
+
+    /// Decodes one WebSocket text frame and passes its events to `out` (all events of the
+    /// frame carry `t_recv`; see the module docs for `t_decoded`).
+    ///
+    /// Handles `book.{name}.{raw|100ms|agg2}` (snapshot/change with gap check, dossier §4.1),
+    /// `book.{name}.{group}.{depth}.{interval}` (each frame a full top-N snapshot, §4.2),
+    /// `ticker.{name}.{interval}` (`Mark`, §4.3), `trades.{name}.{interval}` and
+    /// `trades.{kind}.{currency}.{interval}` (`Trade`, §4.5), JSON-RPC replies and heartbeats.
+    ///
+    /// # Errors
+    /// A malformed or truncated frame, an unknown book action or `type`, a price off the
+    /// instrument's tick grid, or a frame with more than `max_levels` levels/trades. Nothing
+    /// of the frame is emitted. If it was a book frame of a known instrument, that book is
+    /// marked as awaiting a snapshot, `resync` is set in the error (re-subscribe as for
+    /// [`Frame::Gap`]) and, if the book was in sequence, one `Gap` event is emitted so the hot
+    /// thread stops trusting it.
+    pub fn decode(
+        &mut self,
+        frame: &[u8],
+        t_recv: Nanos,
+        out: &mut impl FnMut(MdEvent),
+    ) -> Result<Frame, DecodeError> {
+        self.stats.frames += 1;
+        self.cur_book = None;
+        match self.parse(frame) {
+            Ok(p) => Ok(self.commit(p, t_recv, out)),
+            Err(mut e) => {
+                self.stats.errors += 1;
+                if let Some(inst) = self.cur_book {
+                    e.resync = Some(inst);
+                    if let Some(st) = self.books.get_mut(inst as usize) {
+                        if st.mode == Mode::Live {
+                            out(MdEvent {
+                                t_recv,
+                                t_decoded: t_recv,
+                                seq: st.last,
+                                instrument: inst,
+                                kind: MdKind::Gap,
+                                ..Default::default()
+                            });
+                            self.stats.events += 1;
+                            self.stats.gaps += 1;
+                        }
+                        st.mode = Mode::Await;
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn commit(&mut self, p: Pending, t_recv: Nanos, out: &mut impl FnMut(MdEvent)) -> Frame {
+        match p {
+            Pending::Book {
+                inst,
+                snapshot,
+                change_id,
+                prev,
+                exch_ts,
+                inexact,
+            } => {
+                let Some(st) = self.books.get_mut(inst as usize) else {
+                    return Frame::Ignored;
+                };
+                let emit_levels = |skip_clear: bool, out: &mut dyn FnMut(MdEvent)| -> u64 {
+                    let mut n = 0;
+                    let from = usize::from(skip_clear);
+                    for ev in self.scratch.iter().skip(from) {
+                        let mut e = *ev;
+                        e.t_recv = t_recv;
+                        e.t_decoded = t_recv;
+                        e.exch_ts = exch_ts;
+                        e.seq = change_id;
+                        out(e);
+                        n += 1;
+                    }
+                    out(MdEvent {
+                        t_recv,
+                        t_decoded: t_recv,
+                        exch_ts,
+                        seq: change_id,
+                        instrument: inst,
+                        kind: MdKind::BookDone,
+                        ..Default::default()
+                    });
+                    n + 1
+                };
+                let gap = |seq: u64, out: &mut dyn FnMut(MdEvent)| {
+                    out(MdEvent {
+                        t_recv,
+                        t_decoded: t_recv,
+                        exch_ts,
+                        seq,
+                        instrument: inst,
+                        kind: MdKind::Gap,
+                        ..Default::default()
+                    })
+                };
+                if snapshot {
+                    st.mode = Mode::Live;
+                    st.last = change_id;
+                    self.stats.events += emit_levels(false, out);
+                    self.stats.inexact_amounts += inexact as u64;
+                    return Frame::Book { instrument: inst };
+                }
+                match st.mode {
+                    Mode::Live if prev == st.last => {
+                        st.last = change_id;
+                        self.stats.events += emit_levels(true, out);
+                        self.stats.inexact_amounts += inexact as u64;
+                        Frame::Book { instrument: inst }
+                    }
+                    Mode::Live | Mode::Fresh => {
+                        let expected = if st.mode == Mode::Live { st.last } else { 0 };
+                        st.mode = Mode::Await;
+                        gap(expected, out);
+                        self.stats.events += 1;
+                        self.stats.gaps += 1;
+                        Frame::Gap { instrument: inst }
+                    }
+                    Mode::Await => {
+                        self.stats.dropped_while_gapped += 1;
+                        Frame::Dropped { instrument: inst }
+                    }
+                }
+            }
+            Pending::Trades { inexact, unknown } => {
+                self.stats.unknown_instrument += unknown as u64;
+                if self.scratch.is_empty() && unknown > 0 {
+                    return Frame::Ignored;
+                }
+                for ev in &self.scratch {
+                    let mut e = *ev;
+                    e.t_recv = t_recv;
+                    e.t_decoded = t_recv;
+                    out(e);
+                }
+                self.stats.events += self.scratch.len() as u64;
+                self.stats.inexact_amounts += inexact as u64;
+                Frame::Trades
+            }
+            Pending::Ticker(ev) => {
+                if let Some(mut e) = ev {
+                    e.t_recv = t_recv;
+                    e.t_decoded = t_recv;
+                    out(e);
+                    self.stats.events += 1;
+                }
+                Frame::Ticker
+            }
+            Pending::Heartbeat(test_request) => Frame::Heartbeat { test_request },
+            Pending::Rpc(id) => Frame::Rpc { id },
+            Pending::RpcError(id, code) => Frame::RpcError { id, code },
+            Pending::Ignored => {
+                self.stats.ignored += 1;
+                Frame::Ignored
+            }
+            Pending::Unknown => {
+                self.stats.unknown_instrument += 1;
+                Frame::Ignored
+            }
+        }
+    }
+
+    /// Parses the whole frame (validating it to the last byte) into a pending action; events
+    /// go to the scratch buffer.
+    fn parse(&mut self, frame: &[u8]) -> Result<Pending, DecodeError> {
+        let mut c = Cursor::new(frame);
+        let mut top = c.object()?;
+        let mut method: Option<&[u8]> = None;
+        let mut params_at: Option<usize> = None;
+        let mut pending: Option<Pending> = None;
+        let mut id = NO_ID;
+        let mut has_result = false;
+        let mut err_code: Option<i32> = None;
+        while let Some(k) = top.next_key(&mut c)? {
+            match k {
+                b"method" => method = Some(c.str()?.raw),
+                b"params" => {
+                    if method == Some(b"subscription") && pending.is_none() {
+                        pending = Some(self.parse_params(&mut c)?);
+                    } else {
+                        c.peek();
+                        params_at = Some(c.pos());
+                        c.skip()?;
+                    }
+                }
+                b"id" => id = read_id(&mut c)?,
+                b"result" => {
+                    has_result = true;
+                    c.skip()?;
+                }
+                b"error" => err_code = Some(read_error(&mut c)?.0),
+                _ => c.skip()?,
+            }
+        }
+        c.end()?;
+        match method {
+            Some(b"subscription") => match pending {
+                Some(p) => Ok(p),
+                None => match params_at {
+                    Some(at) => self.parse_params(&mut Cursor::at(frame, at)),
+                    None => Err(DecodeError::new("subscription without params", c.pos())),
+                },
+            },
+            Some(b"heartbeat") => {
+                let mut test = false;
+                if let Some(at) = params_at {
+                    let mut pc = Cursor::at(frame, at);
+                    let mut o = pc.object()?;
+                    while let Some(k) = o.next_key(&mut pc)? {
+                        if k == b"type" {
+                            test = pc.str()?.raw == b"test_request";
+                        } else {
+                            pc.skip()?;
+                        }
+                    }
+                }
+                Ok(Pending::Heartbeat(test))
+            }
+            Some(_) => Ok(Pending::Ignored),
+            None => match (err_code, has_result) {
+                (Some(code), _) => Ok(Pending::RpcError(id, code)),
+                (None, true) => Ok(Pending::Rpc(id)),
+                (None, false) => Err(DecodeError::new(
+                    "frame has neither method nor result nor error",
+                    c.pos(),
+                )),
+            },
+        }
+    }
+
+    fn parse_params(&mut self, c: &mut Cursor<'_>) -> Result<Pending, DecodeError> {
+        let mut o = c.object()?;
+        let mut chan: Option<Chan> = None;
+        let mut data_at: Option<usize> = None;
+        let mut result: Option<Pending> = None;
+        while let Some(k) = o.next_key(c)? {
+            match k {
+                b"channel" => chan = Some(self.classify(c.str()?.raw)),
+                b"data" => match chan {
+                    Some(ch) if result.is_none() => result = Some(self.parse_data(ch, c)?),
+                    _ => {
+                        c.peek();
+                        data_at = Some(c.pos());
+                        c.skip()?;
+                    }
+                },
+                _ => c.skip()?,
+            }
+        }
+        if let Some(r) = result {
+            return Ok(r);
+        }
+        match (chan, data_at) {
+            (Some(ch), Some(at)) => self.parse_data(ch, &mut Cursor::at(c.buf(), at)),
+            (Some(_), None) => Err(DecodeError::new("subscription without data", c.pos())),
+            (None, _) => Err(DecodeError::new("subscription without channel", c.pos())),
+        }
+    }
+
+    /// Channel name → what to do with its data (no allocation).
+    fn classify(&self, ch: &[u8]) -> Chan {
+        let mut parts: [&[u8]; 6] = [&[]; 6];
+        let mut n = 0;
+        for p in ch.split(|&b| b == b'.') {
+            if n == parts.len() {
+                return Chan::Other;
+            }
+            parts[n] = p;
+            n += 1;
+        }
+        let lookup = |name: &[u8]| self.names.get(name);
+        match (parts[0], n) {
+            (b"book", 3) | (b"book", 5) => match lookup(parts[1]) {
+                Some(i) => Chan::Book(i),
+                None => Chan::UnknownInstrument,
+            },
+            (b"ticker", 3) => match lookup(parts[1]) {
+                Some(i) => Chan::Ticker(i),
+                None => Chan::UnknownInstrument,
+            },
+            (b"trades", 3) => match lookup(parts[1]) {
+                Some(i) => Chan::Trades(Some(i)),
+                None => Chan::UnknownInstrument,
+            },
+            (b"trades", 4) => Chan::Trades(None),
+            _ => Chan::Other,
+        }
+    }
+
+    fn parse_data(&mut self, ch: Chan, c: &mut Cursor<'_>) -> Result<Pending, DecodeError> {
+        match ch {
+            Chan::Book(i) => {
+                self.cur_book = Some(i);
+                self.parse_book(i, c)
+            }
+            Chan::Ticker(i) => self.parse_ticker(i, c),
+            Chan::Trades(i) => self.parse_trades(i, c),
+            Chan::UnknownInstrument => {
+                c.skip()?;
+                Ok(Pending::Unknown)
+            }
+            Chan::Other => {
+                c.skip()?;
+                Ok(Pending::Ignored)
+            }
+        }
+    }
+
+    fn parse_book(
+        &mut self,
+        inst: InstrumentId,
+        c: &mut Cursor<'_>,
+    ) -> Result<Pending, DecodeError> {
+        let grid = *self
+            .grids
+            .get(inst as usize)
+            .ok_or(DecodeError::new("instrument id out of range", c.pos()))?;
+        self.scratch.clear();
+        self.scratch.push(MdEvent {
+            instrument: inst,
+            kind: MdKind::BookClear,
+            ..Default::default()
+        });
+        let mut o = c.object()?;
+        let mut ty = 0u8;
+        let mut prev = 0u64;
+        let mut change_id: Option<u64> = None;
+        let mut ts = 0u64;
+        let mut inexact = 0u32;
+        while let Some(k) = o.next_key(c)? {
+            match k {
+                b"type" => {
+                    let at = c.pos();
+                    ty = match c.str()?.raw {
+                        b"snapshot" => 1,
+                        b"change" => 2,
+                        _ => return Err(DecodeError::new("unknown book type", at)),
+                    }
+                }
+                b"prev_change_id" => prev = if c.null() { 0 } else { c.u64()? },
+                b"change_id" => change_id = Some(c.u64()?),
+                b"timestamp" => ts = c.u64()?,
+                b"bids" => self.parse_levels(c, inst, grid, Side::Bid, &mut inexact)?,
+                b"asks" => self.parse_levels(c, inst, grid, Side::Ask, &mut inexact)?,
+                _ => c.skip()?,
+            }
+        }
+        let change_id =
+            change_id.ok_or(DecodeError::new("book frame without change_id", c.pos()))?;
+        Ok(Pending::Book {
+            inst,
+            // Dossier §4.1 item 4: type "snapshot" ⇒ snapshot; otherwise a missing, null or
+            // zero prev_change_id ⇒ snapshot (2019 books had no type; grouped books have
+            // neither).
+            snapshot: ty == 1 || prev == 0,
+            change_id,
+            prev,
+            exch_ts: ts.saturating_mul(1_000_000),
+            inexact,
+        })
+    }
+
+    fn parse_levels(
+        &mut self,
+        c: &mut Cursor<'_>,
+        inst: InstrumentId,
+        grid: Grid,
+        side: Side,
+        inexact: &mut u32,
+    ) -> Result<(), DecodeError> {
+        let mut a = c.array()?;
+        while a.next(c)? {
+            if self.scratch.len() > self.max_levels {
+                return Err(DecodeError::new(
+                    "book frame has more levels than the decoder's capacity",
+                    c.pos(),
+                ));
+            }
+            let row_at = c.pos();
+            let mut row = c.array()?;
+            if !row.next(c)? {
+                return Err(DecodeError::new("empty book row", row_at));
+            }
+            let mut delete = false;
+            if c.peek() == Some(b'"') {
+                let at = c.pos();
+                match c.str()?.raw {
+                    b"new" | b"change" => {}
+                    b"delete" => delete = true,
+                    _ => return Err(DecodeError::new("unknown book action", at)),
+                }
+                if !row.next(c)? {
+                    return Err(DecodeError::new("book row without price", row_at));
+                }
+            }
+            let px_at = c.pos();
+            let px = c.dec()?;
+            if !row.next(c)? {
+                return Err(DecodeError::new("book row without amount", row_at));
+            }
+            let amt_at = c.pos();
+            let amt_text = c.num()?;
+            if row.next(c)? {
+                return Err(DecodeError::new("book row has extra elements", row_at));
+            }
+            let price = units_exact(px, grid.tick).ok_or(DecodeError::new(
+                "price off the instrument's tick grid",
+                px_at,
+            ))?;
+            let qty = if delete {
+                0
+            } else {
+                let amt = json::dec_lossy(amt_text)
+                    .ok_or(DecodeError::new("amount not a decimal", amt_at))?;
+                let (q, inx) = amount_lots(amt, grid.lot, amt_at)?;
+                *inexact += u32::from(inx);
+                q
+            };
+            self.scratch.push(MdEvent {
+                instrument: inst,
+                kind: MdKind::Level,
+                side,
+                price,
+                qty,
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    fn parse_ticker(
+        &mut self,
+        inst: InstrumentId,
+        c: &mut Cursor<'_>,
+    ) -> Result<Pending, DecodeError> {
+        let tick = self
+            .grids
+            .get(inst as usize)
+            .ok_or(DecodeError::new("instrument id out of range", c.pos()))?
+            .tick;
+        let mut o = c.object()?;
+        let mut mark: Option<(Dec, usize)> = None;
+        let mut ts = 0u64;
+        while let Some(k) = o.next_key(c)? {
+            match k {
+                b"mark_price" => {
+                    if !c.null() {
+                        let at = c.pos();
+                        let t = c.num()?;
+                        let d = json::dec_lossy(t)
+                            .ok_or(DecodeError::new("mark_price not a decimal", at))?;
+                        mark = Some((d, at));
+                    }
+                }
+                b"timestamp" => ts = c.u64()?,
+                _ => c.skip()?,
+            }
+        }
+        let ev = match mark {
+            Some((d, at)) => {
+                let (px, _) =
+                    units_round(d, tick).ok_or(DecodeError::new("mark_price out of range", at))?;
+                Some(MdEvent {
+                    exch_ts: ts.saturating_mul(1_000_000),
+                    price: px,
+                    instrument: inst,
+                    kind: MdKind::Mark,
+                    ..Default::default()
+                })
+            }
+            None => None,
+        };
+        Ok(Pending::Ticker(ev))
+    }
+
+    fn parse_trades(
+        &mut self,
+        inst: Option<InstrumentId>,
+        c: &mut Cursor<'_>,
+    ) -> Result<Pending, DecodeError> {
+        self.scratch.clear();
+        let mut inexact = 0u32;
+        let mut unknown = 0u32;
+        let mut a = c.array()?;
+        while a.next(c)? {
+            let el_at = c.pos();
+            let mut o = c.object()?;
+            let mut px: Option<(Dec, usize)> = None;
+            let mut amt: Option<(Dec, usize)> = None;
+            let mut side: Option<Side> = None;
+            let mut seq = 0u64;
+            let mut ts = 0u64;
+            let mut name: Option<&[u8]> = None;
+            while let Some(k) = o.next_key(c)? {
+                match k {
+                    b"price" => {
+                        let at = c.pos();
+                        px = Some((c.dec()?, at));
+                    }
+                    b"amount" => {
+                        let at = c.pos();
+                        let t = c.num()?;
+                        let d = json::dec_lossy(t)
+                            .ok_or(DecodeError::new("amount not a decimal", at))?;
+                        amt = Some((d, at));
+                    }
+                    b"direction" => {
+                        let at = c.pos();
+                        side = Some(side_of(c.str()?.raw, at)?);
+                    }
+                    b"trade_seq" => seq = c.u64()?,
+                    b"timestamp" => ts = c.u64()?,
+                    b"instrument_name" if inst.is_none() => name = Some(c.str()?.raw),
+                    _ => c.skip()?,
+                }
+            }
+            let id = match inst {
+                Some(i) => i,
+                None => match name.and_then(|n| self.names.get(n)) {
+                    Some(i) => i,
+                    None => {
+                        unknown += 1;
+                        continue;
+                    }
+                },
+            };
+            let grid = *self
+                .grids
+                .get(id as usize)
+                .ok_or(DecodeError::new("instrument id out of range", el_at))?;
+            let (px, px_at) = px.ok_or(DecodeError::new("trade without price", el_at))?;
+            let (amt, amt_at) = amt.ok_or(DecodeError::new("trade without amount", el_at))?;
+            let side = side.ok_or(DecodeError::new("trade without direction", el_at))?;
+            let price = units_exact(px, grid.tick).ok_or(DecodeError::new(
+                "trade price off the instrument's tick grid",
+                px_at,
+            ))?;
+            let (qty, inx) = amount_lots(amt, grid.lot, amt_at)?;
+            inexact += u32::from(inx);
+            if self.scratch.len() >= self.max_levels {
+                return Err(DecodeError::new(
+                    "trades frame has more trades than the decoder's capacity",
+                    el_at,
+                ));
+            }
+            self.scratch.push(MdEvent {
+                exch_ts: ts.saturating_mul(1_000_000),
+                price,
+                qty,
+                seq,
+                instrument: id,
+                kind: MdKind::Trade,
+                side,
+                ..Default::default()
+            });
+        }
+        Ok(Pending::Trades { inexact, unknown })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mm_core::instrument::{Instrument, Kind};
+
+    fn table() -> Arc<InstrumentTable> {
+        let mut t = InstrumentTable::new();
+        for i in 0..100 {
+            let name = format!("BTC-{i}JUN21-{}-C", 1000 * i);
+            t.push(Instrument::new(
+                &name,
+                Kind::Option,
+                Dec::new(5, 4),
+                Dec::new(1, 1),
+            ))
+            .unwrap();
+        }
+        t.push(Instrument::new(
+            "BTC-PERPETUAL",
+            Kind::Perpetual,
+            Dec::new(5, 1),
+            Dec::new(10, 0),
+        ))
+        .unwrap();
+        Arc::new(t)
+    }
+
+    #[test]
+    fn name_index_finds_every_name() {
+        let t = table();
+        let ix = NameIndex::new(&t);
+        for i in t.iter() {
+            assert_eq!(ix.get(i.name.as_bytes()), Some(i.id));
+        }
+        assert_eq!(ix.get(b"BTC-PERPETUA"), None);
+        assert_eq!(ix.get(b""), None);
+    }
+
+    #[test]
+    fn unit_conversions() {
+        let tick = Dec::new(5, 4);
+        assert_eq!(units_exact(Dec::new(795, 4), tick), Some(159));
+        assert_eq!(units_exact(Dec::new(7951, 5), tick), None);
+        assert_eq!(units_exact(Dec::new(-5, 1), Dec::new(5, 1)), Some(-1));
+        assert_eq!(units_round(Dec::new(6926904, 8), tick), Some((139, false)));
+        assert_eq!(
+            units_round(Dec::new(153, 1), Dec::new(1, 1)),
+            Some((153, true))
+        );
+        assert_eq!(
+            units_round(Dec::new(15, 2), Dec::new(1, 1)),
+            Some((2, false))
+        );
+        assert_eq!(
+            units_round(Dec::new(-15, 2), Dec::new(1, 1)),
+            Some((-2, false))
+        );
+        assert_eq!(units_exact(Dec::new(1, 0), Dec::new(0, 0)), None);
+    }
+
+    #[test]
+    fn gap_then_snapshot_recovers() {
+        let t = table();
+        let mut d = MdDecoder::new(t.clone());
+        let mut evs = Vec::new();
+        let snap = br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.raw","data":{"type":"snapshot","timestamp":1,"instrument_name":"BTC-PERPETUAL","change_id":10,"bids":[["new",100.5,20.0]],"asks":[["new",101.0,10.0]]}}}"#;
+        let chg = |prev: u64, id: u64| {
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"book.BTC-PERPETUAL.raw","data":{{"type":"change","timestamp":2,"prev_change_id":{prev},"instrument_name":"BTC-PERPETUAL","change_id":{id},"bids":[["delete",100.5,0.0]],"asks":[]}}}}}}"#
+            )
+        };
+        let perp = t.id("BTC-PERPETUAL").unwrap();
+        // change before snapshot ⇒ gap
+        assert_eq!(
+            d.decode(chg(5, 6).as_bytes(), 7, &mut |e| evs.push(e))
+                .unwrap(),
+            Frame::Gap { instrument: perp }
+        );
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].kind, MdKind::Gap);
+        evs.clear();
+        assert_eq!(
+            d.decode(chg(6, 8).as_bytes(), 7, &mut |e| evs.push(e))
+                .unwrap(),
+            Frame::Dropped { instrument: perp }
+        );
+        assert!(evs.is_empty());
+        assert_eq!(
+            d.decode(snap, 9, &mut |e| evs.push(e)).unwrap(),
+            Frame::Book { instrument: perp }
+        );
+        let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                MdKind::BookClear,
+                MdKind::Level,
+                MdKind::Level,
+                MdKind::BookDone
+            ]
+        );
+        assert_eq!((evs[1].price, evs[1].qty, evs[1].side), (201, 2, Side::Bid));
+        assert_eq!((evs[2].price, evs[2].qty, evs[2].side), (202, 1, Side::Ask));
+        assert!(evs
+            .iter()
+            .all(|e| e.t_recv == 9 && e.exch_ts == 1_000_000 && e.seq == 10));
+        evs.clear();
+        assert_eq!(
+            d.decode(chg(10, 12).as_bytes(), 9, &mut |e| evs.push(e))
+                .unwrap(),
+            Frame::Book { instrument: perp }
+        );
+        assert_eq!(evs.len(), 2);
+        assert_eq!(
+            (evs[0].kind, evs[0].qty, evs[0].seq),
+            (MdKind::Level, 0, 12)
+        );
+        evs.clear();
+        assert_eq!(
+            d.decode(chg(13, 14).as_bytes(), 9, &mut |e| evs.push(e))
+                .unwrap(),
+            Frame::Gap { instrument: perp }
+        );
+        assert_eq!((evs[0].kind, evs[0].seq), (MdKind::Gap, 12));
+        let s = d.stats();
+        assert_eq!((s.gaps, s.dropped_while_gapped, s.errors), (2, 1, 0));
+    }
+
+    #[test]
+    fn broken_book_frame_emits_nothing_but_a_gap() {
+        let t = table();
+        let mut d = MdDecoder::new(t.clone());
+        let snap = br#"{"method":"subscription","params":{"channel":"book.BTC-PERPETUAL.raw","data":{"type":"snapshot","timestamp":1,"change_id":10,"bids":[["new",100.5,20.0]],"asks":[]}}}"#;
+        let bad = br#"{"method":"subscription","params":{"channel":"book.BTC-PERPETUAL.raw","data":{"type":"change","timestamp":1,"prev_change_id":10,"change_id":11,"bids":[["new",100.5,20.0],["new",100.3,1]],"asks":[]}}}"#;
+        let mut evs = Vec::new();
+        d.decode(snap, 1, &mut |e| evs.push(e)).unwrap();
+        evs.clear();
+        let e = d.decode(bad, 1, &mut |e| evs.push(e)).unwrap_err();
+        assert_eq!(e.what, "price off the instrument's tick grid");
+        assert_eq!(e.resync, t.id("BTC-PERPETUAL"));
+        assert_eq!(evs.len(), 1);
+        assert_eq!((evs[0].kind, evs[0].seq), (MdKind::Gap, 10));
+        assert_eq!(d.last_change_id(t.id("BTC-PERPETUAL").unwrap()), None);
+    }
+
+    #[test]
+    fn capacity_is_enforced_without_growth() {
+        let t = table();
+        let mut d = MdDecoder::with_max_levels(t, 4);
+        let cap = d.scratch.capacity();
+        let rows = (0..10)
+            .map(|i| format!(r#"["new",{}.5,10]"#, 100 + i))
+            .collect::<Vec<_>>()
+            .join(",");
+        let f = format!(
+            r#"{{"method":"subscription","params":{{"channel":"book.BTC-PERPETUAL.raw","data":{{"type":"snapshot","change_id":1,"bids":[{rows}],"asks":[]}}}}}}"#
+        );
+        assert!(d.decode(f.as_bytes(), 0, &mut |_| {}).is_err());
+        assert_eq!(d.scratch.capacity(), cap);
+    }
+}
