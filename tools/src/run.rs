@@ -114,7 +114,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         strikes: args.strikes.clone(),
         all_strikes: args.all_strikes,
     };
-    let tape_names: Option<HashSet<String>> = sim.as_ref().map(|s| s.tape_instruments().into_iter().collect());
+    let tape_names: Option<HashSet<String>> = sim.as_ref().map(|s| s.instruments().iter().map(|i| i.name.clone()).collect());
     let mut table = InstrumentTable::new();
     let mut seen = HashSet::new();
     for i in all {

@@ -65,3 +65,6 @@ impl core::fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+pub mod feed;
+pub mod gateway;
