@@ -888,9 +888,19 @@ impl MdDecoder {
             .tick;
         let mut o = c.object()?;
         let mut mark: Option<(Dec, usize)> = None;
+        let mut index_e4: i64 = 0;
         let mut ts = 0u64;
         while let Some(k) = o.next_key(c)? {
             match k {
+                b"index_price" => {
+                    // Underlying index in USD, carried as 1e-4 USD in the Mark event's qty.
+                    if !c.null() {
+                        let t = c.num()?;
+                        if let Some(v) = json::dec_lossy(t).and_then(|d| d.div_round(Dec::new(1, 4))) {
+                            index_e4 = v.max(0);
+                        }
+                    }
+                }
                 b"mark_price" => {
                     if !c.null() {
                         let at = c.pos();
@@ -911,6 +921,7 @@ impl MdDecoder {
                 Some(MdEvent {
                     exch_ts: ts.saturating_mul(1_000_000),
                     price: px,
+                    qty: index_e4,
                     instrument: inst,
                     kind: MdKind::Mark,
                     ..Default::default()
