@@ -337,7 +337,14 @@ impl Engine {
                 st.mark = (ev.price > 0).then_some(ev.price);
                 if ev.qty > 0 && ev.qty != st.index_e4 {
                     st.index_e4 = ev.qty;
-                    tel.push(Telemetry { t: t_pop, kind: TelKind::Index, instrument: ev.instrument, a: ev.price, b: ev.qty, ..Default::default() });
+                    tel.push(Telemetry {
+                        t: t_pop,
+                        kind: TelKind::Index,
+                        instrument: ev.instrument,
+                        a: ev.price,
+                        b: ev.qty,
+                        ..Default::default()
+                    });
                 }
                 if self.meta[i].inst.kind == Kind::Option && ev.qty > 0 {
                     // qty carries the underlying index in 1e-4 USD: lot (coin) × index
@@ -474,6 +481,9 @@ impl Engine {
         }
         if self.insts[i].trusted {
             self.requote(i, 0, t_pop, out, tel);
+        } else {
+            // A cancel deferred while a request was in flight (gap, stale) goes out now.
+            self.pull(i, 0, t_pop, out, tel);
         }
     }
 

@@ -184,12 +184,14 @@ impl Instrument {
     /// Price in ticks → `f64` in quote currency (reports only).
     pub fn price_f64(&self, px: Ticks) -> f64 {
         // One rounding only: exact integer numerator over a power of ten.
-        (px as i128 * self.tick.mant as i128) as f64 / crate::decimal::POW10[self.tick.scale as usize] as f64
+        (px as i128 * self.tick.mant as i128) as f64
+            / crate::decimal::POW10[self.tick.scale as usize] as f64
     }
 
     /// Size in lots → `f64` amount in the venue's amount unit (reports only).
     pub fn amount_f64(&self, lots: Lots) -> f64 {
-        (lots as i128 * self.lot.mant as i128) as f64 / crate::decimal::POW10[self.lot.scale as usize] as f64
+        (lots as i128 * self.lot.mant as i128) as f64
+            / crate::decimal::POW10[self.lot.scale as usize] as f64
     }
 
     /// Writes the exact price text of `px` ticks into `out`; returns the length.

@@ -15,24 +15,54 @@ fn clock() -> u64 {
 
 fn table() -> InstrumentTable {
     let mut t = InstrumentTable::new();
-    t.push(Instrument::new("BTC-PERPETUAL", Kind::Perpetual, Dec::new(5, 1), Dec::new(10, 0))).unwrap();
+    t.push(Instrument::new(
+        "BTC-PERPETUAL",
+        Kind::Perpetual,
+        Dec::new(5, 1),
+        Dec::new(10, 0),
+    ))
+    .unwrap();
     t
 }
 
 fn engine(max_pos: i64) -> Engine {
     let t = table();
-    let q = QuoteParams { spread: SpreadMode::Ticks(4), min_spread_bps_e2: 0, skew_per_100_usd_bps_e2: 0 };
+    let q = QuoteParams {
+        spread: SpreadMode::Ticks(4),
+        min_spread_bps_e2: 0,
+        skew_per_100_usd_bps_e2: 0,
+    };
     let mut cfg = EngineConfig::uniform(&t, q, 1, max_pos);
     cfg.order_capacity = 64;
     Engine::new(&t, cfg, clock)
 }
 
 fn md(kind: MdKind, side: Side, price: i64, qty: i64) -> MdEvent {
-    MdEvent { t_recv: 1, t_decoded: 2, kind, side, price, qty, instrument: 0, ..Default::default() }
+    MdEvent {
+        t_recv: 1,
+        t_decoded: 2,
+        kind,
+        side,
+        price,
+        qty,
+        instrument: 0,
+        ..Default::default()
+    }
 }
 
-fn snapshot(e: &mut Engine, out: &mut Vec<OrderIntent>, tel: &mut Vec<Telemetry>, bid: i64, ask: i64) {
-    for ev in [md(MdKind::BookClear, Side::Bid, 0, 0), md(MdKind::Level, Side::Bid, bid, 5), md(MdKind::Level, Side::Ask, ask, 5), md(MdKind::BookDone, Side::Bid, 0, 0)] {
+fn snapshot(
+    e: &mut Engine,
+    out: &mut Vec<OrderIntent>,
+    tel: &mut Vec<Telemetry>,
+    bid: i64,
+    ask: i64,
+) {
+    for ev in [
+        md(MdKind::BookClear, Side::Bid, 0, 0),
+        md(MdKind::Level, Side::Bid, bid, 5),
+        md(MdKind::Level, Side::Ask, ask, 5),
+        md(MdKind::BookDone, Side::Bid, 0, 0),
+    ] {
         e.on_md(&ev, 10, out, tel);
     }
 }
@@ -44,7 +74,15 @@ fn ack(e: &mut Engine, out: &mut Vec<OrderIntent>, tel: &mut Vec<Telemetry>, it:
         IntentKind::Cancel => ExecKind::Cancelled,
         IntentKind::CancelAll => ExecKind::CancelAllDone,
     };
-    let ev = ExecEvent { client_id: it.client_id, price: it.price, qty: it.qty, instrument: it.instrument, kind, side: it.side, ..Default::default() };
+    let ev = ExecEvent {
+        client_id: it.client_id,
+        price: it.price,
+        qty: it.qty,
+        instrument: it.instrument,
+        kind,
+        side: it.side,
+        ..Default::default()
+    };
     e.on_exec(&ev, 11, out, tel);
 }
 
@@ -55,8 +93,14 @@ fn quotes_after_snapshot_and_amends_on_move() {
     let mut tel = Vec::with_capacity(1024);
     snapshot(&mut e, &mut out, &mut tel, 100, 110);
     assert_eq!(out.len(), 2);
-    assert_eq!((out[0].kind, out[0].side, out[0].price), (IntentKind::New, Side::Bid, 103));
-    assert_eq!((out[1].kind, out[1].side, out[1].price), (IntentKind::New, Side::Ask, 107));
+    assert_eq!(
+        (out[0].kind, out[0].side, out[0].price),
+        (IntentKind::New, Side::Bid, 103)
+    );
+    assert_eq!(
+        (out[1].kind, out[1].side, out[1].price),
+        (IntentKind::New, Side::Ask, 107)
+    );
     assert!(out.iter().all(|i| i.flags & intent_flags::POST_ONLY != 0));
     let sent: Vec<_> = out.drain(..).collect();
     for it in &sent {
@@ -64,14 +108,26 @@ fn quotes_after_snapshot_and_amends_on_move() {
     }
     assert!(out.is_empty(), "no request while nothing moved: {out:?}");
     // Best bid moves up two ticks: both targets move one tick → amend both, same ids.
-    e.on_md(&md(MdKind::Level, Side::Bid, 102, 1), 12, &mut out, &mut tel);
-    e.on_md(&md(MdKind::BookDone, Side::Bid, 0, 0), 12, &mut out, &mut tel);
+    e.on_md(
+        &md(MdKind::Level, Side::Bid, 102, 1),
+        12,
+        &mut out,
+        &mut tel,
+    );
+    e.on_md(
+        &md(MdKind::BookDone, Side::Bid, 0, 0),
+        12,
+        &mut out,
+        &mut tel,
+    );
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|i| i.kind == IntentKind::Amend));
     assert_eq!(out[0].client_id, sent[0].client_id);
     assert_eq!((out[0].price, out[1].price), (104, 108));
     // Tick-to-quote samples were recorded for md-triggered decisions.
-    assert!(tel.iter().any(|t| t.kind == TelKind::Latency && t.stage == Stage::TickToQuote));
+    assert!(tel
+        .iter()
+        .any(|t| t.kind == TelKind::Latency && t.stage == Stage::TickToQuote));
 }
 
 #[test]
@@ -93,8 +149,18 @@ fn gap_pulls_quotes_until_next_snapshot() {
         ack(&mut e, &mut out, &mut tel, it);
     }
     // Changes before the snapshot do not quote.
-    e.on_md(&md(MdKind::Level, Side::Bid, 101, 1), 14, &mut out, &mut tel);
-    e.on_md(&md(MdKind::BookDone, Side::Bid, 0, 0), 14, &mut out, &mut tel);
+    e.on_md(
+        &md(MdKind::Level, Side::Bid, 101, 1),
+        14,
+        &mut out,
+        &mut tel,
+    );
+    e.on_md(
+        &md(MdKind::BookDone, Side::Bid, 0, 0),
+        14,
+        &mut out,
+        &mut tel,
+    );
     assert!(out.is_empty());
     snapshot(&mut e, &mut out, &mut tel, 100, 110);
     assert_eq!(out.iter().filter(|i| i.kind == IntentKind::New).count(), 2);
@@ -113,17 +179,36 @@ fn fills_move_position_and_max_position_stops_the_side() {
     }
     let bid = sent[0];
     // Bid filled twice (the engine re-quotes a new bid after each full fill).
-    let fill = ExecEvent { client_id: bid.client_id, price: bid.price, qty: 1, instrument: 0, kind: ExecKind::Fill, side: Side::Bid, ..Default::default() };
+    let fill = ExecEvent {
+        client_id: bid.client_id,
+        price: bid.price,
+        qty: 1,
+        instrument: 0,
+        kind: ExecKind::Fill,
+        side: Side::Bid,
+        ..Default::default()
+    };
     e.on_exec(&fill, 20, &mut out, &mut tel);
     assert_eq!(e.position(0), 1);
-    let new_bid = out.iter().find(|i| i.kind == IntentKind::New && i.side == Side::Bid).copied().expect("re-quoted bid");
+    let new_bid = out
+        .iter()
+        .find(|i| i.kind == IntentKind::New && i.side == Side::Bid)
+        .copied()
+        .expect("re-quoted bid");
     out.clear();
     ack(&mut e, &mut out, &mut tel, &new_bid);
-    let fill2 = ExecEvent { client_id: new_bid.client_id, ..fill };
+    let fill2 = ExecEvent {
+        client_id: new_bid.client_id,
+        ..fill
+    };
     e.on_exec(&fill2, 21, &mut out, &mut tel);
     assert_eq!(e.position(0), 2);
     // At the limit: no new bid; the ask stays.
-    assert!(out.iter().all(|i| i.side != Side::Bid || i.kind == IntentKind::Cancel), "{out:?}");
+    assert!(
+        out.iter()
+            .all(|i| i.side != Side::Bid || i.kind == IntentKind::Cancel),
+        "{out:?}"
+    );
     assert!(tel.iter().any(|t| t.kind == TelKind::Risk));
     assert_eq!(e.counters().limit_violations, 0);
     assert_eq!(tel.iter().filter(|t| t.kind == TelKind::Fill).count(), 2);
@@ -145,7 +230,13 @@ fn halt_cancels_everything_once() {
     assert!(!e.halt(31, &mut out, &mut tel));
     assert_eq!(out.len(), 1, "cancel-all sent once");
     for it in &sent {
-        let ev = ExecEvent { client_id: it.client_id, instrument: 0, kind: ExecKind::Cancelled, side: it.side, ..Default::default() };
+        let ev = ExecEvent {
+            client_id: it.client_id,
+            instrument: 0,
+            kind: ExecKind::Cancelled,
+            side: it.side,
+            ..Default::default()
+        };
         e.on_exec(&ev, 32, &mut out, &mut tel);
     }
     assert!(e.halt(33, &mut out, &mut tel));

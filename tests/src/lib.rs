@@ -19,7 +19,11 @@ pub fn data_dir() -> PathBuf {
 /// If the file does not exist (the tests need the recorded data beside the repository).
 pub fn data(rel: &str) -> String {
     let p = data_dir().join(rel);
-    assert!(p.exists(), "recorded data missing: {} (set MM_DATA_DIR or put shared/ beside the repo)", p.display());
+    assert!(
+        p.exists(),
+        "recorded data missing: {} (set MM_DATA_DIR or put shared/ beside the repo)",
+        p.display()
+    );
     p.display().to_string()
 }
 

@@ -9,7 +9,17 @@ use std::collections::BTreeMap;
 
 fn replay(tape: &str, extra: &[&str]) -> RunOutput {
     let tape = data(tape);
-    let mut argv = vec!["mm-fast", "--venue", "sim", "--tape", tape.as_str(), "--speed", "max", "--idle", "yield"];
+    let mut argv = vec![
+        "mm-fast",
+        "--venue",
+        "sim",
+        "--tape",
+        tape.as_str(),
+        "--speed",
+        "max",
+        "--idle",
+        "yield",
+    ];
     argv.extend_from_slice(extra);
     let args = Args::parse_from(argv);
     run(&args, RunExtras::default()).expect("run succeeds")
@@ -24,24 +34,46 @@ fn check(out: &RunOutput, max_position_lots: i64) {
     assert_eq!(r.book_gaps, 0, "the recorded chain is unbroken");
     assert!(r.md_events > 0);
     assert!(r.orders_sent > 0, "the engine quoted");
-    assert!(r.latency_ns["tick_to_quote"].count > 0, "tick-to-quote samples");
+    assert!(
+        r.latency_ns["tick_to_quote"].count > 0,
+        "tick-to-quote samples"
+    );
     // Books: the engine's mirror equals the simulator's recorded book at the end.
     for (name, b) in &r.books {
         let (sb, sa) = l.books.get(name).copied().unwrap_or((None, None));
-        assert_eq!((b.best_bid, b.best_ask), (sb, sa), "{name}: engine book vs simulator");
+        assert_eq!(
+            (b.best_bid, b.best_ask),
+            (sb, sa),
+            "{name}: engine book vs simulator"
+        );
     }
     // Fills and positions equal the simulator's ledger.
-    assert_eq!(r.ledger_match, Some(true), "ledger mismatches: {:?}", r.ledger_mismatches);
+    assert_eq!(
+        r.ledger_match,
+        Some(true),
+        "ledger mismatches: {:?}",
+        r.ledger_mismatches
+    );
     assert_eq!(r.fills as usize, l.fills.len());
     // No order is open at exit, on either side.
     assert_eq!(r.open_orders_at_exit, 0);
-    assert!(l.open_orders.is_empty(), "simulator still holds {:?}", l.open_orders);
+    assert!(
+        l.open_orders.is_empty(),
+        "simulator still holds {:?}",
+        l.open_orders
+    );
     // Max position never broken, in the simulator's own ledger, fill by fill.
     let mut pos: BTreeMap<&str, i64> = BTreeMap::new();
     for f in &l.fills {
         let p = pos.entry(f.instrument.as_str()).or_default();
         *p += f.lots * f.side.sign();
-        assert!(p.abs() <= max_position_lots, "{}: position {} lots beyond the limit {}", f.instrument, p, max_position_lots);
+        assert!(
+            p.abs() <= max_position_lots,
+            "{}: position {} lots beyond the limit {}",
+            f.instrument,
+            p,
+            max_position_lots
+        );
     }
     assert_eq!(r.limit_violations, 0, "engine sent an order beyond a limit");
 }
@@ -49,21 +81,49 @@ fn check(out: &RunOutput, max_position_lots: i64) {
 #[test]
 fn options_tape_2021_04_05_improve_the_touch() {
     // One lot per side; default max position 5 × size = 5 lots.
-    let out = replay(DERIBIT_TAPES[0], &["--improve-ticks", "1", "--min-spread-bps", "200"]);
+    let out = replay(
+        DERIBIT_TAPES[0],
+        &["--improve-ticks", "1", "--min-spread-bps", "200"],
+    );
     check(&out, 5);
 }
 
 #[test]
 fn options_tape_2021_04_17_bps_spread_with_limits() {
-    let out = replay(DERIBIT_TAPES[1], &["--spread-bps", "300", "--max-position", "0.3", "--max-exposure", "100000"]);
+    let out = replay(
+        DERIBIT_TAPES[1],
+        &[
+            "--spread-bps",
+            "300",
+            "--max-position",
+            "0.3",
+            "--max-exposure",
+            "100000",
+        ],
+    );
     // BTC options lot 0.1 → 3 lots; ETH options lot 1 → 0 lots (no quoting beyond 0.3 ETH).
     check(&out, 3);
 }
 
 #[test]
 fn perpetual_tardis_minute_tight_spread() {
-    let out = replay(DERIBIT_TAPES[2], &["--spread-ticks", "2", "--size", "100", "--max-position", "300", "--skew-per-100-usd", "0.5"]);
+    let out = replay(
+        DERIBIT_TAPES[2],
+        &[
+            "--spread-ticks",
+            "2",
+            "--size",
+            "100",
+            "--max-position",
+            "300",
+            "--skew-per-100-usd",
+            "0.5",
+        ],
+    );
     // lot 10 USD: size 10 lots, max 30 lots.
     check(&out, 30);
-    assert!(out.report.fills > 0, "a tight quote on a liquid perpetual trades");
+    assert!(
+        out.report.fills > 0,
+        "a tight quote on a liquid perpetual trades"
+    );
 }

@@ -68,7 +68,10 @@ pub fn hot_loop(
     clock: fn() -> u64,
 ) -> (Engine, u64) {
     let mut waiter = IdleWaiter::new(idle);
-    let mut tel = TelOut { ring: tel_tx, dropped: 0 };
+    let mut tel = TelOut {
+        ring: tel_tx,
+        dropped: 0,
+    };
     let mut out = IntentOut(intent_tx);
     loop {
         let mut work = false;
@@ -82,7 +85,13 @@ pub fn hot_loop(
             work = true;
             let t_pop = clock();
             if ev.kind == MdKind::BookDone && ev.t_decoded != 0 {
-                tel.push(Telemetry { t: t_pop, kind: TelKind::Latency, stage: Stage::Ring, a: t_pop.saturating_sub(ev.t_decoded) as i64, ..Default::default() });
+                tel.push(Telemetry {
+                    t: t_pop,
+                    kind: TelKind::Latency,
+                    stage: Stage::Ring,
+                    a: t_pop.saturating_sub(ev.t_decoded) as i64,
+                    ..Default::default()
+                });
             }
             engine.on_md(&ev, t_pop, &mut out, &mut tel);
         }
@@ -96,7 +105,8 @@ pub fn hot_loop(
             if ctl.exit.load(Ordering::Acquire) {
                 break;
             }
-            ctl.live_orders.store(engine.open_orders() as u64, Ordering::Relaxed);
+            ctl.live_orders
+                .store(engine.open_orders() as u64, Ordering::Relaxed);
             engine.on_idle(clock(), &mut out, &mut tel);
             waiter.idle();
         } else {

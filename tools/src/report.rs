@@ -153,7 +153,15 @@ pub fn latency(rec: &LatencyRecorder) -> BTreeMap<String, LatencyOut> {
         let p = rec.percentiles(stage);
         out.insert(
             mm_io::telemetry::stage_name(stage).to_string(),
-            LatencyOut { p50: p.p50, p90: p.p90, p99: p.p99, p999: p.p999, p9999: p.p9999, max: p.max, count: p.count },
+            LatencyOut {
+                p50: p.p50,
+                p90: p.p90,
+                p99: p.p99,
+                p999: p.p999,
+                p9999: p.p9999,
+                max: p.max,
+                count: p.count,
+            },
         );
     }
     out
@@ -222,7 +230,12 @@ pub fn pnl(
     let mut by: BTreeMap<String, Pnl> = BTreeMap::new();
     for (i, a) in accts.iter().enumerate() {
         let inst = table.get(i as u32);
-        let e = by.entry(inst.settlement_currency.clone()).or_insert_with(|| Pnl { currency: inst.settlement_currency.clone(), ..Default::default() });
+        let e = by
+            .entry(inst.settlement_currency.clone())
+            .or_insert_with(|| Pnl {
+                currency: inst.settlement_currency.clone(),
+                ..Default::default()
+            });
         e.realized += a.realized;
         if a.pos != 0.0 {
             if let Some(m) = marks[i] {
@@ -232,12 +245,24 @@ pub fn pnl(
         }
     }
     for (c, f) in fees {
-        by.entry(c.clone()).or_insert_with(|| Pnl { currency: c.clone(), ..Default::default() }).fees += f;
+        by.entry(c.clone())
+            .or_insert_with(|| Pnl {
+                currency: c.clone(),
+                ..Default::default()
+            })
+            .fees += f;
     }
-    let mut total = Pnl { currency: "USD".into(), ..Default::default() };
+    let mut total = Pnl {
+        currency: "USD".into(),
+        ..Default::default()
+    };
     let mut all_converted = true;
     for (c, p) in &by {
-        let rate = if c == "USD" || c == "USDC" || c == "USDT" { Some(1.0) } else { index_usd.get(c).copied() };
+        let rate = if c == "USD" || c == "USDC" || c == "USDT" {
+            Some(1.0)
+        } else {
+            index_usd.get(c).copied()
+        };
         match rate {
             Some(r) => {
                 total.realized += p.realized * r;
@@ -260,9 +285,24 @@ pub fn pnl(
 /// Prints the human summary to stdout.
 pub fn print_summary(r: &Report) {
     println!("mm-fast run summary");
-    println!("  venue {}{}  endpoint {}{}", r.venue, r.tape.as_ref().map(|t| format!("  tape {t}")).unwrap_or_default(), r.endpoint, if r.dry_run { "  (dry run)" } else { "" });
-    println!("  instruments {}  md frames {}  md events {}  book gaps {}  decode errors {}", r.instruments, r.md_frames, r.md_events, r.book_gaps, r.decode_errors);
-    println!("  orders {}  amends {}  cancels {}  rejects {}  fills {}  risk events {}", r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_events);
+    println!(
+        "  venue {}{}  endpoint {}{}",
+        r.venue,
+        r.tape
+            .as_ref()
+            .map(|t| format!("  tape {t}"))
+            .unwrap_or_default(),
+        r.endpoint,
+        if r.dry_run { "  (dry run)" } else { "" }
+    );
+    println!(
+        "  instruments {}  md frames {}  md events {}  book gaps {}  decode errors {}",
+        r.instruments, r.md_frames, r.md_events, r.book_gaps, r.decode_errors
+    );
+    println!(
+        "  orders {}  amends {}  cancels {}  rejects {}  fills {}  risk events {}",
+        r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_events
+    );
     println!(
         "  pnl {:.6} {} (realized {:.6}, unrealized {:.6}, fees {:.6})",
         r.pnl.realized + r.pnl.unrealized - r.pnl.fees,
@@ -271,16 +311,36 @@ pub fn print_summary(r: &Report) {
         r.pnl.unrealized,
         r.pnl.fees
     );
-    let nonzero: Vec<String> = r.positions.iter().filter(|(_, v)| **v != 0.0).map(|(k, v)| format!("{k} {v}")).collect();
-    println!("  positions: {}", if nonzero.is_empty() { "flat".to_string() } else { nonzero.join(", ") });
+    let nonzero: Vec<String> = r
+        .positions
+        .iter()
+        .filter(|(_, v)| **v != 0.0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!(
+        "  positions: {}",
+        if nonzero.is_empty() {
+            "flat".to_string()
+        } else {
+            nonzero.join(", ")
+        }
+    );
     println!("  latency (ns)        p50       p90       p99     p99.9       max     count");
     for (k, l) in &r.latency_ns {
         if l.count > 0 {
-            println!("  {:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", k, l.p50, l.p90, l.p99, l.p999, l.max, l.count);
+            println!(
+                "  {:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                k, l.p50, l.p90, l.p99, l.p999, l.max, l.count
+            );
         }
     }
     if let Some(m) = r.ledger_match {
-        println!("  simulator ledger: {} fills, match {}  open orders at exit {}", r.sim_ledger.as_ref().map_or(0, |l| l.fills), m, r.open_orders_at_exit);
+        println!(
+            "  simulator ledger: {} fills, match {}  open orders at exit {}",
+            r.sim_ledger.as_ref().map_or(0, |l| l.fills),
+            m,
+            r.open_orders_at_exit
+        );
         for x in &r.ledger_mismatches {
             println!("    mismatch: {x}");
         }

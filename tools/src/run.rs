@@ -75,7 +75,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let mut sim: Option<SimHandle> = None;
     let endpoint = match args.venue {
         VenueArg::Sim => {
-            let tape = args.tape.clone().ok_or("--venue sim needs --tape PATH (a recorded tape)")?;
+            let tape = args
+                .tape
+                .clone()
+                .ok_or("--venue sim needs --tape PATH (a recorded tape)")?;
             if !tape.exists() {
                 return Err(format!("tape {} does not exist", tape.display()));
             }
@@ -93,19 +96,28 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             sim = Some(h);
             url
         }
-        VenueArg::Deribit => args.endpoint.clone().unwrap_or_else(|| if args.test { DERIBIT_TEST.into() } else { DERIBIT_PROD.into() }),
+        VenueArg::Deribit => args.endpoint.clone().unwrap_or_else(|| {
+            if args.test {
+                DERIBIT_TEST.into()
+            } else {
+                DERIBIT_PROD.into()
+            }
+        }),
     };
     let creds = credentials(args.venue)?;
     let opts = WsOptions::default();
 
     // Order session + instruments.
-    let mut order_ws = WsClient::connect(&endpoint, &opts).map_err(|e| format!("connect {endpoint}: {e}"))?;
+    let mut order_ws =
+        WsClient::connect(&endpoint, &opts).map_err(|e| format!("connect {endpoint}: {e}"))?;
     let currencies = currencies_for(args);
     let cur_refs: Vec<&str> = currencies.iter().map(|s| s.as_str()).collect();
     let raws = gateway::open_session(&mut order_ws, &creds, &cur_refs)?;
     let mut all = Vec::new();
     for r in &raws {
-        all.extend(instruments::parse_instruments(r).map_err(|e| format!("get_instruments reply: {e}"))?);
+        all.extend(
+            instruments::parse_instruments(r).map_err(|e| format!("get_instruments reply: {e}"))?,
+        );
     }
     let sel = Selection {
         names: args.instruments.clone(),
@@ -114,7 +126,9 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         strikes: args.strikes.clone(),
         all_strikes: args.all_strikes,
     };
-    let tape_names: Option<HashSet<String>> = sim.as_ref().map(|s| s.instruments().iter().map(|i| i.name.clone()).collect());
+    let tape_names: Option<HashSet<String>> = sim
+        .as_ref()
+        .map(|s| s.instruments().iter().map(|i| i.name.clone()).collect());
     let mut table = InstrumentTable::new();
     let mut seen = HashSet::new();
     for i in all {
@@ -159,14 +173,26 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let ctl = Arc::new(HotControl::default());
 
     // md thread.
-    let md_ws = WsClient::connect(&endpoint, &opts).map_err(|e| format!("connect {endpoint} (market data): {e}"))?;
+    let md_ws = WsClient::connect(&endpoint, &opts)
+        .map_err(|e| format!("connect {endpoint} (market data): {e}"))?;
     let md_handle = {
         let table = table.clone();
         let stop = stop_md.clone();
         let creds = creds.clone();
         std::thread::Builder::new()
             .name("mm-md".into())
-            .spawn(move || feed::run_feed(md_ws, table, &creds, &mut md_tx, &mut tel_md_tx, &stop, idle, clock))
+            .spawn(move || {
+                feed::run_feed(
+                    md_ws,
+                    table,
+                    &creds,
+                    &mut md_tx,
+                    &mut tel_md_tx,
+                    &stop,
+                    idle,
+                    clock,
+                )
+            })
             .map_err(|e| format!("spawn md thread: {e}"))?
     };
     // gateway thread.
@@ -176,14 +202,37 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let dry = args.dry_run;
         std::thread::Builder::new()
             .name("mm-gateway".into())
-            .spawn(move || gateway::run_gateway(order_ws, table, &mut intent_rx, &mut exec_tx, &mut tel_gw_tx, &stop, idle, dry, clock))
+            .spawn(move || {
+                gateway::run_gateway(
+                    order_ws,
+                    table,
+                    &mut intent_rx,
+                    &mut exec_tx,
+                    &mut tel_gw_tx,
+                    &stop,
+                    idle,
+                    dry,
+                    clock,
+                )
+            })
             .map_err(|e| format!("spawn gateway thread: {e}"))?
     };
     // hot thread.
     let hot_handle = {
         let ctl = ctl.clone();
-        mm_io::spawn_pinned("mm-hot", args.cpu, move || hot_loop(engine, &mut md_rx, &mut exec_rx, &mut intent_tx, &mut tel_hot_tx, &ctl, idle, clock))
-            .map_err(|e| format!("spawn hot thread: {e}"))?
+        mm_io::spawn_pinned("mm-hot", args.cpu, move || {
+            hot_loop(
+                engine,
+                &mut md_rx,
+                &mut exec_rx,
+                &mut intent_tx,
+                &mut tel_hot_tx,
+                &ctl,
+                idle,
+                clock,
+            )
+        })
+        .map_err(|e| format!("spawn hot thread: {e}"))?
     };
 
     // Control loop.
@@ -197,7 +246,12 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let reason;
     loop {
         let n = tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
-        if signal.load(Ordering::Relaxed) || extras.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+        if signal.load(Ordering::Relaxed)
+            || extras
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
             reason = "signal";
             break;
         }
@@ -228,7 +282,11 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     // Cancel everything, wait for the acknowledgements (bounded).
     ctl.halt.store(true, Ordering::Release);
     let wait_until = Instant::now() + Duration::from_secs(5);
-    while !ctl.flat.load(Ordering::Acquire) && Instant::now() < wait_until && !gw_handle.is_finished() && !hot_handle.is_finished() {
+    while !ctl.flat.load(Ordering::Acquire)
+        && Instant::now() < wait_until
+        && !gw_handle.is_finished()
+        && !hot_handle.is_finished()
+    {
         tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -276,7 +334,11 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         amends: c.amends,
         cancels: c.cancels + c.cancel_alls,
         rejects: c.rejects,
-        reject_codes: gw_stats.error_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        reject_codes: gw_stats
+            .error_codes
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
         fills: c.fills,
         risk_events: c.risk_events,
         limit_violations: c.limit_violations,
@@ -293,9 +355,13 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         }
         rep.books.insert(
             inst.name.clone(),
-            BookOut { best_bid: b.best_bid().map(|p| inst.price_f64(p)), best_ask: b.best_ask().map(|p| inst.price_f64(p)) },
+            BookOut {
+                best_bid: b.best_bid().map(|p| inst.price_f64(p)),
+                best_ask: b.best_ask().map(|p| inst.price_f64(p)),
+            },
         );
-        rep.positions.insert(inst.name.clone(), inst.amount_f64(engine.position(id)));
+        rep.positions
+            .insert(inst.name.clone(), inst.amount_f64(engine.position(id)));
         marks[id as usize] = match b.mid_x2() {
             Some(m2) => Some(inst.price_f64(m2) / 2.0),
             None => tel.marks[id as usize].map(|m| inst.price_f64(m)),
@@ -317,7 +383,11 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         write_hgrm(&tel.rec, dir)?;
     }
     if let Some(l) = &ledger {
-        rep.sim_ledger = Some(SimLedgerOut { fills: l.fills.len(), positions: l.positions.clone(), open_orders: l.open_orders.len() });
+        rep.sim_ledger = Some(SimLedgerOut {
+            fills: l.fills.len(),
+            positions: l.positions.clone(),
+            open_orders: l.open_orders.len(),
+        });
         let mism = compare_ledger(&table, &engine, &tel.fills, l);
         rep.ledger_match = Some(mism.is_empty());
         rep.ledger_mismatches = mism;
@@ -327,33 +397,64 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let text = serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?;
         std::fs::write(p, text).map_err(|e| format!("write {}: {e}", p.display()))?;
     }
-    Ok(RunOutput { report: rep, sim_ledger: ledger, fills: tel.fills, table })
+    Ok(RunOutput {
+        report: rep,
+        sim_ledger: ledger,
+        fills: tel.fills,
+        table,
+    })
 }
 
 /// Compares the engine's fills and positions with the simulator's ledger; returns the
 /// differences (empty = match).
-pub fn compare_ledger(table: &InstrumentTable, engine: &Engine, fills: &[FillRec], l: &mm_venues::sim::LedgerSnapshot) -> Vec<String> {
+pub fn compare_ledger(
+    table: &InstrumentTable,
+    engine: &Engine,
+    fills: &[FillRec],
+    l: &mm_venues::sim::LedgerSnapshot,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut ours: Vec<(String, String, i64, i64)> = fills
         .iter()
-        .map(|f| (table.get(f.instrument).name.clone(), format!("mmf-{}", f.client_id), f.price, f.lots * f.side.sign()))
+        .map(|f| {
+            (
+                table.get(f.instrument).name.clone(),
+                format!("mmf-{}", f.client_id),
+                f.price,
+                f.lots * f.side.sign(),
+            )
+        })
         .collect();
     let mut theirs: Vec<(String, String, i64, i64)> = l
         .fills
         .iter()
         .filter(|f| table.id(&f.instrument).is_some())
-        .map(|f| (f.instrument.clone(), f.label.clone(), f.price_ticks, f.lots * f.side.sign()))
+        .map(|f| {
+            (
+                f.instrument.clone(),
+                f.label.clone(),
+                f.price_ticks,
+                f.lots * f.side.sign(),
+            )
+        })
         .collect();
     ours.sort();
     theirs.sort();
     if ours != theirs {
-        out.push(format!("fills differ: engine {} vs simulator {}", ours.len(), theirs.len()));
+        out.push(format!(
+            "fills differ: engine {} vs simulator {}",
+            ours.len(),
+            theirs.len()
+        ));
     }
     for inst in table.iter() {
         let e = engine.position(inst.id);
         let s = l.position_lots.get(&inst.name).copied().unwrap_or(0);
         if e != s {
-            out.push(format!("{}: engine position {} lots, simulator {} lots", inst.name, e, s));
+            out.push(format!(
+                "{}: engine position {} lots, simulator {} lots",
+                inst.name, e, s
+            ));
         }
     }
     out
@@ -364,7 +465,8 @@ fn write_hgrm(rec: &LatencyRecorder, dir: &std::path::Path) -> Result<(), String
     for s in 0..mm_core::event::STAGES {
         let stage = report::stage_from(s);
         let p = dir.join(format!("{}.hgrm", mm_io::telemetry::stage_name(stage)));
-        rec.write_hgrm(stage, &p).map_err(|e| format!("write {}: {e}", p.display()))?;
+        rec.write_hgrm(stage, &p)
+            .map_err(|e| format!("write {}: {e}", p.display()))?;
     }
     Ok(())
 }
@@ -396,7 +498,14 @@ impl TelState {
                 n += 1;
                 match t.kind {
                     TelKind::Latency => self.rec.record(t.stage, t.a.max(0) as u64),
-                    TelKind::Fill => self.fills.push(FillRec { instrument: t.instrument, side: t.side, price: t.a, lots: t.b, fee_nano: t.c, client_id: t.d as u64 }),
+                    TelKind::Fill => self.fills.push(FillRec {
+                        instrument: t.instrument,
+                        side: t.side,
+                        price: t.a,
+                        lots: t.b,
+                        fee_nano: t.c,
+                        client_id: t.d as u64,
+                    }),
                     TelKind::Index => {
                         if let Some(m) = self.marks.get_mut(t.instrument as usize) {
                             *m = Some(t.a);
@@ -418,9 +527,18 @@ fn credentials(venue: VenueArg) -> Result<Credentials, String> {
     let id = std::env::var("DERIBIT_CLIENT_ID").ok();
     let secret = std::env::var("DERIBIT_CLIENT_SECRET").ok();
     match (venue, id, secret) {
-        (_, Some(client_id), Some(client_secret)) => Ok(Credentials { client_id, client_secret }),
-        (VenueArg::Sim, _, _) => Ok(Credentials { client_id: "mm-fast-sim".into(), client_secret: "sim".into() }),
-        (VenueArg::Deribit, _, _) => Err("set DERIBIT_CLIENT_ID and DERIBIT_CLIENT_SECRET (API key with trade:read_write scope)".into()),
+        (_, Some(client_id), Some(client_secret)) => Ok(Credentials {
+            client_id,
+            client_secret,
+        }),
+        (VenueArg::Sim, _, _) => Ok(Credentials {
+            client_id: "mm-fast-sim".into(),
+            client_secret: "sim".into(),
+        }),
+        (VenueArg::Deribit, _, _) => Err(
+            "set DERIBIT_CLIENT_ID and DERIBIT_CLIENT_SECRET (API key with trade:read_write scope)"
+                .into(),
+        ),
     }
 }
 

@@ -21,7 +21,11 @@ pub struct Selection {
 impl Selection {
     /// True when nothing narrows the choice.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty() && self.underlying.is_none() && self.expiry.is_none() && self.strikes.is_empty() && !self.all_strikes
+        self.names.is_empty()
+            && self.underlying.is_none()
+            && self.expiry.is_none()
+            && self.strikes.is_empty()
+            && !self.all_strikes
     }
 
     /// Whether `inst` is selected.

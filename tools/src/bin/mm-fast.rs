@@ -6,7 +6,8 @@ use mm_tools::run::{run, RunExtras};
 
 fn main() {
     let args = Args::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(args.log.as_str())).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(args.log.as_str()))
+        .init();
     match run(&args, RunExtras::default()) {
         Ok(out) => {
             mm_tools::report::print_summary(&out.report);

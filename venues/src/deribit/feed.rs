@@ -16,7 +16,7 @@
 
 use crate::deribit::encode::Encoder;
 use crate::deribit::md::{Frame, MdDecoder};
-use mm_core::event::{MdEvent, MdKind, Telemetry, TelKind, Stage};
+use mm_core::event::{MdEvent, MdKind, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_io::ring::Producer;
 use mm_io::{Idle, IdleWaiter, WsClient};
@@ -56,7 +56,11 @@ pub struct Credentials {
 
 /// Channels of one instrument that the feed subscribes.
 pub fn channels_for(name: &str) -> [String; 3] {
-    [format!("book.{name}.raw"), format!("ticker.{name}.raw"), format!("trades.{name}.raw")]
+    [
+        format!("book.{name}.raw"),
+        format!("ticker.{name}.raw"),
+        format!("trades.{name}.raw"),
+    ]
 }
 
 /// Sends a request and blocks until the reply with `id` arrives (startup only); other frames
@@ -108,16 +112,31 @@ fn reply_id(frame: &[u8]) -> Option<u64> {
 fn reply_error(frame: &[u8]) -> Option<(i64, String)> {
     let v: serde_json::Value = serde_json::from_slice(frame).ok()?;
     let e = v.get("error")?;
-    Some((e.get("code")?.as_i64().unwrap_or(0), e.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string()))
+    Some((
+        e.get("code")?.as_i64().unwrap_or(0),
+        e.get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("")
+            .to_string(),
+    ))
 }
 
 /// Authenticates a connection with `client_credentials`.
 ///
 /// # Errors
 /// As [`rpc_blocking`]; a refused login names the venue's error code.
-pub fn authenticate(ws: &mut WsClient, enc: &mut Encoder, id: u64, creds: &Credentials) -> Result<(), String> {
-    let f = enc.auth_client_credentials(id, &creds.client_id, &creds.client_secret).to_string();
-    rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {}).map(|_| ()).map_err(|e| format!("public/auth: {e}"))
+pub fn authenticate(
+    ws: &mut WsClient,
+    enc: &mut Encoder,
+    id: u64,
+    creds: &Credentials,
+) -> Result<(), String> {
+    let f = enc
+        .auth_client_credentials(id, &creds.client_id, &creds.client_secret)
+        .to_string();
+    rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {})
+        .map(|_| ())
+        .map_err(|e| format!("public/auth: {e}"))
 }
 
 /// The md loop. Runs until `stop` is set or the connection drops.
@@ -180,12 +199,21 @@ pub fn run_feed(
             Ok(_) => {}
             Err(e) => {
                 stats.decode_errors += 1;
-                log::warn!("md: malformed frame dropped ({e}): {}", String::from_utf8_lossy(&frame[..frame.len().min(200)]));
+                log::warn!(
+                    "md: malformed frame dropped ({e}): {}",
+                    String::from_utf8_lossy(&frame[..frame.len().min(200)])
+                );
                 return;
             }
         }
         if !scratch.is_empty() {
-            let _ = tel_tx.push(Telemetry { t: t_dec, kind: TelKind::Latency, stage: Stage::Decode, a: t_dec.saturating_sub(t_recv) as i64, ..Default::default() });
+            let _ = tel_tx.push(Telemetry {
+                t: t_dec,
+                kind: TelKind::Latency,
+                stage: Stage::Decode,
+                a: t_dec.saturating_sub(t_recv) as i64,
+                ..Default::default()
+            });
         }
         for ev in scratch.iter_mut() {
             ev.t_decoded = t_dec;
@@ -205,12 +233,26 @@ pub fn run_feed(
     };
 
     while !stop.load(Ordering::Relaxed) {
-        let n = match ws.read_frames(|f| handle(f, &mut dec, &mut scratch, &mut stats, &mut resub, &mut answer_test)) {
+        let n = match ws.read_frames(|f| {
+            handle(
+                f,
+                &mut dec,
+                &mut scratch,
+                &mut stats,
+                &mut resub,
+                &mut answer_test,
+            )
+        }) {
             Ok(n) => n,
             Err(e) => {
                 log::warn!("md: connection lost: {e}");
                 stats.disconnected = true;
-                let ev = MdEvent { t_recv: clock(), kind: MdKind::Disconnected, instrument: u32::MAX, ..Default::default() };
+                let ev = MdEvent {
+                    t_recv: clock(),
+                    kind: MdKind::Disconnected,
+                    instrument: u32::MAX,
+                    ..Default::default()
+                };
                 let _ = md_tx.push(ev);
                 break;
             }
@@ -224,7 +266,9 @@ pub fn run_feed(
         for inst in resub.drain(..) {
             let name = &table.get(inst).name;
             let chan = format!("book.{name}.raw");
-            let f = enc.unsubscribe(next_id, &[chan.as_str()], false).to_string();
+            let f = enc
+                .unsubscribe(next_id, &[chan.as_str()], false)
+                .to_string();
             next_id += 1;
             let _ = ws.send_text(&f);
             let f = enc.subscribe(next_id, &[chan.as_str()], false).to_string();

@@ -17,7 +17,9 @@
 
 use crate::deribit::encode::Encoder;
 use crate::deribit::feed::{rpc_blocking, Credentials};
-use crate::deribit::private::{decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult};
+use crate::deribit::private::{
+    decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult,
+};
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::{ClientId, InstrumentId, Side};
@@ -66,20 +68,36 @@ struct Pending {
 ///
 /// # Errors
 /// Any failed step, with the venue's error.
-pub fn open_session(ws: &mut WsClient, creds: &Credentials, currencies: &[&str]) -> Result<Vec<Vec<u8>>, String> {
+pub fn open_session(
+    ws: &mut WsClient,
+    creds: &Credentials,
+    currencies: &[&str],
+) -> Result<Vec<Vec<u8>>, String> {
     let mut enc = Encoder::new();
     let t = Duration::from_secs(10);
-    let f = enc.auth_client_credentials(1, &creds.client_id, &creds.client_secret).to_string();
+    let f = enc
+        .auth_client_credentials(1, &creds.client_id, &creds.client_secret)
+        .to_string();
     rpc_blocking(ws, &f, 1, t, |_| {}).map_err(|e| format!("public/auth: {e}"))?;
     let f = enc.enable_cancel_on_disconnect(2).to_string();
-    rpc_blocking(ws, &f, 2, t, |_| {}).map_err(|e| format!("private/enable_cancel_on_disconnect: {e}"))?;
-    let f = enc.subscribe(3, &["user.orders.any.any.raw", "user.trades.any.any.raw"], true).to_string();
+    rpc_blocking(ws, &f, 2, t, |_| {})
+        .map_err(|e| format!("private/enable_cancel_on_disconnect: {e}"))?;
+    let f = enc
+        .subscribe(
+            3,
+            &["user.orders.any.any.raw", "user.trades.any.any.raw"],
+            true,
+        )
+        .to_string();
     rpc_blocking(ws, &f, 3, t, |_| {}).map_err(|e| format!("private/subscribe: {e}"))?;
     let mut out = Vec::new();
     for (k, c) in currencies.iter().enumerate() {
         let id = 10 + k as u64;
         let f = enc.get_instruments(id, c, None, false).to_string();
-        out.push(rpc_blocking(ws, &f, id, t, |_| {}).map_err(|e| format!("public/get_instruments {c}: {e}"))?);
+        out.push(
+            rpc_blocking(ws, &f, id, t, |_| {})
+                .map_err(|e| format!("public/get_instruments {c}: {e}"))?,
+        );
     }
     Ok(out)
 }
@@ -136,34 +154,99 @@ pub fn run_gateway(
                     IntentKind::Cancel => ExecKind::Cancelled,
                     IntentKind::CancelAll => ExecKind::CancelAllDone,
                 };
-                log::info!("dry-run: {:?} {} {:?} {} @ {} ticks", it.kind, if it.kind == IntentKind::CancelAll { "*" } else { &inst.name }, it.side, it.qty, it.price);
-                push(exec_tx, ExecEvent { t_recv: t_pop, client_id: it.client_id, price: it.price, qty: it.qty, leaves: it.qty, instrument: it.instrument, kind, side: it.side, ..Default::default() });
+                log::info!(
+                    "dry-run: {:?} {} {:?} {} @ {} ticks",
+                    it.kind,
+                    if it.kind == IntentKind::CancelAll {
+                        "*"
+                    } else {
+                        &inst.name
+                    },
+                    it.side,
+                    it.qty,
+                    it.price
+                );
+                push(
+                    exec_tx,
+                    ExecEvent {
+                        t_recv: t_pop,
+                        client_id: it.client_id,
+                        price: it.price,
+                        qty: it.qty,
+                        leaves: it.qty,
+                        instrument: it.instrument,
+                        kind,
+                        side: it.side,
+                        ..Default::default()
+                    },
+                );
                 continue;
             }
             let id = next_id;
             next_id += 1;
             let frame = match it.kind {
-                IntentKind::New => Some(enc.order(id, inst, it.side, it.price, it.qty, it.flags, it.client_id)),
+                IntentKind::New => {
+                    Some(enc.order(id, inst, it.side, it.price, it.qty, it.flags, it.client_id))
+                }
                 IntentKind::Amend => venue_ids.get(&it.client_id).map(|oid| {
-                    enc.edit(id, inst, oid, it.price, it.qty, it.flags & mm_core::event::intent_flags::POST_ONLY != 0)
+                    enc.edit(
+                        id,
+                        inst,
+                        oid,
+                        it.price,
+                        it.qty,
+                        it.flags & mm_core::event::intent_flags::POST_ONLY != 0,
+                    )
                 }),
                 IntentKind::Cancel => venue_ids.get(&it.client_id).map(|oid| enc.cancel(id, oid)),
                 IntentKind::CancelAll => Some(enc.cancel_all(id)),
             };
             let Some(frame) = frame else {
                 // No venue id known: the order never reached the venue's book.
-                push(exec_tx, ExecEvent { t_recv: t_pop, client_id: it.client_id, instrument: it.instrument, kind: ExecKind::Rejected, code: 10004, qty: -1, side: it.side, ..Default::default() });
+                push(
+                    exec_tx,
+                    ExecEvent {
+                        t_recv: t_pop,
+                        client_id: it.client_id,
+                        instrument: it.instrument,
+                        kind: ExecKind::Rejected,
+                        code: 10004,
+                        qty: -1,
+                        side: it.side,
+                        ..Default::default()
+                    },
+                );
                 continue;
             };
-            pending.insert(id, Pending { kind: it.kind, client_id: it.client_id, instrument: it.instrument, side: it.side });
+            pending.insert(
+                id,
+                Pending {
+                    kind: it.kind,
+                    client_id: it.client_id,
+                    instrument: it.instrument,
+                    side: it.side,
+                },
+            );
             if let Err(e) = ws.send_text(frame) {
                 log::warn!("gateway: send failed: {e}");
             }
             let t_wire = clock();
             stats.requests += 1;
-            let _ = tel_tx.push(Telemetry { t: t_wire, kind: TelKind::Latency, stage: Stage::EncodeWrite, a: t_wire.saturating_sub(t_pop) as i64, ..Default::default() });
+            let _ = tel_tx.push(Telemetry {
+                t: t_wire,
+                kind: TelKind::Latency,
+                stage: Stage::EncodeWrite,
+                a: t_wire.saturating_sub(t_pop) as i64,
+                ..Default::default()
+            });
             if it.t_recv != 0 {
-                let _ = tel_tx.push(Telemetry { t: t_wire, kind: TelKind::Latency, stage: Stage::TickToWire, a: t_wire.saturating_sub(it.t_recv) as i64, ..Default::default() });
+                let _ = tel_tx.push(Telemetry {
+                    t: t_wire,
+                    kind: TelKind::Latency,
+                    stage: Stage::TickToWire,
+                    a: t_wire.saturating_sub(it.t_recv) as i64,
+                    ..Default::default()
+                });
             }
         }
         // 2. Wire → exec events.
@@ -173,7 +256,10 @@ pub fn run_gateway(
             match decode_private(frame) {
                 Err(e) => {
                     stats.decode_errors += 1;
-                    log::warn!("gateway: undecodable frame ({e}): {}", String::from_utf8_lossy(&frame[..frame.len().min(200)]));
+                    log::warn!(
+                        "gateway: undecodable frame ({e}): {}",
+                        String::from_utf8_lossy(&frame[..frame.len().min(200)])
+                    );
                 }
                 Ok(PrivateMsg::Heartbeat { test_request }) => answer_test |= test_request,
                 Ok(PrivateMsg::RpcOk { id, result }) => {
@@ -182,18 +268,54 @@ pub fn run_gateway(
                         (IntentKind::New, RpcResult::Order { order, .. }) => {
                             venue_ids.insert(p.client_id, order.order_id.to_string());
                             let (kind, qty) = order_event(&order, &table, p.instrument);
-                            out.push(ExecEvent { t_recv, client_id: p.client_id, price: price_ticks(&order, &table, p.instrument), qty, leaves: qty, instrument: p.instrument, kind, side: p.side, ..Default::default() });
+                            out.push(ExecEvent {
+                                t_recv,
+                                client_id: p.client_id,
+                                price: price_ticks(&order, &table, p.instrument),
+                                qty,
+                                leaves: qty,
+                                instrument: p.instrument,
+                                kind,
+                                side: p.side,
+                                ..Default::default()
+                            });
                         }
                         (IntentKind::Amend, RpcResult::Order { order, .. }) => {
                             let (kind, qty) = order_event(&order, &table, p.instrument);
-                            let kind = if kind == ExecKind::Accepted { ExecKind::Amended } else { kind };
-                            out.push(ExecEvent { t_recv, client_id: p.client_id, price: price_ticks(&order, &table, p.instrument), qty, instrument: p.instrument, kind, side: p.side, ..Default::default() });
+                            let kind = if kind == ExecKind::Accepted {
+                                ExecKind::Amended
+                            } else {
+                                kind
+                            };
+                            out.push(ExecEvent {
+                                t_recv,
+                                client_id: p.client_id,
+                                price: price_ticks(&order, &table, p.instrument),
+                                qty,
+                                instrument: p.instrument,
+                                kind,
+                                side: p.side,
+                                ..Default::default()
+                            });
                         }
                         (IntentKind::Cancel, _) => {
-                            out.push(ExecEvent { t_recv, client_id: p.client_id, instrument: p.instrument, kind: ExecKind::Cancelled, side: p.side, ..Default::default() });
+                            out.push(ExecEvent {
+                                t_recv,
+                                client_id: p.client_id,
+                                instrument: p.instrument,
+                                kind: ExecKind::Cancelled,
+                                side: p.side,
+                                ..Default::default()
+                            });
                         }
                         (IntentKind::CancelAll, RpcResult::Count(n)) => {
-                            out.push(ExecEvent { t_recv, qty: n, instrument: u32::MAX, kind: ExecKind::CancelAllDone, ..Default::default() });
+                            out.push(ExecEvent {
+                                t_recv,
+                                qty: n,
+                                instrument: u32::MAX,
+                                kind: ExecKind::CancelAllDone,
+                                ..Default::default()
+                            });
                         }
                         (_, _) => {}
                     }
@@ -205,17 +327,47 @@ pub fn run_gateway(
                         log::warn!("gateway: error {code} {message} for unknown request {id}");
                         return;
                     };
-                    log::debug!("gateway: {:?} of order {} rejected: {code} {message}", p.kind, p.client_id);
-                    let qty = if NOT_OPEN_CODES.contains(&code) { -1 } else { 0 };
-                    out.push(ExecEvent { t_recv, client_id: p.client_id, instrument: if p.kind == IntentKind::CancelAll { u32::MAX } else { p.instrument }, kind: ExecKind::Rejected, code, qty, side: p.side, ..Default::default() });
+                    log::debug!(
+                        "gateway: {:?} of order {} rejected: {code} {message}",
+                        p.kind,
+                        p.client_id
+                    );
+                    let qty = if NOT_OPEN_CODES.contains(&code) {
+                        -1
+                    } else {
+                        0
+                    };
+                    out.push(ExecEvent {
+                        t_recv,
+                        client_id: p.client_id,
+                        instrument: if p.kind == IntentKind::CancelAll {
+                            u32::MAX
+                        } else {
+                            p.instrument
+                        },
+                        kind: ExecKind::Rejected,
+                        code,
+                        qty,
+                        side: p.side,
+                        ..Default::default()
+                    });
                 }
                 Ok(PrivateMsg::Orders(order)) => {
                     // Only terminal states matter here (cancel-all, cancel-on-disconnect,
                     // edit_post_only_reject); fills come from user.trades.
                     if order.state == OrderState::Cancelled {
-                        if let (Some(cid), Some(inst)) = (parse_label(order.label), table.id(order.instrument_name)) {
+                        if let (Some(cid), Some(inst)) =
+                            (parse_label(order.label), table.id(order.instrument_name))
+                        {
                             if venue_ids.remove(&cid).is_some() {
-                                out.push(ExecEvent { t_recv, client_id: cid, instrument: inst, kind: ExecKind::Cancelled, side: order.side, ..Default::default() });
+                                out.push(ExecEvent {
+                                    t_recv,
+                                    client_id: cid,
+                                    instrument: inst,
+                                    kind: ExecKind::Cancelled,
+                                    side: order.side,
+                                    ..Default::default()
+                                });
                             }
                         }
                     } else if order.state == OrderState::Filled {
@@ -226,12 +378,17 @@ pub fn run_gateway(
                 }
                 Ok(PrivateMsg::Trades(trades)) => {
                     for t in trades.iter() {
-                        let Ok(t) = t else { stats.decode_errors += 1; continue };
+                        let Ok(t) = t else {
+                            stats.decode_errors += 1;
+                            continue;
+                        };
                         if !seen_trades.insert(t.trade_id.to_string()) {
                             stats.duplicate_trades += 1;
                             continue;
                         }
-                        let Some(inst_id) = table.id(t.instrument_name) else { continue };
+                        let Some(inst_id) = table.id(t.instrument_name) else {
+                            continue;
+                        };
                         let Some(cid) = parse_label(t.label) else {
                             stats.foreign_fills += 1;
                             continue;
@@ -241,7 +398,18 @@ pub fn run_gateway(
                         let qty = inst.lots_round(t.amount).unwrap_or(0);
                         let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
                         stats.fills += 1;
-                        out.push(ExecEvent { t_recv, client_id: cid, price, qty, fee_nano, instrument: inst_id, kind: ExecKind::Fill, side: t.side, maker: t.maker as u8, ..Default::default() });
+                        out.push(ExecEvent {
+                            t_recv,
+                            client_id: cid,
+                            price,
+                            qty,
+                            fee_nano,
+                            instrument: inst_id,
+                            kind: ExecKind::Fill,
+                            side: t.side,
+                            maker: t.maker as u8,
+                            ..Default::default()
+                        });
                     }
                 }
                 Ok(_) => {}
@@ -252,7 +420,15 @@ pub fn run_gateway(
             Err(e) => {
                 log::warn!("gateway: connection lost: {e}");
                 stats.disconnected = true;
-                push(exec_tx, ExecEvent { t_recv: clock(), kind: ExecKind::Disconnected, instrument: u32::MAX, ..Default::default() });
+                push(
+                    exec_tx,
+                    ExecEvent {
+                        t_recv: clock(),
+                        kind: ExecKind::Disconnected,
+                        instrument: u32::MAX,
+                        ..Default::default()
+                    },
+                );
                 break;
             }
         }
@@ -277,11 +453,18 @@ pub fn run_gateway(
 }
 
 fn price_ticks(order: &OrderView<'_>, table: &InstrumentTable, inst: InstrumentId) -> i64 {
-    order.price.and_then(|p| table.get(inst).ticks_round(p)).unwrap_or(0)
+    order
+        .price
+        .and_then(|p| table.get(inst).ticks_round(p))
+        .unwrap_or(0)
 }
 
 /// Maps an order object from a reply to the event it means and its total size in lots.
-fn order_event(order: &OrderView<'_>, table: &InstrumentTable, inst: InstrumentId) -> (ExecKind, i64) {
+fn order_event(
+    order: &OrderView<'_>,
+    table: &InstrumentTable,
+    inst: InstrumentId,
+) -> (ExecKind, i64) {
     let qty = table.get(inst).lots_round(order.amount).unwrap_or(0);
     let kind = match order.state {
         OrderState::Cancelled | OrderState::Rejected => ExecKind::Cancelled,

@@ -896,7 +896,9 @@ impl MdDecoder {
                     // Underlying index in USD, carried as 1e-4 USD in the Mark event's qty.
                     if !c.null() {
                         let t = c.num()?;
-                        if let Some(v) = json::dec_lossy(t).and_then(|d| d.div_round(Dec::new(1, 4))) {
+                        if let Some(v) =
+                            json::dec_lossy(t).and_then(|d| d.div_round(Dec::new(1, 4)))
+                        {
                             index_e4 = v.max(0);
                         }
                     }
