@@ -1,0 +1,145 @@
+//! The hot thread's step functions allocate nothing over whole replays.
+//!
+//! Each recorded Deribit tape is decoded up front (the decoder is the md thread's), then every
+//! event goes through `Engine::on_md`, every intent is answered as the venue would (accepted,
+//! amended, cancelled; every third new order filled), and `on_idle`/`halt` run too — all while
+//! a counting global allocator watches this thread.
+
+use mm_core::engine::{Engine, EngineConfig};
+use mm_core::event::*;
+use mm_core::quote::{QuoteParams, SpreadMode};
+use mm_tests::{data, DERIBIT_TAPES};
+use mm_venues::deribit::instruments::instruments_from_rest_capture;
+use mm_venues::deribit::md::MdDecoder;
+use mm_venues::sim::{Sim, SimConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls on armed threads.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ARMED.try_with(|a| {
+            if a.get() {
+                COUNT.with(|c| c.set(c.get() + 1));
+            }
+        });
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: `p` came from `System.alloc` with layout `l`.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = ARMED.try_with(|a| {
+            if a.get() {
+                COUNT.with(|c| c.set(c.get() + 1));
+            }
+        });
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn now() -> u64 {
+    7
+}
+
+fn frames(tape: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(tape).expect("tape");
+    if tape.ends_with(".capture") {
+        text.lines()
+            .filter_map(|l| l.split_once(": {").map(|(_, j)| format!("{{{j}")))
+            .collect()
+    } else {
+        Vec::new()
+    }
+}
+
+#[test]
+fn engine_steps_allocate_nothing_over_whole_replays() {
+    let _ = instruments_from_rest_capture; // instruments come from the simulator's table
+    for tape in DERIBIT_TAPES.iter().take(2) {
+        let path = data(tape);
+        // The simulator's instrument table for the tape (same as the engine gets over the wire).
+        let sim = Sim::start(SimConfig::new(&path)).expect("sim");
+        let table = sim.instruments();
+        drop(sim);
+        let mut dec = MdDecoder::new(Arc::clone(&table));
+        let mut events = Vec::new();
+        for f in frames(&path) {
+            let _ = dec.decode(f.as_bytes(), 1, &mut |e| events.push(e));
+        }
+        assert!(events.len() > 100, "{tape}: decoded {}", events.len());
+        let q = QuoteParams {
+            spread: SpreadMode::Improve(1),
+            min_spread_bps_e2: 100,
+            skew_per_100_usd_bps_e2: 50,
+        };
+        let mut cfg = EngineConfig::uniform(&table, q, 1, 3);
+        cfg.max_exposure_usd_e4 = 1_000_000 * 10_000;
+        cfg.stale_ns = 1;
+        let mut e = Engine::new(&table, cfg, now);
+        let mut out: Vec<OrderIntent> = Vec::with_capacity(4096);
+        let mut tel: Vec<Telemetry> = Vec::with_capacity(1 << 20);
+        let mut acks: Vec<ExecEvent> = Vec::with_capacity(4096);
+        let mut news = 0u64;
+
+        ARMED.with(|a| a.set(true));
+        for ev in &events {
+            e.on_md(ev, 5, &mut out, &mut tel);
+            for it in out.drain(..) {
+                let kind = match it.kind {
+                    IntentKind::New => ExecKind::Accepted,
+                    IntentKind::Amend => ExecKind::Amended,
+                    IntentKind::Cancel => ExecKind::Cancelled,
+                    IntentKind::CancelAll => ExecKind::CancelAllDone,
+                };
+                acks.push(ExecEvent {
+                    client_id: it.client_id,
+                    price: it.price,
+                    qty: it.qty,
+                    instrument: it.instrument,
+                    kind,
+                    side: it.side,
+                    ..Default::default()
+                });
+                if it.kind == IntentKind::New {
+                    news += 1;
+                    if news % 3 == 0 {
+                        acks.push(ExecEvent {
+                            client_id: it.client_id,
+                            price: it.price,
+                            qty: it.qty,
+                            instrument: it.instrument,
+                            kind: ExecKind::Fill,
+                            side: it.side,
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+            for a in acks.drain(..) {
+                e.on_exec(&a, 6, &mut out, &mut tel);
+            }
+            e.on_idle(6, &mut out, &mut tel);
+        }
+        e.on_idle(1_000_000, &mut out, &mut tel);
+        let _ = e.halt(8, &mut out, &mut tel);
+        ARMED.with(|a| a.set(false));
+        let n = COUNT.with(|c| c.replace(0));
+        assert!(e.counters().orders_sent > 0, "{tape}: the engine quoted");
+        assert_eq!(n, 0, "{tape}: {n} allocations in the hot step functions");
+    }
+}
