@@ -101,6 +101,10 @@ pub struct Args {
     /// Write hdrhistogram percentile files (`<stage>.hgrm`) into this directory.
     #[arg(long)]
     pub hgrm: Option<PathBuf>,
+    /// Print a live stats line (rates, counters, tick-to-quote/tick-to-wire p50/p99 of the
+    /// interval) to stderr every SECS seconds; 0 = off.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub stats_interval: f64,
     /// Log level (`error`, `warn`, `info`, `debug`); also `RUST_LOG`.
     #[arg(long, default_value = "warn")]
     pub log: String,

@@ -52,6 +52,55 @@ pub struct HotControl {
     pub exit: AtomicBool,
     /// Live orders, published by the hot thread for the control thread's status.
     pub live_orders: AtomicU64,
+    /// Engine counters, published by the hot thread when it is idle (for the live stats line).
+    pub counters: PublishedCounters,
+}
+
+/// A copy of the engine's main counters that the hot thread publishes when idle (relaxed
+/// stores, never on the decision path) and the control thread reads for `--stats-interval`.
+#[derive(Default)]
+pub struct PublishedCounters {
+    /// Market-data events processed.
+    pub md_events: AtomicU64,
+    /// New orders sent.
+    pub orders_sent: AtomicU64,
+    /// Amends sent.
+    pub amends: AtomicU64,
+    /// Cancels sent (single and cancel-all).
+    pub cancels: AtomicU64,
+    /// Fills received.
+    pub fills: AtomicU64,
+    /// Venue rejects received.
+    pub rejects: AtomicU64,
+    /// Book gaps seen.
+    pub gaps: AtomicU64,
+}
+
+impl PublishedCounters {
+    fn publish(&self, c: &mm_core::engine::Counters) {
+        let r = Ordering::Relaxed;
+        self.md_events.store(c.md_events, r);
+        self.orders_sent.store(c.orders_sent, r);
+        self.amends.store(c.amends, r);
+        self.cancels.store(c.cancels + c.cancel_alls, r);
+        self.fills.store(c.fills, r);
+        self.rejects.store(c.rejects, r);
+        self.gaps.store(c.gaps, r);
+    }
+
+    /// `[md_events, orders_sent, amends, cancels, fills, rejects, gaps]` as last published.
+    pub fn load(&self) -> [u64; 7] {
+        let r = Ordering::Relaxed;
+        [
+            self.md_events.load(r),
+            self.orders_sent.load(r),
+            self.amends.load(r),
+            self.cancels.load(r),
+            self.fills.load(r),
+            self.rejects.load(r),
+            self.gaps.load(r),
+        ]
+    }
 }
 
 /// Runs the hot loop until `ctl.exit`; returns the engine (for the report) and the number of
@@ -107,6 +156,7 @@ pub fn hot_loop(
             }
             ctl.live_orders
                 .store(engine.open_orders() as u64, Ordering::Relaxed);
+            ctl.counters.publish(engine.counters());
             engine.on_idle(clock(), &mut out, &mut tel);
             waiter.idle();
         } else {

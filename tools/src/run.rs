@@ -18,7 +18,7 @@ use crate::select::Selection;
 use mm_core::book::BookView;
 use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
-use mm_core::event::{ExecEvent, MdEvent, OrderIntent, TelKind, Telemetry};
+use mm_core::event::{ExecEvent, MdEvent, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::{InstrumentTable, Kind};
 use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_io::ring::{ring, Consumer};
@@ -243,9 +243,11 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let mut tel = TelState::new(&table);
     let deadline = args.duration.map(|d| t0 + Duration::from_secs_f64(d));
     let mut tape_done_at: Option<Instant> = None;
+    let mut stats = StatsLine::new(args.stats_interval, t0);
     let reason;
     loop {
         let n = tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
+        stats.tick(&mut tel, &ctl);
         if signal.load(Ordering::Relaxed)
             || extras
                 .stop
@@ -471,9 +473,75 @@ fn write_hgrm(rec: &LatencyRecorder, dir: &std::path::Path) -> Result<(), String
     Ok(())
 }
 
+/// The live stats line of `--stats-interval`: per-interval rates, counter deltas and
+/// tick-to-quote / tick-to-wire percentiles of the interval only, printed to stderr.
+struct StatsLine {
+    every: Option<Duration>,
+    next: Instant,
+    last_at: Instant,
+    last: [u64; 7],
+    t0: Instant,
+}
+
+impl StatsLine {
+    fn new(secs: f64, t0: Instant) -> Self {
+        let every = (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs));
+        StatsLine {
+            every,
+            next: t0 + every.unwrap_or_default(),
+            last_at: t0,
+            last: [0; 7],
+            t0,
+        }
+    }
+
+    fn tick(&mut self, tel: &mut TelState, ctl: &HotControl) {
+        let Some(every) = self.every else { return };
+        let now = Instant::now();
+        if now < self.next {
+            return;
+        }
+        self.next = now + every;
+        let c = ctl.counters.load();
+        let d: Vec<u64> = c
+            .iter()
+            .zip(self.last)
+            .map(|(a, b)| a - b.min(*a))
+            .collect();
+        let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
+        let us = |ns: u64| ns as f64 / 1e3;
+        let q = tel.window.percentiles(Stage::TickToQuote);
+        let w = tel.window.percentiles(Stage::TickToWire);
+        eprintln!(
+            "[{:>8.1}s] md {:>8.0} ev/s | orders +{} amends +{} cancels +{} fills +{} rejects +{} gaps +{} | live {} | \
+             tick_to_quote p50 {:.1}µs p99 {:.1}µs (n {}) | tick_to_wire p50 {:.1}µs p99 {:.1}µs (n {})",
+            now.duration_since(self.t0).as_secs_f64(),
+            d[0] as f64 / secs,
+            d[1],
+            d[2],
+            d[3],
+            d[4],
+            d[5],
+            d[6],
+            ctl.live_orders.load(Ordering::Relaxed),
+            us(q.p50),
+            us(q.p99),
+            q.count,
+            us(w.p50),
+            us(w.p99),
+            w.count,
+        );
+        tel.window.reset();
+        self.last = c;
+        self.last_at = now;
+    }
+}
+
 /// What the control thread accumulates from the telemetry rings.
 struct TelState {
     rec: LatencyRecorder,
+    /// The current `--stats-interval` window (reset after each stats line).
+    window: LatencyRecorder,
     fills: Vec<FillRec>,
     marks: Vec<Option<i64>>,
     index_by_currency: BTreeMap<String, f64>,
@@ -484,6 +552,7 @@ impl TelState {
     fn new(table: &InstrumentTable) -> Self {
         TelState {
             rec: LatencyRecorder::new(),
+            window: LatencyRecorder::new(),
             fills: Vec::new(),
             marks: vec![None; table.len()],
             index_by_currency: BTreeMap::new(),
@@ -497,7 +566,10 @@ impl TelState {
             while let Some(t) = r.pop() {
                 n += 1;
                 match t.kind {
-                    TelKind::Latency => self.rec.record(t.stage, t.a.max(0) as u64),
+                    TelKind::Latency => {
+                        self.rec.record(t.stage, t.a.max(0) as u64);
+                        self.window.record(t.stage, t.a.max(0) as u64);
+                    }
                     TelKind::Fill => self.fills.push(FillRec {
                         instrument: t.instrument,
                         side: t.side,
