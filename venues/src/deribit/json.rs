@@ -114,6 +114,50 @@ fn next_quote_or_backslash(buf: &[u8], mut i: usize) -> usize {
     buf.len()
 }
 
+/// Index of the first `"`, `,`, `[`, `]`, `{` or `}` at or after `i`, or `buf.len()`.
+/// `x | 0x20` maps `[`/`]` onto `{`/`}` (and no other byte onto them), so four masks cover
+/// the six bytes.
+#[inline(always)]
+fn next_structural(buf: &[u8], mut i: usize) -> usize {
+    const CASE: u64 = LO * 0x20;
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let f = w | CASE;
+        let m = byte_mask(w, b'"') | byte_mask(w, b',') | byte_mask(f, b'{') | byte_mask(f, b'}');
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        if matches!(b, b'"' | b',' | b'[' | b']' | b'{' | b'}') {
+            return i;
+        }
+        i += 1;
+    }
+    buf.len()
+}
+
+/// Index of the first byte `c` at or after `i` (8 bytes at a time), or `buf.len()`.
+#[inline(always)]
+pub fn find_byte(buf: &[u8], mut i: usize, c: u8) -> usize {
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let m = byte_mask(w, c);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = buf.get(i) {
+        if b == c {
+            return i;
+        }
+        i += 1;
+    }
+    buf.len()
+}
+
 #[inline]
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
@@ -225,10 +269,31 @@ impl<'a> Cursor<'a> {
 
     /// Reads a string value (raw bytes between the quotes).
     ///
+    /// The common case (the cursor is on the opening quote and the string has no escape) is
+    /// inlined: one SWAR scan for the closing quote. Everything else goes through the
+    /// out-of-line general path.
+    ///
     /// # Errors
     /// Not a string, an unterminated string or a malformed escape.
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self) -> Result<JStr<'a>, JsonError> {
+        if self.buf.get(self.pos) == Some(&b'"') {
+            let start = self.pos + 1;
+            let end = next_quote_or_backslash(self.buf, start);
+            if self.buf.get(end) == Some(&b'"') {
+                self.pos = end + 1;
+                return Ok(JStr {
+                    raw: self.buf.get(start..end).unwrap_or(&[]),
+                    escaped: false,
+                });
+            }
+        }
+        self.str_general()
+    }
+
+    /// [`Cursor::str`] for any input: whitespace, escapes, errors.
+    #[inline(never)]
+    fn str_general(&mut self) -> Result<JStr<'a>, JsonError> {
         self.expect(b'"', "expected a string")?;
         let start = self.pos;
         let mut escaped = false;
@@ -362,6 +427,10 @@ impl<'a> Cursor<'a> {
     /// Not a number, negative, fractional or above `u64::MAX`.
     #[inline]
     pub fn u64(&mut self) -> Result<u64, JsonError> {
+        self.ws();
+        if let Some(v) = self.fast_u64() {
+            return Ok(v);
+        }
         let at = self.pos;
         let t = self.num()?;
         let mut v: u64 = 0;
@@ -421,12 +490,155 @@ impl<'a> Cursor<'a> {
     /// decimal places).
     #[inline]
     pub fn dec(&mut self) -> Result<Dec, JsonError> {
+        self.ws();
+        if let Some(d) = self.fast_dec() {
+            return Ok(d);
+        }
         let at = self.pos;
         let t = self.num()?;
         dec(t).ok_or(JsonError {
             what: "number not representable as an exact decimal",
             at,
         })
+    }
+
+    /// Reads a number as a [`Dec`], exact when it fits (as [`Cursor::dec`]), otherwise rounded
+    /// as [`dec_lossy`] does. `Ok(None)`: valid JSON number text that no `Dec` can hold.
+    ///
+    /// # Errors
+    /// Not a number or malformed number text.
+    #[inline]
+    pub fn dec_lossy(&mut self) -> Result<Option<Dec>, JsonError> {
+        self.ws();
+        if let Some(d) = self.fast_dec() {
+            return Ok(Some(d));
+        }
+        let t = self.num()?;
+        Ok(dec_lossy(t))
+    }
+
+    /// [`Cursor::dec`]'s one-pass fast path alone: `Some` (consumed) for a plain decimal with
+    /// at most 18 digits right at the cursor, `None` (nothing consumed) otherwise.
+    #[inline(always)]
+    pub fn try_dec(&mut self) -> Option<Dec> {
+        self.fast_dec()
+    }
+
+    /// Consumes byte `b` if it is exactly at the cursor (no whitespace skipping).
+    #[inline(always)]
+    pub fn eat(&mut self, b: u8) -> bool {
+        if self.buf.get(self.pos) == Some(&b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Moves the cursor back to `pos` (a position it was at before).
+    #[inline(always)]
+    pub fn rewind(&mut self, pos: usize) {
+        self.pos = pos.min(self.buf.len());
+    }
+
+    /// The 8 bytes at `pos..pos + 8` as a little-endian word, zero-padded past the end.
+    #[inline(always)]
+    pub fn word_at(&self, pos: usize) -> u64 {
+        match self.buf.get(pos..pos + 8) {
+            Some(c) => u64::from_le_bytes(c.try_into().unwrap_or([0; 8])),
+            None => {
+                let mut w = [0u8; 8];
+                if let Some(rest) = self.buf.get(pos..) {
+                    w[..rest.len().min(8)].copy_from_slice(&rest[..rest.len().min(8)]);
+                }
+                u64::from_le_bytes(w)
+            }
+        }
+    }
+
+    /// One-pass fast path of [`Cursor::dec`] for the common shape
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 18 digits and no exponent. Returns `None`
+    /// (consuming nothing) for anything else; the general path then decides. Gives exactly
+    /// what [`Dec::parse`] gives for the inputs it accepts (normalised: no trailing zeros).
+    #[inline(always)]
+    fn fast_dec(&mut self) -> Option<Dec> {
+        let b = self.buf;
+        let mut i = self.pos;
+        let neg = b.get(i) == Some(&b'-');
+        i += usize::from(neg);
+        let start = i;
+        let mut mant: u64 = 0;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        let int_len = i - start;
+        if int_len == 0 || (int_len > 1 && b.get(start) == Some(&b'0')) {
+            return None;
+        }
+        let mut scale = 0usize;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let fs = i;
+            while let Some(&c) = b.get(i) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
+                i += 1;
+            }
+            scale = i - fs;
+            if scale == 0 {
+                return None;
+            }
+        }
+        // ≤ 18 digits: the wrapping arithmetic above did not wrap (10^18 < 2^63).
+        if int_len + scale > 18 || matches!(b.get(i), Some(b'e' | b'E')) {
+            return None;
+        }
+        let mut m = mant as i64;
+        while scale > 0 && m % 10 == 0 {
+            m /= 10;
+            scale -= 1;
+        }
+        self.pos = i;
+        Some(Dec {
+            mant: if neg { -m } else { m },
+            scale: scale as u32,
+        })
+    }
+
+    /// One-pass fast path of [`Cursor::u64`]: 1–19 plain digits (no leading zero unless the
+    /// number is `0`) not followed by `.`, `e` or `E`. `None` (nothing consumed) otherwise.
+    #[inline(always)]
+    fn fast_u64(&mut self) -> Option<u64> {
+        let b = self.buf;
+        let start = self.pos;
+        let mut i = start;
+        let mut v: u64 = 0;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0
+            || n > 19
+            || (n > 1 && b.get(start) == Some(&b'0'))
+            || matches!(b.get(i), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        self.pos = i;
+        Some(v)
     }
 
     /// Skips one complete value, validating it.
@@ -515,6 +727,106 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Skips one value whose content is not used (a member the decoder ignores).
+    ///
+    /// Checks structure only: strings must terminate, brackets must balance and match, and a
+    /// value must not be empty; scalars are not parsed (a malformed number in a field nobody
+    /// reads is not an error here, [`Cursor::skip`] is the validating variant). One SWAR scan
+    /// finds the next `"`, `,`, bracket or brace 8 bytes at a time, so a typical scalar costs
+    /// one step instead of a per-byte grammar walk.
+    ///
+    /// # Errors
+    /// Truncated or unbalanced value, an unterminated string, an empty value, or nesting
+    /// deeper than [`MAX_DEPTH`].
+    #[inline]
+    pub fn skip_unused(&mut self) -> Result<(), JsonError> {
+        let b = self.buf;
+        let start = self.pos;
+        let mut i = start;
+        // Bit d of `stack` is 1 when nesting level d is an object.
+        let mut stack: u128 = 0;
+        let mut depth: usize = 0;
+        loop {
+            i = next_structural(b, i);
+            let Some(&c) = b.get(i) else {
+                self.pos = i;
+                return Err(self.err("unexpected end of input inside a value"));
+            };
+            match c {
+                b'"' => {
+                    let mut j = i + 1;
+                    loop {
+                        j = next_quote_or_backslash(b, j);
+                        match b.get(j) {
+                            Some(b'"') => break,
+                            Some(_) => j += 2,
+                            None => {
+                                self.pos = j;
+                                return Err(self.err("unterminated string"));
+                            }
+                        }
+                    }
+                    i = j + 1;
+                    if depth == 0 {
+                        self.pos = i;
+                        return Ok(());
+                    }
+                }
+                b'{' | b'[' => {
+                    if depth >= MAX_DEPTH {
+                        self.pos = i;
+                        return Err(self.err("nesting too deep"));
+                    }
+                    if c == b'{' {
+                        stack |= 1u128 << depth;
+                    } else {
+                        stack &= !(1u128 << depth);
+                    }
+                    depth += 1;
+                    i += 1;
+                }
+                b'}' | b']' => {
+                    if depth == 0 {
+                        // The enclosing container's close: the value was a scalar.
+                        if i == start
+                            || b.get(start..i).is_some_and(|t| t.iter().all(|&x| is_ws(x)))
+                        {
+                            self.pos = i;
+                            return Err(self.err("unexpected byte, expected a value"));
+                        }
+                        self.pos = i;
+                        return Ok(());
+                    }
+                    let is_obj = stack & (1u128 << (depth - 1)) != 0;
+                    if is_obj != (c == b'}') {
+                        self.pos = i;
+                        return Err(self.err("mismatched bracket"));
+                    }
+                    depth -= 1;
+                    i += 1;
+                    if depth == 0 {
+                        self.pos = i;
+                        return Ok(());
+                    }
+                }
+                _ => {
+                    // `,`
+                    if depth == 0 {
+                        if i == start
+                            || b.get(start..i).is_some_and(|t| t.iter().all(|&x| is_ws(x)))
+                        {
+                            self.pos = i;
+                            return Err(self.err("unexpected byte, expected a value"));
+                        }
+                        self.pos = i;
+                        return Ok(());
+                    }
+                    i += 1;
+                }
+            }
+        }
+    }
+
     /// Skips one value and returns its raw text (from its first to its last byte).
     ///
     /// # Errors
@@ -545,8 +857,28 @@ impl Obj {
     ///
     /// # Errors
     /// Malformed or truncated object.
-    #[inline]
+    #[inline(always)]
     pub fn next_key<'a>(&mut self, c: &mut Cursor<'a>) -> Result<Option<&'a [u8]>, JsonError> {
+        // Fast path: no whitespace, `"key":` (or `,"key":`) right here, no escape in the key.
+        if !self.done {
+            let lead = usize::from(!self.first);
+            let sep_ok = self.first || c.buf.get(c.pos) == Some(&b',');
+            if sep_ok && c.buf.get(c.pos + lead) == Some(&b'"') {
+                let start = c.pos + lead + 1;
+                let end = next_quote_or_backslash(c.buf, start);
+                if c.buf.get(end) == Some(&b'"') && c.buf.get(end + 1) == Some(&b':') {
+                    self.first = false;
+                    c.pos = end + 2;
+                    return Ok(Some(c.buf.get(start..end).unwrap_or(&[])));
+                }
+            }
+        }
+        self.next_key_general(c)
+    }
+
+    /// [`Obj::next_key`] for any input: whitespace, escapes, the closing `}`, errors.
+    #[inline(never)]
+    fn next_key_general<'a>(&mut self, c: &mut Cursor<'a>) -> Result<Option<&'a [u8]>, JsonError> {
         if self.done {
             return Ok(None);
         }
@@ -730,5 +1062,129 @@ mod tests {
             dec_lossy(b"61660.12345678901234567").unwrap().to_f64(),
             61660.123456789
         );
+    }
+
+    #[test]
+    fn fast_dec_agrees_with_dec_parse() {
+        let mut cases: Vec<String> = vec![
+            "0",
+            "-0",
+            "0.0",
+            "1",
+            "-1",
+            "10",
+            "100.500",
+            "58039.5",
+            "0.0005",
+            "1230.0",
+            "123456789012345678",
+            "1234567890123456789",
+            "0.000000000000000001",
+            "0.0000000000000000001",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e3",
+            "1.5E-2",
+            "-12.34",
+            "999999999999999999",
+            "99999999999999999.9",
+            "1.23456789012345678",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let int = x % 10u64.pow((x >> 20) as u32 % 12);
+            let frac_len = (x >> 40) as usize % 10;
+            let frac = (x >> 8) % 10u64.pow(frac_len as u32);
+            let neg = if x & 1 == 1 { "-" } else { "" };
+            cases.push(if frac_len == 0 {
+                format!("{neg}{int}")
+            } else {
+                format!("{neg}{int}.{frac:0frac_len$}")
+            });
+        }
+        for t in &cases {
+            for tail in [",", "]", "}", ""] {
+                let text = format!("{t}{tail}");
+                let mut c = Cursor::new(text.as_bytes());
+                let fast = c.fast_dec();
+                if let Some(d) = fast {
+                    assert_eq!(Some(d), dec(t.as_bytes()), "{text}");
+                    assert_eq!(c.pos(), t.len(), "{text}");
+                } else {
+                    assert_eq!(c.pos(), 0, "{text}: nothing consumed on fallback");
+                }
+                // The public entry point gives the general path's answer either way.
+                let mut c = Cursor::new(text.as_bytes());
+                let full = c.dec().ok();
+                let mut g = Cursor::new(text.as_bytes());
+                let general = g.num().ok().and_then(dec);
+                assert_eq!(full, general, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_u64_agrees_with_general() {
+        for t in [
+            "0",
+            "7",
+            "1617644856302",
+            "18446744073709551615",
+            "18446744073709551616",
+            "01",
+            "1.0",
+            "1e2",
+            "-1",
+            "12a",
+        ] {
+            let mut c = Cursor::new(t.as_bytes());
+            let fast = c.u64().ok();
+            let mut g = Cursor::new(t.as_bytes());
+            let general = g.num().ok().and_then(|n| {
+                let d = dec(n)?;
+                (d.scale == 0 && d.mant >= 0).then_some(d.mant as u64)
+            });
+            match t {
+                "18446744073709551615" => assert_eq!(fast, Some(u64::MAX)),
+                "18446744073709551616" => assert_eq!(fast, None),
+                _ => assert_eq!(fast, general, "{t}"),
+            }
+        }
+    }
+
+    #[test]
+    fn skip_unused_checks_structure() {
+        let ok = [
+            (r#"1.5,"#, 3),
+            (r#""a\"b","#, 6),
+            (r#"{"a":[1,{"b":"}"}],"c":null}}"#, 28),
+            (r#"[]]"#, 2),
+            (r#"null}"#, 4),
+        ];
+        for (t, end) in ok {
+            let mut c = Cursor::new(t.as_bytes());
+            c.skip_unused().unwrap_or_else(|e| panic!("{t}: {e:?}"));
+            assert_eq!(c.pos(), end, "{t}");
+        }
+        for t in [
+            r#"{"a":1"#,
+            r#"[1,2}"#,
+            r#""abc"#,
+            r#",1"#,
+            r#"}"#,
+            "",
+            r#"{"a":[}"#,
+        ] {
+            let mut c = Cursor::new(t.as_bytes());
+            assert!(c.skip_unused().is_err(), "{t} must be an error");
+        }
     }
 }

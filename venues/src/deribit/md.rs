@@ -358,7 +358,7 @@ pub(crate) fn read_error<'a>(c: &mut Cursor<'a>) -> Result<(i32, &'a [u8]), Deco
                 );
             }
             b"message" => msg = c.str()?.raw,
-            _ => c.skip()?,
+            _ => c.skip_unused()?,
         }
     }
     let code = code.ok_or(DecodeError::new("error object without code", c.pos()))?;
@@ -366,6 +366,57 @@ pub(crate) fn read_error<'a>(c: &mut Cursor<'a>) -> Result<(i32, &'a [u8]), Deco
 }
 
 #[inline]
+/// The book row as Deribit sends it, `["new"|"change"|"delete",price,amount]` with plain
+/// decimals and no whitespace, in one pass: `Some((price ticks, qty lots, inexact))` with the
+/// cursor after the `]`, or `None` with the cursor where it was (the general path then parses
+/// or rejects the row with a precise error).
+#[inline(always)]
+fn fast_row(c: &mut Cursor<'_>, grid: Grid) -> Option<(i64, i64, bool)> {
+    const NEW: u64 = u32::from_le_bytes(*b"new\"") as u64;
+    const CHANGE: u64 = u64::from_le_bytes(*b"change\"\0") & 0x00ff_ffff_ffff_ffff;
+    const DELETE: u64 = u64::from_le_bytes(*b"delete\"\0") & 0x00ff_ffff_ffff_ffff;
+    let at = c.pos();
+    let w0 = c.word_at(at);
+    // `["`
+    if w0 & 0xffff != u64::from(u16::from_le_bytes(*b"[\"")) {
+        return None;
+    }
+    let w = c.word_at(at + 2);
+    let (delete, len) = if w & 0xffff_ffff == NEW {
+        (false, 4)
+    } else if w & 0x00ff_ffff_ffff_ffff == CHANGE {
+        (false, 7)
+    } else if w & 0x00ff_ffff_ffff_ffff == DELETE {
+        (true, 7)
+    } else {
+        return None;
+    };
+    c.rewind(at + 2 + len);
+    let parsed = (|| {
+        if !c.eat(b',') {
+            return None;
+        }
+        let px = c.try_dec()?;
+        if !c.eat(b',') {
+            return None;
+        }
+        let amt = c.try_dec()?;
+        if !c.eat(b']') {
+            return None;
+        }
+        let price = units_exact(px, grid.tick)?;
+        if delete {
+            return Some((price, 0, false));
+        }
+        let (q, inx) = amount_lots(amt, grid.lot, 0).ok()?;
+        Some((price, q, inx))
+    })();
+    if parsed.is_none() {
+        c.rewind(at);
+    }
+    parsed
+}
+
 fn side_of(dir: &[u8], at: usize) -> Result<Side, DecodeError> {
     match dir {
         b"buy" => Ok(Side::Bid),
@@ -611,6 +662,40 @@ impl MdDecoder {
     /// Parses the whole frame (validating it to the last byte) into a pending action; events
     /// go to the scratch buffer.
     fn parse(&mut self, frame: &[u8]) -> Result<Pending, DecodeError> {
+        if let Some(p) = self.parse_subscription_fast(frame) {
+            return Ok(p);
+        }
+        self.parse_general(frame)
+    }
+
+    /// Fast path for the exact envelope Deribit sends every notification in:
+    /// `{"jsonrpc":"2.0","method":"subscription","params":{"channel":"…","data":…}}` with no
+    /// whitespace. One prefix comparison replaces walking six keys. `None` on any deviation
+    /// (or any error inside): [`MdDecoder::parse_general`] then parses the frame from scratch
+    /// and reports errors precisely, so the fast path changes cost, never results.
+    #[inline]
+    fn parse_subscription_fast(&mut self, frame: &[u8]) -> Option<Pending> {
+        const PREFIX: &[u8] =
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"subscription\",\"params\":{\"channel\":\"";
+        if !frame.starts_with(PREFIX) {
+            return None;
+        }
+        let mut c = Cursor::at(frame, PREFIX.len() - 1);
+        let ch = c.str().ok()?;
+        if ch.escaped || frame.get(c.pos()..c.pos() + 8) != Some(b",\"data\":") {
+            return None;
+        }
+        c.rewind(c.pos() + 8);
+        let chan = self.classify(ch.raw);
+        let p = self.parse_data(chan, &mut c).ok()?;
+        if frame.get(c.pos()..) != Some(b"}}") {
+            return None;
+        }
+        Some(p)
+    }
+
+    /// Parses any frame: RPC replies, errors, heartbeats, notifications in any key order.
+    fn parse_general(&mut self, frame: &[u8]) -> Result<Pending, DecodeError> {
         let mut c = Cursor::new(frame);
         let mut top = c.object()?;
         let mut method: Option<&[u8]> = None;
@@ -637,7 +722,7 @@ impl MdDecoder {
                     c.skip()?;
                 }
                 b"error" => err_code = Some(read_error(&mut c)?.0),
-                _ => c.skip()?,
+                _ => c.skip_unused()?,
             }
         }
         c.end()?;
@@ -692,7 +777,7 @@ impl MdDecoder {
                         c.skip()?;
                     }
                 },
-                _ => c.skip()?,
+                _ => c.skip_unused()?,
             }
         }
         if let Some(r) = result {
@@ -705,32 +790,35 @@ impl MdDecoder {
         }
     }
 
-    /// Channel name → what to do with its data (no allocation).
+    /// Channel name → what to do with its data (no allocation): `book.{name}.{interval}`
+    /// (3 or 5 parts), `ticker.{name}.{interval}`, `trades.{name}.{interval}`,
+    /// `trades.{kind}.{currency}.{interval}`; anything else is [`Chan::Other`].
+    #[inline]
     fn classify(&self, ch: &[u8]) -> Chan {
-        let mut parts: [&[u8]; 6] = [&[]; 6];
-        let mut n = 0;
-        for p in ch.split(|&b| b == b'.') {
-            if n == parts.len() {
-                return Chan::Other;
-            }
-            parts[n] = p;
-            n += 1;
+        // 0 book, 1 ticker, 2 trades
+        let (kind, rest) = if let Some(r) = ch.strip_prefix(b"book.") {
+            (0, r)
+        } else if let Some(r) = ch.strip_prefix(b"ticker.") {
+            (1, r)
+        } else if let Some(r) = ch.strip_prefix(b"trades.") {
+            (2, r)
+        } else {
+            return Chan::Other;
+        };
+        let dot = json::find_byte(rest, 0, b'.');
+        let name = rest.get(..dot).unwrap_or(&[]);
+        let suffix = rest.get(dot..).unwrap_or(&[]);
+        // parts = kind + name + one per '.' in the suffix
+        let n = 2 + suffix.iter().filter(|&&b| b == b'.').count();
+        if n > 6 {
+            return Chan::Other;
         }
         let lookup = |name: &[u8]| self.names.get(name);
-        match (parts[0], n) {
-            (b"book", 3) | (b"book", 5) => match lookup(parts[1]) {
-                Some(i) => Chan::Book(i),
-                None => Chan::UnknownInstrument,
-            },
-            (b"ticker", 3) => match lookup(parts[1]) {
-                Some(i) => Chan::Ticker(i),
-                None => Chan::UnknownInstrument,
-            },
-            (b"trades", 3) => match lookup(parts[1]) {
-                Some(i) => Chan::Trades(Some(i)),
-                None => Chan::UnknownInstrument,
-            },
-            (b"trades", 4) => Chan::Trades(None),
+        match (kind, n) {
+            (0, 3) | (0, 5) => lookup(name).map_or(Chan::UnknownInstrument, Chan::Book),
+            (1, 3) => lookup(name).map_or(Chan::UnknownInstrument, Chan::Ticker),
+            (2, 3) => lookup(name).map_or(Chan::UnknownInstrument, |i| Chan::Trades(Some(i))),
+            (2, 4) => Chan::Trades(None),
             _ => Chan::Other,
         }
     }
@@ -790,7 +878,7 @@ impl MdDecoder {
                 b"timestamp" => ts = c.u64()?,
                 b"bids" => self.parse_levels(c, inst, grid, Side::Bid, &mut inexact)?,
                 b"asks" => self.parse_levels(c, inst, grid, Side::Ask, &mut inexact)?,
-                _ => c.skip()?,
+                _ => c.skip_unused()?,
             }
         }
         let change_id =
@@ -825,6 +913,18 @@ impl MdDecoder {
                 ));
             }
             let row_at = c.pos();
+            if let Some((price, qty, inx)) = fast_row(c, grid) {
+                *inexact += u32::from(inx);
+                self.scratch.push(MdEvent {
+                    instrument: inst,
+                    kind: MdKind::Level,
+                    side,
+                    price,
+                    qty,
+                    ..Default::default()
+                });
+                continue;
+            }
             let mut row = c.array()?;
             if !row.next(c)? {
                 return Err(DecodeError::new("empty book row", row_at));
@@ -847,7 +947,7 @@ impl MdDecoder {
                 return Err(DecodeError::new("book row without amount", row_at));
             }
             let amt_at = c.pos();
-            let amt_text = c.num()?;
+            let amt = c.dec_lossy()?;
             if row.next(c)? {
                 return Err(DecodeError::new("book row has extra elements", row_at));
             }
@@ -858,8 +958,7 @@ impl MdDecoder {
             let qty = if delete {
                 0
             } else {
-                let amt = json::dec_lossy(amt_text)
-                    .ok_or(DecodeError::new("amount not a decimal", amt_at))?;
+                let amt = amt.ok_or(DecodeError::new("amount not a decimal", amt_at))?;
                 let (q, inx) = amount_lots(amt, grid.lot, amt_at)?;
                 *inexact += u32::from(inx);
                 q
@@ -895,10 +994,7 @@ impl MdDecoder {
                 b"index_price" => {
                     // Underlying index in USD, carried as 1e-4 USD in the Mark event's qty.
                     if !c.null() {
-                        let t = c.num()?;
-                        if let Some(v) =
-                            json::dec_lossy(t).and_then(|d| d.div_round(Dec::new(1, 4)))
-                        {
+                        if let Some(v) = c.dec_lossy()?.and_then(|d| d.div_round(Dec::new(1, 4))) {
                             index_e4 = v.max(0);
                         }
                     }
@@ -906,14 +1002,14 @@ impl MdDecoder {
                 b"mark_price" => {
                     if !c.null() {
                         let at = c.pos();
-                        let t = c.num()?;
-                        let d = json::dec_lossy(t)
+                        let d = c
+                            .dec_lossy()?
                             .ok_or(DecodeError::new("mark_price not a decimal", at))?;
                         mark = Some((d, at));
                     }
                 }
                 b"timestamp" => ts = c.u64()?,
-                _ => c.skip()?,
+                _ => c.skip_unused()?,
             }
         }
         let ev = match mark {
@@ -960,8 +1056,8 @@ impl MdDecoder {
                     }
                     b"amount" => {
                         let at = c.pos();
-                        let t = c.num()?;
-                        let d = json::dec_lossy(t)
+                        let d = c
+                            .dec_lossy()?
                             .ok_or(DecodeError::new("amount not a decimal", at))?;
                         amt = Some((d, at));
                     }
@@ -972,7 +1068,7 @@ impl MdDecoder {
                     b"trade_seq" => seq = c.u64()?,
                     b"timestamp" => ts = c.u64()?,
                     b"instrument_name" if inst.is_none() => name = Some(c.str()?.raw),
-                    _ => c.skip()?,
+                    _ => c.skip_unused()?,
                 }
             }
             let id = match inst {
@@ -1178,5 +1274,57 @@ mod tests {
         );
         assert!(d.decode(f.as_bytes(), 0, &mut |_| {}).is_err());
         assert_eq!(d.scratch.capacity(), cap);
+    }
+
+    /// The fast paths (envelope, rows, skipping) must decide exactly as the general path on
+    /// every real frame we have, and on every truncation of them.
+    #[test]
+    fn fast_paths_agree_with_general_path_on_real_frames() {
+        let dir = std::env::var_os("MM_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+            });
+        let mut checked = 0;
+        for tape in [
+            "deribit/cryptofeed-2021-04-05",
+            "deribit/cryptofeed-2021-04-17",
+        ] {
+            let base = dir.join(tape);
+            let Ok(text) = std::fs::read_to_string(base.join("ws.capture")) else {
+                panic!("recorded data missing under {}", dir.display());
+            };
+            // The simulator's instrument table (rest.capture where recorded, else derived).
+            let tape = crate::sim::tape::load(&base.join("ws.capture")).expect("tape");
+            let table = crate::sim::instruments::build(&tape, None)
+                .expect("instruments")
+                .table;
+            let mut a = MdDecoder::new(Arc::clone(&table));
+            let mut b = MdDecoder::new(Arc::clone(&table));
+            for line in text.lines() {
+                let Some((_, j)) = line.split_once(": {") else {
+                    continue;
+                };
+                let frame = format!("{{{j}");
+                let cuts = [frame.len(), frame.len() - 1, frame.len() / 2];
+                for cut in cuts {
+                    let f = &frame.as_bytes()[..cut];
+                    let ra = a.parse(f).map(|p| format!("{p:?}")).map_err(|e| e.what);
+                    let ea = a.scratch.clone();
+                    let rb = b
+                        .parse_general(f)
+                        .map(|p| format!("{p:?}"))
+                        .map_err(|e| e.what);
+                    let eb = b.scratch.clone();
+                    assert_eq!(ra.is_ok(), rb.is_ok(), "{}", String::from_utf8_lossy(f));
+                    if ra.is_ok() {
+                        assert_eq!(ra, rb, "{}", String::from_utf8_lossy(f));
+                        assert_eq!(ea, eb, "{}", String::from_utf8_lossy(f));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000, "only {checked} frames checked");
     }
 }
