@@ -365,7 +365,6 @@ pub(crate) fn read_error<'a>(c: &mut Cursor<'a>) -> Result<(i32, &'a [u8]), Deco
     Ok((code, msg))
 }
 
-#[inline]
 /// The book row as Deribit sends it, `["new"|"change"|"delete",price,amount]` with plain
 /// decimals and no whitespace, in one pass: `Some((price ticks, qty lots, inexact))` with the
 /// cursor after the `]`, or `None` with the cursor where it was (the general path then parses
@@ -417,6 +416,7 @@ fn fast_row(c: &mut Cursor<'_>, grid: Grid) -> Option<(i64, i64, bool)> {
     parsed
 }
 
+#[inline]
 fn side_of(dir: &[u8], at: usize) -> Result<Side, DecodeError> {
     match dir {
         b"buy" => Ok(Side::Bid),
