@@ -1,27 +1,52 @@
 //! The hot thread's state and step functions.
 //!
 //! [`Engine`] owns every piece of mutable trading state (book mirrors, live orders, positions,
-//! risk counters). The hot loop calls [`Engine::on_md`] for each market-data event,
-//! [`Engine::on_exec`] for each execution report and [`Engine::on_idle`] when both rings are
-//! empty; each writes order intents into an [`IntentSink`] and measurements into a
+//! risk counters, PnL accounting). The hot loop calls [`Engine::on_md`] for each market-data
+//! event, [`Engine::on_exec`] for each execution report and [`Engine::on_idle`] when both
+//! rings are empty; each writes order intents into an [`IntentSink`] and measurements into a
 //! [`TelemetrySink`]. No step function allocates, locks, makes a system call or formats text;
 //! the clock is a function pointer given at construction (a TSC read in production).
+//! Everything that can be precomputed is, in [`Engine::new`]: the per-instrument
+//! [`QuoteSpec`] (bps as hundredths of a bp, absolute amounts as ticks), USD per lot of
+//! inverse futures, PnL conversion factors.
 //!
 //! Decision flow per instrument after each complete book frame (`BookDone`): trusted? →
-//! [`crate::quote::target`] → risk gates ([`crate::risk`]) → per side: new order, amend
-//! (`private/edit`) when the target moved by at least the re-quote threshold, cancel when the
-//! side must be pulled, or nothing (queue position is worth money). At most one request per
-//! order is in flight; the answer triggers a re-evaluation.
+//! PnL limits (stop-loss, daily loss: cancel all + halt) → hard-max flatten →
+//! [`crate::quote::ladder`] (reference, spread, skews, levels) → per side: sizes (levels, size
+//! skew) → risk caps ([`crate::risk`], in-flight aware) → the diff against the live orders.
+//!
+//! **The diff** (strategies.md §5). Orders are keyed by price: a live order already at a
+//! target price keeps it (queue position is worth money); the remaining orders are paired
+//! with the remaining target prices best-first and **amended** (`private/edit`) — only when
+//! the target moved by at least the re-quote threshold (or the order would cross the book),
+//! or its open size differs; targets left over get new orders, orders left over are
+//! cancelled. Amends and new orders go out before cancels, so a side is never left unquoted
+//! while it moves; an amend's new price is never the price of another live order of the
+//! side, so there is at most one order per price level per side at the venue (requests on
+//! one connection are processed in order). At most one request per order is in flight; the
+//! answer triggers a re-evaluation.
+//!
+//! **Re-quote policy**: threshold = the largest of `requote_ticks`, `requote_bps` of the
+//! reference and `requote_abs`; **refresh** (`refresh_ns`): once per interval per instrument
+//! the threshold drops to one tick, i.e. every order that is not exactly at its target is
+//! amended to it (sizes are always kept at target) — nothing is cancelled and re-sent, so
+//! queue position is kept where the target did not move; **re-quote on fill**
+//! (`requote_on_fill`, default on): a fill re-evaluates the instrument at once; off, the
+//! next book frame does (limits and the flatten are evaluated on the fill either way).
 
 use crate::book::{Book, BookView};
+use crate::decimal::Dec;
 use crate::event::{
     intent_flags, ExecEvent, ExecKind, IntentKind, MdEvent, MdKind, OrderIntent, Stage, TelKind,
     Telemetry,
 };
 use crate::instrument::{Instrument, InstrumentTable, Kind};
-use crate::orders::{InFlight, Orders, Status};
-use crate::quote::{self, Market, QuoteParams};
-use crate::risk::{self, RiskCode};
+use crate::orders::{InFlight, Order, Orders, Status};
+use crate::quote::{
+    self, level_size, skewed_size, Inventory, Ladder, Market, QuoteParams, QuoteSpec, Reference,
+    MAX_LEVELS,
+};
+use crate::risk::{self, RiskCode, FLATTEN_COLLAR_BPS_E2, NO_LIMIT};
 use crate::types::{ClientId, InstrumentId, Lots, Nanos, Side, Ticks};
 
 /// Where the engine writes order intents (the intent ring's producer, or a test vector).
@@ -57,16 +82,17 @@ impl TelemetrySink for Vec<Telemetry> {
 }
 
 /// Engine settings, in integer units per instrument (built by the control thread from user
-/// settings in amounts, bps and USD).
+/// settings in amounts, bps and USD). Optional limits use [`NO_LIMIT`] for "none".
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Spread, minimum spread and skew.
+    /// Spread, minimum spread and skew per 100 USD (strategies.md §1–§3).
     pub quote: QuoteParams,
-    /// Order size per side, per instrument (lots, ≥ 1).
+    /// Order size per side (first level), per instrument (lots, ≥ 1). Ignored when
+    /// `size_usd_e4 > 0`.
     pub size: Vec<Lots>,
     /// Max absolute position per instrument (lots), in-flight aware.
     pub max_position: Vec<Lots>,
-    /// Max total worst-case exposure across instruments, 1e-4 USD (`i64::MAX` = none).
+    /// Max total worst-case exposure across instruments, 1e-4 USD (`NO_LIMIT` = none).
     pub max_exposure_usd_e4: i64,
     /// Minimum move of the target, in ticks, before a resting order is amended (≥ 1).
     pub requote_ticks: Ticks,
@@ -76,25 +102,98 @@ pub struct EngineConfig {
     pub order_capacity: usize,
     /// Book mirror window (ticks) per instrument.
     pub book_window: usize,
+
+    /// Reference price (§1): mid, micro-price or the venue mark.
+    pub reference: Reference,
+    /// Minimum edge of each quote versus the reference, hundredths of a bp (0 = none).
+    pub min_edge_bps_e2: i64,
+    /// Levels per side (1..=[`MAX_LEVELS`]).
+    pub levels: usize,
+    /// Extra distance per level, hundredths of a bp of the reference.
+    pub level_spread_bps_e2: i64,
+    /// Extra size per level, per instrument (lots).
+    pub level_amount: Vec<Lots>,
+    /// First-level size as USD notional, 1e-4 USD (0 = use `size`); converted to lots with
+    /// the current USD value of a lot (linear: follows the price; inverse: the lot is USD;
+    /// options: lot × index), nearest, at least one.
+    pub size_usd_e4: i64,
+    /// Skew factor of position (§3), ppm (0 = none); normalised by `max_inventory_usd_e4`
+    /// when set, else by `max_position`.
+    pub skew_factor_ppm: i64,
+    /// Inventory skew as a fraction of the half-spread (§3), ppm (0 = none).
+    pub inventory_skew_ppm: i64,
+    /// Size-skew range per instrument (lots; 0 = no size skew).
+    pub size_skew_range: Vec<Lots>,
+    /// Target position per instrument (lots), for the fraction and size skews and the band.
+    pub target_position: Vec<Lots>,
+
+    /// Re-quote threshold in hundredths of a bp of the reference (0 = none).
+    pub requote_bps_e2: i64,
+    /// Re-quote threshold as an absolute price amount (`None` = none), ticks per instrument.
+    pub requote_abs: Option<Dec>,
+    /// Refresh interval (ns; 0 = off): see the module docs.
+    pub refresh_ns: Nanos,
+    /// Re-evaluate an instrument as soon as it fills (default true).
+    pub requote_on_fill: bool,
+
+    /// Threshold band around `target_position` per instrument (lots; `NO_LIMIT` = none).
+    pub threshold: Vec<Lots>,
+    /// Max position per instrument in USD, 1e-4 USD (`NO_LIMIT` = none).
+    pub max_position_usd_e4: i64,
+    /// Hard max position per instrument (lots; `NO_LIMIT` = none): quoting limit, and a
+    /// reduce-only IOC flatten when `|position|` reaches it.
+    pub hard_max_position: Vec<Lots>,
+    /// Max net inventory value across instruments, 1e-4 USD (`NO_LIMIT` = none).
+    pub max_inventory_usd_e4: i64,
+    /// Stop-loss on a position: loss versus entry value, ppm (0 = off).
+    pub stop_loss_ppm: i64,
+    /// Daily loss limit: realized + marked PnL since start, 1e-4 USD (0 = off).
+    pub daily_loss_usd_e4: i64,
+    /// Interval of exchange time between `TelKind::Mark` records per instrument (ns; 0 =
+    /// only at fills).
+    pub mark_every_ns: Nanos,
 }
 
 impl EngineConfig {
-    /// The same settings for every instrument of `table`: `size` and `max_position` in lots.
+    /// The same settings for every instrument of `table`: `size` and `max_position` in lots;
+    /// every newer control off (one level, mid reference, no extra limits).
     pub fn uniform(
         table: &InstrumentTable,
         quote: QuoteParams,
         size: Lots,
         max_position: Lots,
     ) -> Self {
+        let n = table.len();
         EngineConfig {
             quote,
-            size: vec![size.max(1); table.len()],
-            max_position: vec![max_position; table.len()],
-            max_exposure_usd_e4: i64::MAX,
+            size: vec![size.max(1); n],
+            max_position: vec![max_position; n],
+            max_exposure_usd_e4: NO_LIMIT,
             requote_ticks: 1,
             stale_ns: 0,
-            order_capacity: (table.len() * 8).max(64),
+            order_capacity: (n * 8).max(64),
             book_window: 4096,
+            reference: Reference::Mid,
+            min_edge_bps_e2: 0,
+            levels: 1,
+            level_spread_bps_e2: 0,
+            level_amount: vec![0; n],
+            size_usd_e4: 0,
+            skew_factor_ppm: 0,
+            inventory_skew_ppm: 0,
+            size_skew_range: vec![0; n],
+            target_position: vec![0; n],
+            requote_bps_e2: 0,
+            requote_abs: None,
+            refresh_ns: 0,
+            requote_on_fill: true,
+            threshold: vec![NO_LIMIT; n],
+            max_position_usd_e4: NO_LIMIT,
+            hard_max_position: vec![NO_LIMIT; n],
+            max_inventory_usd_e4: NO_LIMIT,
+            stop_loss_ppm: 0,
+            daily_loss_usd_e4: 0,
+            mark_every_ns: 1_000_000_000,
         }
     }
 }
@@ -108,7 +207,7 @@ pub struct Counters {
     pub book_frames: u64,
     /// Book gaps reported by the decoder.
     pub gaps: u64,
-    /// New orders sent.
+    /// New orders sent (quotes and flattens).
     pub orders_sent: u64,
     /// Amends sent.
     pub amends: u64,
@@ -128,7 +227,12 @@ pub struct Counters {
     pub risk_events: u64,
     /// Orders the engine sent that were (worst case) beyond a limit: must stay 0.
     pub limit_violations: u64,
+    /// Reduce-only IOC flatten orders sent (hard max position reached).
+    pub flattens: u64,
 }
+
+/// Scale of the inverse-future coin accumulator (`Σ side·lots·Q / price_ticks`).
+const INV_Q: i128 = 1_000_000_000_000;
 
 #[derive(Clone, Debug)]
 struct InstState {
@@ -138,12 +242,60 @@ struct InstState {
     dirty: bool,
     mark: Option<Ticks>,
     index_e4: i64,
+    /// USD value of one lot used by the limits (1e-4 USD; 0 = unknown).
     usd_e4_per_lot: i64,
+    /// Linear instruments: the price (ticks) `usd_e4_per_lot` was valued at.
+    value_px: Ticks,
     position: Lots,
     pending: [Lots; 2],
-    working: [ClientId; 2],
+    /// Live quote orders per side, by slot (0 = empty); at most `levels` used.
+    working: [[ClientId; MAX_LEVELS]; 2],
+    /// The flatten order in flight (0 = none).
+    flatten: ClientId,
     exposure_e4: i64,
-    limited: [bool; 2],
+    /// `(pos + pending buys) × USD per lot` (signed, 1e-4 USD).
+    long_e4: i64,
+    /// `(pos − pending sells) × USD per lot` (signed, 1e-4 USD).
+    short_e4: i64,
+    /// Binding limit code per side (0 = not limited).
+    limited: [i64; 2],
+    /// First-level size in lots (from `size` or `size_usd`).
+    base_size: Lots,
+    /// Max position in USD as lots (`NO_LIMIT` = none).
+    usd_cap: Lots,
+    /// Average entry price × |position| (ticks × lots).
+    entry_cost: i64,
+    /// Cash flow `−Σ side·lots·price` (ticks × lots).
+    cash: i128,
+    /// Inverse futures: `Σ side·lots·INV_Q / price_ticks`.
+    inv_sq: i128,
+    /// Fees paid, nano-units of the settlement currency.
+    fee_nano: i64,
+    /// Last PnL computed for the daily-loss limit (1e-4 USD).
+    pnl_e4: i64,
+    /// Exchange time of the last book frame (ns).
+    exch_ts: Nanos,
+    /// Exchange time of the next `Mark` record.
+    next_mark: Nanos,
+    /// Local time of the next refresh.
+    refresh_due: Nanos,
+}
+
+/// How an instrument's PnL converts to 1e-4 USD (precomputed factors).
+#[derive(Clone, Copy, Debug)]
+enum PnlKind {
+    /// Quote currency USD(-like): `usd_e4 = X2 · num / den` with
+    /// `X2 = 2·cash + position·ref2` (ticks × lots).
+    Linear { num: i128, den: i128 },
+    /// Quote currency coin (Deribit options): `usd_e4 = X2 · num · index_e4 / den`.
+    Coin { num: i128, den: i128 },
+    /// Inverse futures: `usd_e4 = lot_usd_e4 · (ref2·S − 2Q·position) / (2Q)`; fees at
+    /// `P_e4 = ref2 · tick_num / tick_den`.
+    Inverse {
+        lot_usd_e4: i128,
+        tick_num: i128,
+        tick_den: i128,
+    },
 }
 
 /// The hot thread's state. See the module docs.
@@ -152,13 +304,19 @@ pub struct Engine {
     meta: Vec<InstMeta>,
     orders: Orders,
     cfg: EngineConfig,
+    levels: usize,
     clock: fn() -> Nanos,
     total_exposure_e4: i64,
+    total_long_e4: i64,
+    total_short_e4: i64,
+    total_pnl_e4: i64,
     last_md: Nanos,
     stale: bool,
     halted: bool,
+    cancel_all_due: bool,
     gateway_up: bool,
     any_dirty: bool,
+    refresh_scan_at: Nanos,
     counters: Counters,
 }
 
@@ -168,38 +326,94 @@ struct InstMeta {
     inst: Instrument,
     /// 1e-4 USD per lot for instruments whose lot is USD (inverse futures), else 0.
     fixed_usd_e4_per_lot: i64,
+    /// Linear instrument: USD per lot follows the price.
+    linear: bool,
+    spec: QuoteSpec,
+    requote_abs_ticks: Ticks,
+    pnl: PnlKind,
+}
+
+fn pow10_i128(k: u32) -> i128 {
+    let mut v: i128 = 1;
+    for _ in 0..k {
+        v *= 10;
+    }
+    v
 }
 
 impl Engine {
     /// Builds the engine for the instruments of `table`. Allocates everything here.
     ///
     /// # Panics
-    /// If `cfg.size` or `cfg.max_position` do not have one entry per instrument.
-    pub fn new(table: &InstrumentTable, cfg: EngineConfig, clock: fn() -> Nanos) -> Engine {
-        assert_eq!(cfg.size.len(), table.len(), "one size per instrument");
-        assert_eq!(
-            cfg.max_position.len(),
-            table.len(),
-            "one max position per instrument"
-        );
+    /// If a per-instrument vector of `cfg` does not have one entry per instrument.
+    pub fn new(table: &InstrumentTable, mut cfg: EngineConfig, clock: fn() -> Nanos) -> Engine {
+        let n = table.len();
+        assert_eq!(cfg.size.len(), n, "one size per instrument");
+        assert_eq!(cfg.max_position.len(), n, "one max position per instrument");
+        for (v, what) in [
+            (&cfg.level_amount, "level amount"),
+            (&cfg.size_skew_range, "size skew range"),
+            (&cfg.target_position, "target position"),
+            (&cfg.threshold, "threshold"),
+            (&cfg.hard_max_position, "hard max position"),
+        ] {
+            assert_eq!(v.len(), n, "one {what} per instrument");
+        }
+        cfg.levels = cfg.levels.clamp(1, MAX_LEVELS);
+        let base_spec = QuoteSpec {
+            reference: cfg.reference,
+            min_edge_bps_e2: cfg.min_edge_bps_e2,
+            skew_factor_ppm: cfg.skew_factor_ppm,
+            inventory_skew_ppm: cfg.inventory_skew_ppm,
+            levels: cfg.levels,
+            level_spread_bps_e2: cfg.level_spread_bps_e2,
+            ..QuoteSpec::from_params(&cfg.quote)
+        };
         let meta: Vec<InstMeta> = table
             .iter()
             .map(|i| {
-                let fixed = if i.inverse && i.kind != Kind::Option {
+                let inverse_future = i.inverse && i.kind != Kind::Option;
+                let fixed = if inverse_future {
                     // lot amount is USD
                     (i.lot.to_f64() * 1e4).round() as i64
                 } else {
                     0
                 };
+                let tl_num = i.tick.mant as i128 * i.lot.mant as i128;
+                let tl_den = 2 * pow10_i128(i.tick.scale + i.lot.scale);
+                let pnl = if i.kind == Kind::Option {
+                    PnlKind::Coin {
+                        num: tl_num,
+                        den: tl_den,
+                    }
+                } else if inverse_future {
+                    PnlKind::Inverse {
+                        lot_usd_e4: fixed as i128,
+                        tick_num: i.tick.mant as i128 * 10_000,
+                        tick_den: 2 * pow10_i128(i.tick.scale),
+                    }
+                } else {
+                    PnlKind::Linear {
+                        num: tl_num * 10_000,
+                        den: tl_den,
+                    }
+                };
                 InstMeta {
                     inst: i.clone(),
                     fixed_usd_e4_per_lot: fixed,
+                    linear: i.kind != Kind::Option && !i.inverse,
+                    spec: base_spec.resolve(i),
+                    requote_abs_ticks: cfg
+                        .requote_abs
+                        .map_or(0, |d| d.div_round(i.tick).unwrap_or(1).max(1)),
+                    pnl,
                 }
             })
             .collect();
         let insts = meta
             .iter()
-            .map(|m| InstState {
+            .enumerate()
+            .map(|(k, m)| InstState {
                 book: Book::new(cfg.book_window, 2048),
                 trusted: false,
                 in_snapshot: false,
@@ -207,27 +421,51 @@ impl Engine {
                 mark: None,
                 index_e4: 0,
                 usd_e4_per_lot: m.fixed_usd_e4_per_lot,
+                value_px: 0,
                 position: 0,
                 pending: [0, 0],
-                working: [0, 0],
+                working: [[0; MAX_LEVELS]; 2],
+                flatten: 0,
                 exposure_e4: 0,
-                limited: [false, false],
+                long_e4: 0,
+                short_e4: 0,
+                limited: [0, 0],
+                base_size: cfg.size[k].max(1),
+                usd_cap: NO_LIMIT,
+                entry_cost: 0,
+                cash: 0,
+                inv_sq: 0,
+                fee_nano: 0,
+                pnl_e4: 0,
+                exch_ts: 0,
+                next_mark: 0,
+                refresh_due: 0,
             })
             .collect();
-        Engine {
+        let mut e = Engine {
             insts,
             meta,
             orders: Orders::new(cfg.order_capacity),
+            levels: cfg.levels,
             cfg,
             clock,
             total_exposure_e4: 0,
+            total_long_e4: 0,
+            total_short_e4: 0,
+            total_pnl_e4: 0,
             last_md: 0,
             stale: false,
             halted: false,
+            cancel_all_due: false,
             gateway_up: true,
             any_dirty: false,
+            refresh_scan_at: 0,
             counters: Counters::default(),
+        };
+        for i in 0..e.insts.len() {
+            e.refresh_usd(i);
         }
+        e
     }
 
     /// What the engine did so far.
@@ -255,7 +493,7 @@ impl Engine {
         self.orders.live()
     }
 
-    /// True once [`Engine::halt`] ran.
+    /// True once [`Engine::halt`] ran (shutdown, kill switch, or a PnL limit).
     pub fn halted(&self) -> bool {
         self.halted
     }
@@ -263,6 +501,17 @@ impl Engine {
     /// Current worst-case total exposure (1e-4 USD).
     pub fn total_exposure_usd_e4(&self) -> i64 {
         self.total_exposure_e4
+    }
+
+    /// The limit currently binding a side of an instrument, if any.
+    pub fn limited(&self, id: InstrumentId, side: Side) -> Option<RiskCode> {
+        RiskCode::from_i64(self.insts[id as usize].limited[side.idx()])
+    }
+
+    /// Realized + marked PnL in 1e-4 USD as last evaluated for the daily-loss limit (only
+    /// maintained when that limit is set).
+    pub fn pnl_usd_e4(&self) -> i64 {
+        self.total_pnl_e4
     }
 
     /// Applies one market-data event; re-quotes the instrument after a complete book frame.
@@ -307,12 +556,15 @@ impl Engine {
                     st.trusted = true;
                 }
                 if st.trusted {
-                    if self.meta[i].inst.kind != Kind::Option && !self.meta[i].inst.inverse {
-                        // linear: USD per lot follows the price
-                        if let Some(m2) = st.book.mid_x2() {
-                            let inst = &self.meta[i].inst;
-                            st.usd_e4_per_lot = lot_value_e4(inst, m2);
-                        }
+                    let ts = if ev.exch_ts != 0 { ev.exch_ts } else { t_pop };
+                    st.exch_ts = ts;
+                    let every = self.cfg.mark_every_ns;
+                    if every > 0 && ts >= st.next_mark {
+                        st.next_mark = ts - ts % every + every;
+                        self.push_mark(i, tel);
+                    }
+                    if self.pnl_checks(i, t_pop, out, tel) {
+                        return;
                     }
                     self.requote(i, ev.t_recv, t_pop, out, tel);
                 }
@@ -329,7 +581,7 @@ impl Engine {
                     instrument: ev.instrument,
                     ..Default::default()
                 });
-                self.risk_event(RiskCode::GapPulled, i, 0, t_pop, tel);
+                self.risk_event(RiskCode::GapPulled, i, 0, 0, 0, t_pop, tel);
                 self.pull(i, ev.t_recv, t_pop, out, tel);
             }
             MdKind::Mark => {
@@ -351,8 +603,11 @@ impl Engine {
                     let lot = self.meta[i].inst.lot;
                     let v = ev.qty as i128 * lot.mant as i128
                         / crate::decimal::POW10[lot.scale as usize] as i128;
-                    st.usd_e4_per_lot = v as i64;
-                    self.recount_exposure(i);
+                    if v as i64 != st.usd_e4_per_lot {
+                        st.usd_e4_per_lot = v as i64;
+                        self.recount_exposure(i);
+                        self.refresh_usd(i);
+                    }
                 }
             }
             MdKind::Trade | MdKind::Disconnected => {}
@@ -378,7 +633,8 @@ impl Engine {
                 // resting orders. Forget them; positions stay (fills are the truth).
                 self.gateway_up = false;
                 for k in 0..self.insts.len() {
-                    self.insts[k].working = [0, 0];
+                    self.insts[k].working = [[0; MAX_LEVELS]; 2];
+                    self.insts[k].flatten = 0;
                     self.insts[k].pending = [0, 0];
                 }
                 self.orders.clear();
@@ -402,6 +658,15 @@ impl Engine {
                     if o.inflight == InFlight::New {
                         o.inflight = InFlight::None;
                     }
+                    // A reduce-only order may be accepted for less than asked.
+                    if ev.qty > 0 && ev.qty < o.qty {
+                        o.qty = ev.qty.max(o.filled);
+                        if o.leaves() == 0 {
+                            self.drop_order(ev.client_id);
+                        } else {
+                            self.recount_order(ev.client_id);
+                        }
+                    }
                 }
             }
             ExecKind::Amended => {
@@ -417,8 +682,8 @@ impl Engine {
             ExecKind::Cancelled => self.drop_order(ev.client_id),
             ExecKind::Fill => {
                 self.counters.fills += 1;
-                let st = &mut self.insts[i];
-                st.position += ev.side.sign() * ev.qty;
+                self.book_fill(i, ev);
+                self.push_mark(i, tel);
                 tel.push(Telemetry {
                     t: t_pop,
                     kind: TelKind::Fill,
@@ -462,6 +727,9 @@ impl Engine {
                     None => false,
                     Some(o) => match o.inflight {
                         InFlight::New => true,
+                        // The new order itself was refused after a halt replaced its
+                        // in-flight marker with the cancel-all: it never existed.
+                        _ if o.status == Status::PendingNew => true,
                         _ if ev.qty == -1 => true,
                         _ => {
                             o.inflight = InFlight::None;
@@ -480,6 +748,15 @@ impl Engine {
             _ => {}
         }
         if self.insts[i].trusted {
+            if ev.kind == ExecKind::Fill {
+                if self.pnl_checks(i, t_pop, out, tel) {
+                    return;
+                }
+                if !self.cfg.requote_on_fill {
+                    self.maybe_flatten(i, 0, t_pop, out, tel);
+                    return;
+                }
+            }
             self.requote(i, 0, t_pop, out, tel);
         } else {
             // A cancel deferred while a request was in flight (gap, stale) goes out now.
@@ -487,7 +764,8 @@ impl Engine {
         }
     }
 
-    /// Housekeeping when both rings are empty: stale-feed check and deferred re-quotes.
+    /// Housekeeping when both rings are empty: stale-feed check, a cancel-all that did not
+    /// fit the ring, periodic refresh and deferred re-quotes.
     pub fn on_idle(&mut self, now: Nanos, out: &mut impl IntentSink, tel: &mut impl TelemetrySink) {
         if self.cfg.stale_ns > 0
             && !self.stale
@@ -495,12 +773,24 @@ impl Engine {
             && now.saturating_sub(self.last_md) > self.cfg.stale_ns
         {
             self.stale = true;
-            self.risk_event(RiskCode::Stale, usize::MAX, 0, now, tel);
+            self.risk_event(RiskCode::Stale, usize::MAX, 0, 0, 0, now, tel);
             for i in 0..self.insts.len() {
                 self.pull(i, 0, now, out, tel);
             }
         }
-        if self.any_dirty && out.free() >= 4 {
+        if self.cancel_all_due && out.free() > 0 {
+            self.cancel_all_due = false;
+            let _ = self.halt(now, out, tel);
+        }
+        if self.cfg.refresh_ns > 0 && now >= self.refresh_scan_at && !self.halted {
+            self.refresh_scan_at = now + (self.cfg.refresh_ns / 8).max(1);
+            for i in 0..self.insts.len() {
+                if self.insts[i].trusted && now >= self.insts[i].refresh_due {
+                    self.requote(i, 0, now, out, tel);
+                }
+            }
+        }
+        if self.any_dirty && out.free() >= 4 * self.levels + 2 {
             self.any_dirty = false;
             for i in 0..self.insts.len() {
                 if self.insts[i].dirty && self.insts[i].trusted {
@@ -522,7 +812,7 @@ impl Engine {
     ) -> bool {
         if !self.halted {
             self.halted = true;
-            self.risk_event(RiskCode::Halt, usize::MAX, 0, now, tel);
+            self.risk_event(RiskCode::Halt, usize::MAX, 0, 0, 0, now, tel);
         }
         let mut need = false;
         self.orders.for_each_live(|o| {
@@ -530,28 +820,35 @@ impl Engine {
                 need = true;
             }
         });
-        if need && out.free() > 0 {
-            out.push(OrderIntent {
-                t_recv: 0,
-                t_decide: now,
-                kind: IntentKind::CancelAll,
-                instrument: u32::MAX,
-                ..Default::default()
-            });
-            self.counters.cancel_alls += 1;
-            self.orders.for_each_live(|o| o.inflight = InFlight::Cancel);
-            for st in &mut self.insts {
-                st.working = [0, 0];
+        if need {
+            if out.free() > 0 {
+                out.push(OrderIntent {
+                    t_recv: 0,
+                    t_decide: now,
+                    kind: IntentKind::CancelAll,
+                    instrument: u32::MAX,
+                    ..Default::default()
+                });
+                self.counters.cancel_alls += 1;
+                self.orders.for_each_live(|o| o.inflight = InFlight::Cancel);
+                for st in &mut self.insts {
+                    st.working = [[0; MAX_LEVELS]; 2];
+                }
+            } else {
+                self.cancel_all_due = true;
             }
         }
         self.orders.live() == 0
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn risk_event(
         &mut self,
         code: RiskCode,
         i: usize,
-        detail: i64,
+        b: i64,
+        c: i64,
+        d: i64,
         t: Nanos,
         tel: &mut impl TelemetrySink,
     ) {
@@ -561,12 +858,204 @@ impl Engine {
             kind: TelKind::Risk,
             instrument: if i == usize::MAX { u32::MAX } else { i as u32 },
             a: code as i64,
-            b: detail,
+            b,
+            c,
+            d,
             ..Default::default()
         });
     }
 
-    /// Cancels both working orders of instrument `i`.
+    /// Records the binding limit of a side; a change emits a `Limit` record, and engaging
+    /// (or switching) a limit a risk event (`b` = side, `c` = cap lots, `d` = room lots).
+    #[allow(clippy::too_many_arguments)]
+    fn set_limited(
+        &mut self,
+        i: usize,
+        s: usize,
+        code: i64,
+        cap: Lots,
+        room: Lots,
+        t: Nanos,
+        tel: &mut impl TelemetrySink,
+    ) {
+        if self.insts[i].limited[s] == code {
+            return;
+        }
+        self.insts[i].limited[s] = code;
+        tel.push(Telemetry {
+            t,
+            kind: TelKind::Limit,
+            instrument: i as u32,
+            side: if s == 0 { Side::Bid } else { Side::Ask },
+            a: code,
+            b: self.insts[i].exch_ts as i64,
+            ..Default::default()
+        });
+        if let Some(rc) = RiskCode::from_i64(code) {
+            self.risk_event(rc, i, s as i64, cap, room, t, tel);
+        }
+    }
+
+    /// Twice the price positions are marked at: the mid, or twice the mark on a one-sided
+    /// book (0 if neither).
+    #[inline]
+    fn mark_ref2(&self, i: usize) -> Ticks {
+        let st = &self.insts[i];
+        match st.book.mid_x2() {
+            Some(m2) => m2,
+            None => st.mark.map_or(0, |m| 2 * m),
+        }
+    }
+
+    fn push_mark(&self, i: usize, tel: &mut impl TelemetrySink) {
+        let st = &self.insts[i];
+        tel.push(Telemetry {
+            t: st.exch_ts,
+            kind: TelKind::Mark,
+            instrument: i as u32,
+            a: self.mark_ref2(i),
+            b: st.exch_ts as i64,
+            c: st.index_e4,
+            ..Default::default()
+        });
+    }
+
+    /// Books a fill into the position and the PnL accounting (entry cost, cash, fees).
+    fn book_fill(&mut self, i: usize, ev: &ExecEvent) {
+        let inverse = matches!(self.meta[i].pnl, PnlKind::Inverse { .. });
+        let st = &mut self.insts[i];
+        let dq = ev.side.sign() * ev.qty;
+        let p0 = st.position;
+        st.position += dq;
+        // Average entry cost of |position| (ticks × lots).
+        let (a0, q) = (p0.abs(), dq.abs());
+        if p0 == 0 || (p0 > 0) == (dq > 0) {
+            st.entry_cost = st.entry_cost.saturating_add(q.saturating_mul(ev.price));
+        } else if q < a0 {
+            st.entry_cost -= (st.entry_cost as i128 * q as i128 / a0 as i128) as i64;
+        } else {
+            st.entry_cost = (q - a0).saturating_mul(ev.price);
+        }
+        st.cash -= dq as i128 * ev.price as i128;
+        if inverse && ev.price > 0 {
+            st.inv_sq += dq as i128 * INV_Q / ev.price as i128;
+        }
+        st.fee_nano = st.fee_nano.saturating_add(ev.fee_nano);
+    }
+
+    /// Realized + marked PnL of instrument `i` in 1e-4 USD at twice-price `ref2`, fees
+    /// included (`None` when a USD conversion is unknown).
+    fn inst_pnl_e4(&self, i: usize, ref2: Ticks) -> Option<i64> {
+        let st = &self.insts[i];
+        let x2 = 2 * st.cash + st.position as i128 * ref2 as i128;
+        let v = match self.meta[i].pnl {
+            PnlKind::Linear { num, den } => x2 * num / den - st.fee_nano as i128 / 100_000,
+            PnlKind::Coin { num, den } => {
+                if st.index_e4 <= 0 {
+                    return None;
+                }
+                let ix = st.index_e4 as i128;
+                x2 * num * ix / den - st.fee_nano as i128 * ix / 1_000_000_000
+            }
+            PnlKind::Inverse {
+                lot_usd_e4,
+                tick_num,
+                tick_den,
+            } => {
+                let g = lot_usd_e4 * (ref2 as i128 * st.inv_sq - 2 * INV_Q * st.position as i128)
+                    / (2 * INV_Q);
+                let p_e4 = ref2 as i128 * tick_num / tick_den;
+                g - st.fee_nano as i128 * p_e4 / 1_000_000_000
+            }
+        };
+        Some(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+    }
+
+    /// Stop-loss and daily-loss limits; on a breach cancel all and halt. Returns true when
+    /// halted.
+    fn pnl_checks(
+        &mut self,
+        i: usize,
+        t: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) -> bool {
+        if self.halted {
+            return true;
+        }
+        let stop = self.cfg.stop_loss_ppm;
+        let daily = self.cfg.daily_loss_usd_e4;
+        if stop <= 0 && daily <= 0 {
+            return false;
+        }
+        let ref2 = self.mark_ref2(i);
+        if ref2 <= 0 {
+            return false;
+        }
+        let st = &self.insts[i];
+        if stop > 0 && st.position != 0 {
+            let loss = risk::loss_ppm(st.position, st.entry_cost, ref2);
+            if loss >= stop {
+                let pos = st.position;
+                self.risk_halt(RiskCode::StopLoss, i, loss, pos, t, out, tel);
+                return true;
+            }
+        }
+        if daily > 0 {
+            if let Some(p) = self.inst_pnl_e4(i, ref2) {
+                self.total_pnl_e4 += p - self.insts[i].pnl_e4;
+                self.insts[i].pnl_e4 = p;
+                if self.total_pnl_e4 <= -daily {
+                    let total = self.total_pnl_e4;
+                    self.risk_halt(RiskCode::DailyLoss, i, total, -daily, t, out, tel);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn risk_halt(
+        &mut self,
+        code: RiskCode,
+        i: usize,
+        b: i64,
+        c: i64,
+        t: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) {
+        self.risk_event(code, i, b, c, 0, t, tel);
+        let _ = self.halt(t, out, tel);
+    }
+
+    /// Recomputes the lot figures that depend on the USD value of a lot.
+    fn refresh_usd(&mut self, i: usize) {
+        let v = self.insts[i].usd_e4_per_lot;
+        let st = &mut self.insts[i];
+        if self.cfg.size_usd_e4 > 0 {
+            st.base_size = if v > 0 {
+                ((self.cfg.size_usd_e4 + v / 2) / v).max(1)
+            } else {
+                0
+            };
+        }
+        if self.cfg.max_position_usd_e4 != NO_LIMIT {
+            st.usd_cap = if v > 0 {
+                self.cfg.max_position_usd_e4 / v
+            } else {
+                0
+            };
+        }
+    }
+
+    fn mark_dirty(&mut self, i: usize) {
+        self.insts[i].dirty = true;
+        self.any_dirty = true;
+    }
+
+    /// Cancels every working order of instrument `i`.
     fn pull(
         &mut self,
         i: usize,
@@ -576,13 +1065,24 @@ impl Engine {
         tel: &mut impl TelemetrySink,
     ) {
         for side in [Side::Bid, Side::Ask] {
-            let id = self.insts[i].working[side.idx()];
-            if id != 0 {
-                self.cancel(i, side, id, t_recv, now, out, tel);
+            for k in 0..self.levels {
+                let id = self.insts[i].working[side.idx()][k];
+                if id != 0 {
+                    self.cancel(i, side, id, t_recv, now, out, tel);
+                }
             }
         }
     }
 
+    fn clear_working(&mut self, i: usize, s: usize, id: ClientId) {
+        for w in self.insts[i].working[s].iter_mut() {
+            if *w == id {
+                *w = 0;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn cancel(
         &mut self,
         i: usize,
@@ -594,7 +1094,7 @@ impl Engine {
         tel: &mut impl TelemetrySink,
     ) {
         let Some(o) = self.orders.get_mut(id) else {
-            self.insts[i].working[side.idx()] = 0;
+            self.clear_working(i, side.idx(), id);
             return;
         };
         if o.inflight == InFlight::Cancel {
@@ -602,14 +1102,12 @@ impl Engine {
         }
         if o.inflight != InFlight::None {
             // Wait for the outstanding answer; re-evaluated when it arrives.
-            self.insts[i].dirty = true;
-            self.any_dirty = true;
+            self.mark_dirty(i);
             return;
         }
         if out.free() == 0 {
             self.counters.back_pressure += 1;
-            self.insts[i].dirty = true;
-            self.any_dirty = true;
+            self.mark_dirty(i);
             let _ = tel;
             return;
         }
@@ -627,16 +1125,17 @@ impl Engine {
         };
         out.push(intent);
         self.counters.cancels += 1;
-        self.insts[i].working[side.idx()] = 0;
+        self.clear_working(i, side.idx(), id);
     }
 
     fn drop_order(&mut self, id: ClientId) {
         if let Some(o) = self.orders.remove(id) {
             let i = o.instrument as usize;
-            let st = &mut self.insts[i];
-            st.pending[o.side.idx()] -= o.counted;
-            if st.working[o.side.idx()] == id {
-                st.working[o.side.idx()] = 0;
+            let s = o.side.idx();
+            self.insts[i].pending[s] -= o.counted;
+            self.clear_working(i, s, id);
+            if self.insts[i].flatten == id {
+                self.insts[i].flatten = 0;
             }
             self.recount_exposure(i);
         }
@@ -655,19 +1154,142 @@ impl Engine {
 
     fn recount_exposure(&mut self, i: usize) {
         let st = &mut self.insts[i];
+        let v = st.usd_e4_per_lot as i128;
+        let sat = |x: i128| x.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         let worst = risk::worst_position(st.position, st.pending[0], st.pending[1]);
-        let e = (worst as i128 * st.usd_e4_per_lot as i128).min(i64::MAX as i128) as i64;
+        let e = sat(worst as i128 * v);
+        let long = sat((st.position + st.pending[0]) as i128 * v);
+        let short = sat((st.position - st.pending[1]) as i128 * v);
         self.total_exposure_e4 = self.total_exposure_e4 - st.exposure_e4 + e;
+        self.total_long_e4 = self.total_long_e4 - st.long_e4 + long;
+        self.total_short_e4 = self.total_short_e4 - st.short_e4 + short;
         st.exposure_e4 = e;
+        st.long_e4 = long;
+        st.short_e4 = short;
     }
 
-    /// Worst-case exposure (1e-4 USD) of instrument `i` if side `s` pending became `pend`.
-    fn exposure_if(&self, i: usize, s: usize, pend: Lots) -> i64 {
+    /// The binding cap of a side: the largest `signed position + pending same side` (lots)
+    /// every limit allows, with the code of the limit that binds (strategies.md §6).
+    fn side_cap(&self, i: usize, side: Side) -> (Lots, RiskCode) {
         let st = &self.insts[i];
-        let mut p = st.pending;
-        p[s] = pend;
-        let worst = risk::worst_position(st.position, p[0], p[1]);
-        (worst as i128 * st.usd_e4_per_lot as i128).min(i64::MAX as i128) as i64
+        let cfg = &self.cfg;
+        let s = side.idx();
+        let sg = side.sign();
+        let mut cap = cfg.max_position[i];
+        let mut code = RiskCode::MaxPosition;
+        let hard = cfg.hard_max_position[i];
+        if hard < cap {
+            cap = hard;
+            code = RiskCode::HardMax;
+        }
+        let thr = cfg.threshold[i];
+        if thr != NO_LIMIT {
+            let t = cfg.target_position[i];
+            let band = if s == 0 { t + thr } else { thr - t };
+            if band < cap {
+                cap = band;
+                code = RiskCode::ThresholdBand;
+            }
+        }
+        let usd_pos = cfg.max_position_usd_e4 != NO_LIMIT;
+        let exp = cfg.max_exposure_usd_e4 != NO_LIMIT;
+        let inv = cfg.max_inventory_usd_e4 != NO_LIMIT;
+        if usd_pos || exp || inv {
+            let v = st.usd_e4_per_lot;
+            if v <= 0 {
+                return (i64::MIN / 4, RiskCode::NoUsdValue);
+            }
+            if usd_pos && st.usd_cap < cap {
+                cap = st.usd_cap;
+                code = RiskCode::MaxPositionUsd;
+            }
+            if exp {
+                let budget = cfg.max_exposure_usd_e4 - (self.total_exposure_e4 - st.exposure_e4);
+                let other = (sg * st.position - st.pending[1 - s]).abs();
+                let a = risk::exposure_level(budget, v, other);
+                if a < cap {
+                    cap = a;
+                    code = RiskCode::MaxExposure;
+                }
+            }
+            if inv {
+                let l = cfg.max_inventory_usd_e4;
+                let a = if s == 0 {
+                    l.saturating_sub(self.total_long_e4 - st.long_e4)
+                        .div_euclid(v)
+                } else {
+                    l.saturating_add(self.total_short_e4 - st.short_e4)
+                        .div_euclid(v)
+                };
+                if a < cap {
+                    cap = a;
+                    code = RiskCode::MaxInventoryUsd;
+                }
+            }
+        }
+        (cap, code)
+    }
+
+    /// Sends a reduce-only IOC flatten when `|position|` has reached the hard max.
+    fn maybe_flatten(
+        &mut self,
+        i: usize,
+        t_recv: Nanos,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) {
+        let hard = self.cfg.hard_max_position[i];
+        let st = &self.insts[i];
+        let pos = st.position;
+        if hard == NO_LIMIT || st.flatten != 0 || pos == 0 || pos.abs() < hard || self.halted {
+            return;
+        }
+        if out.free() == 0 {
+            self.mark_dirty(i);
+            return;
+        }
+        let ref2 = self.mark_ref2(i);
+        let (bb, ba) = (st.book.best_bid(), st.book.best_ask());
+        let inst = &self.meta[i].inst;
+        let collar = if ref2 > 0 {
+            quote::mul_div_ceil(ref2, FLATTEN_COLLAR_BPS_E2, 2_000_000).max(1)
+        } else {
+            1
+        };
+        let (side, px) = if pos > 0 {
+            let Some(base) = bb.or((ref2 > 0).then_some(ref2 / 2)) else {
+                return;
+            };
+            (Side::Ask, inst.round_to_grid(base - collar, false).max(1))
+        } else {
+            let Some(base) = ba.or((ref2 > 0).then_some((ref2 + 1) / 2)) else {
+                return;
+            };
+            (Side::Bid, inst.round_to_grid(base + collar, true))
+        };
+        let qty = pos.abs();
+        let Some(id) = self.orders.create(i as u32, side, px, qty) else {
+            self.risk_event(RiskCode::OrderPoolFull, i, 0, 0, 0, t_pop, tel);
+            return;
+        };
+        let now = self.stamp(t_recv, t_pop, tel);
+        out.push(OrderIntent {
+            t_recv,
+            t_decide: now,
+            client_id: id,
+            price: px,
+            qty,
+            instrument: i as u32,
+            kind: IntentKind::New,
+            side,
+            flags: intent_flags::REDUCE_ONLY | intent_flags::IOC,
+        });
+        self.counters.orders_sent += 1;
+        self.counters.flattens += 1;
+        self.insts[i].flatten = id;
+        self.recount_order(id);
+        self.risk_event(RiskCode::Flatten, i, pos, hard, id as i64, t_pop, tel);
     }
 
     fn requote(
@@ -681,102 +1303,252 @@ impl Engine {
         if self.halted || self.stale || !self.gateway_up || !self.insts[i].trusted {
             return;
         }
-        if out.free() < 2 {
+        if out.free() < 4 * self.levels + 2 {
             self.counters.back_pressure += 1;
-            self.insts[i].dirty = true;
-            self.any_dirty = true;
+            self.mark_dirty(i);
             return;
         }
+        self.maybe_flatten(i, t_recv, t_pop, out, tel);
+        let force = self.cfg.refresh_ns > 0 && t_pop >= self.insts[i].refresh_due;
+        if force {
+            self.insts[i].refresh_due = t_pop + self.cfg.refresh_ns;
+        }
         let st = &self.insts[i];
-        let inst = &self.meta[i].inst;
+        let meta = &self.meta[i];
+        let (bb, ba) = (st.book.best_bid(), st.book.best_ask());
         let market = Market {
-            best_bid: st.book.best_bid(),
-            best_ask: st.book.best_ask(),
+            best_bid: bb,
+            best_ask: ba,
             mark: st.mark,
+            bid_qty: match (meta.spec.reference, bb) {
+                (Reference::Micro, Some(b)) => st.book.qty_at(Side::Bid, b),
+                _ => 0,
+            },
+            ask_qty: match (meta.spec.reference, ba) {
+                (Reference::Micro, Some(a)) => st.book.qty_at(Side::Ask, a),
+                _ => 0,
+            },
         };
-        let inv_e4 = (st.position as i128 * st.usd_e4_per_lot as i128)
-            .clamp(i64::MIN as i128, i64::MAX as i128) as i64;
-        let tgt = quote::target(inst, &self.cfg.quote, &market, inv_e4);
-        let exposure_limited = self.cfg.max_exposure_usd_e4 != i64::MAX;
-        for side in [Side::Bid, Side::Ask] {
-            let s = side.idx();
-            let want_px = if side == Side::Bid { tgt.bid } else { tgt.ask };
-            let cur_id = self.insts[i].working[s];
-            let cur = if cur_id != 0 {
-                self.orders.get(cur_id).copied()
+        let inv = Inventory {
+            usd_e4: (st.position as i128 * st.usd_e4_per_lot as i128)
+                .clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            position: st.position,
+            target: self.cfg.target_position[i],
+            max_position: self.cfg.max_position[i].min(self.cfg.hard_max_position[i]),
+            max_usd_e4: if self.cfg.max_inventory_usd_e4 != NO_LIMIT {
+                self.cfg.max_inventory_usd_e4
             } else {
-                None
+                0
+            },
+        };
+        let lad = quote::ladder(&meta.inst, &meta.spec, &market, &inv);
+        if meta.linear && lad.ref2 > 0 {
+            // USD per lot for the limits, valued at the highest price we may trade at, so a
+            // fill never values the position above what the limits assumed.
+            let top = if lad.n_ask > 0 {
+                lad.ask[lad.n_ask - 1]
+            } else {
+                0
             };
-            if cur_id != 0 && cur.is_none() {
-                self.insts[i].working[s] = 0;
+            let px = ((lad.ref2 + 1) / 2).max(ba.unwrap_or(0)).max(top);
+            let v = if px == self.insts[i].value_px {
+                self.insts[i].usd_e4_per_lot
+            } else {
+                self.insts[i].value_px = px;
+                lot_value_e4(&meta.inst, 2 * px)
+            };
+            if v != self.insts[i].usd_e4_per_lot {
+                self.insts[i].usd_e4_per_lot = v;
+                self.recount_exposure(i);
+                self.refresh_usd(i);
             }
-            // Size allowed by the limits.
-            let want = want_px.and_then(|px| {
-                let st = &self.insts[i];
-                let counted = cur.map_or(0, |o| o.counted);
-                let filled = cur.map_or(0, |o| o.filled);
-                let signed_pos = if side == Side::Bid {
-                    st.position
+        }
+        let thr = if force {
+            1
+        } else {
+            let mut t = self
+                .cfg
+                .requote_ticks
+                .max(1)
+                .max(self.meta[i].requote_abs_ticks);
+            if self.cfg.requote_bps_e2 > 0 && lad.ref2 > 0 {
+                t = t.max(quote::mul_div_ceil(
+                    lad.ref2,
+                    self.cfg.requote_bps_e2,
+                    2_000_000,
+                ));
+            }
+            t
+        };
+        self.quote_side(i, Side::Bid, &lad, thr, t_recv, t_pop, out, tel);
+        self.quote_side(i, Side::Ask, &lad, thr, t_recv, t_pop, out, tel);
+    }
+
+    /// The diff of one side against its targets (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    fn quote_side(
+        &mut self,
+        i: usize,
+        side: Side,
+        lad: &Ladder,
+        thr: Ticks,
+        t_recv: Nanos,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) {
+        const NONE: usize = usize::MAX;
+        let s = side.idx();
+        let sg = side.sign();
+        let levels = self.levels;
+        let (prices, n_tgt) = if s == 0 {
+            (&lad.bid, lad.n_bid.min(levels))
+        } else {
+            (&lad.ask, lad.n_ask.min(levels))
+        };
+        // Wanted sizes per level.
+        let mut want = [0 as Lots; MAX_LEVELS];
+        {
+            let st = &self.insts[i];
+            let la = self.cfg.level_amount[i];
+            let range = self.cfg.size_skew_range[i];
+            let dev = st.position - self.cfg.target_position[i];
+            for (k, w) in want.iter_mut().enumerate().take(n_tgt) {
+                let z = level_size(st.base_size, la, k);
+                *w = if range > 0 {
+                    skewed_size(z, side, dev, range)
                 } else {
-                    -st.position
+                    z
                 };
-                let room = risk::room(
-                    self.cfg.max_position[i],
-                    signed_pos,
-                    st.pending[s] - counted,
-                );
-                let size = self.cfg.size[i].min(room);
-                if size < self.cfg.size[i] && !self.insts[i].limited[s] {
-                    self.insts[i].limited[s] = true;
-                    self.risk_event(RiskCode::MaxPosition, i, s as i64, t_pop, tel);
-                } else if size >= self.cfg.size[i] {
-                    self.insts[i].limited[s] = false;
+            }
+        }
+        // Live orders of the side.
+        let mut ord = [Order::default(); MAX_LEVELS];
+        let mut live = [false; MAX_LEVELS];
+        for j in 0..levels {
+            let id = self.insts[i].working[s][j];
+            if id == 0 {
+                continue;
+            }
+            match self.orders.get(id) {
+                Some(o) => {
+                    ord[j] = *o;
+                    live[j] = true;
                 }
-                if size < 1 {
-                    return None;
-                }
-                if exposure_limited {
-                    let st = &self.insts[i];
-                    if st.usd_e4_per_lot == 0 {
-                        return None;
-                    }
-                    let pend = st.pending[s] - counted + size;
-                    let total =
-                        self.total_exposure_e4 - st.exposure_e4 + self.exposure_if(i, s, pend);
-                    if total > self.cfg.max_exposure_usd_e4 {
-                        self.risk_event(RiskCode::MaxExposure, i, s as i64, t_pop, tel);
-                        return None;
-                    }
-                }
-                Some((px, size, filled))
-            });
-            match (cur, want) {
-                (None, None) => {}
-                (Some(o), None) => self.cancel(i, side, o.client_id, t_recv, t_pop, out, tel),
-                (None, Some((px, size, _))) => {
-                    self.send_new(i, side, px, size, t_recv, t_pop, out, tel)
-                }
-                (Some(o), Some((px, size, filled))) => {
-                    if o.inflight != InFlight::None {
-                        continue; // answer pending; re-evaluated on arrival
-                    }
-                    let moved = (o.price - px).abs() >= self.cfg.requote_ticks.max(1);
-                    if moved || o.leaves() != size {
-                        self.send_amend(
-                            i,
-                            side,
-                            o.client_id,
-                            px,
-                            filled + size,
-                            t_recv,
-                            t_pop,
-                            out,
-                            tel,
-                        );
-                    }
+                None => self.insts[i].working[s][j] = 0,
+            }
+        }
+        let eff = |o: &Order| match o.inflight {
+            InFlight::Amend { price, .. } => price,
+            _ => o.price,
+        };
+        // Caps, in-flight aware: every live order of the side counts with its worst case
+        // until the venue confirms it smaller (a cancel or a shrinking amend frees room only
+        // when acknowledged).
+        let (cap, code) = self.side_cap(i, side);
+        let x = sg * self.insts[i].position + self.insts[i].pending[s];
+        let room0 = cap.saturating_sub(x);
+        // Assignment: exact price matches first, then rank order.
+        let mut tgt_of = [NONE; MAX_LEVELS];
+        let mut ord_of = [NONE; MAX_LEVELS];
+        for j in 0..levels {
+            if !live[j] {
+                continue;
+            }
+            let p = eff(&ord[j]);
+            for k in 0..n_tgt {
+                if ord_of[k] == NONE && prices[k] == p {
+                    ord_of[k] = j;
+                    tgt_of[j] = k;
+                    break;
                 }
             }
         }
+        let mut rank = [0usize; MAX_LEVELS];
+        let mut nr = 0;
+        for j in 0..levels {
+            if live[j] && tgt_of[j] == NONE {
+                // insertion sort, best first (bids: high to low; asks: low to high)
+                let pj = sg * eff(&ord[j]);
+                let mut q = nr;
+                while q > 0 && sg * eff(&ord[rank[q - 1]]) < pj {
+                    rank[q] = rank[q - 1];
+                    q -= 1;
+                }
+                rank[q] = j;
+                nr += 1;
+            }
+        }
+        let mut r = 0;
+        for (k, slot) in ord_of.iter_mut().enumerate().take(n_tgt) {
+            if *slot == NONE && r < nr {
+                *slot = rank[r];
+                tgt_of[rank[r]] = k;
+                r += 1;
+            }
+        }
+        // Allocate the room best level first (an order keeps its open size and may grow by the
+        // room left), and act.
+        let mut room = room0.max(0);
+        let mut shrunk = false;
+        let (bb, ba) = (self.insts[i].book.best_bid(), self.insts[i].book.best_ask());
+        for k in 0..n_tgt {
+            let j = ord_of[k];
+            if j != NONE && ord[j].inflight != InFlight::None {
+                self.mark_dirty(i); // frozen until its answer arrives
+                continue;
+            }
+            let held = if j != NONE { ord[j].leaves() } else { 0 };
+            let size = want[k].min(held + room);
+            if size < want[k] {
+                shrunk = true;
+            }
+            if size < 1 {
+                if j != NONE {
+                    self.cancel(i, side, ord[j].client_id, t_recv, t_pop, out, tel);
+                }
+                continue;
+            }
+            room -= (size - held).max(0);
+            if j == NONE {
+                if let Some(slot) = (0..levels).find(|&q| self.insts[i].working[s][q] == 0) {
+                    self.send_new(i, side, slot, prices[k], size, t_recv, t_pop, out, tel);
+                }
+            } else {
+                let o = ord[j];
+                let crosses = match side {
+                    Side::Bid => ba.is_some_and(|a| o.price >= a),
+                    Side::Ask => bb.is_some_and(|b| o.price <= b),
+                };
+                let moved = o.price != prices[k] && ((o.price - prices[k]).abs() >= thr || crosses);
+                let px = if moved { prices[k] } else { o.price };
+                if moved || o.leaves() != size {
+                    self.send_amend(
+                        i,
+                        side,
+                        o.client_id,
+                        px,
+                        o.filled + size,
+                        size > o.leaves(),
+                        t_recv,
+                        t_pop,
+                        out,
+                        tel,
+                    );
+                }
+            }
+        }
+        for j in 0..levels {
+            if live[j] && tgt_of[j] == NONE {
+                if ord[j].inflight == InFlight::None {
+                    self.cancel(i, side, ord[j].client_id, t_recv, t_pop, out, tel);
+                } else {
+                    self.mark_dirty(i);
+                }
+            }
+        }
+        let new_code = if shrunk { code as i64 } else { 0 };
+        self.set_limited(i, s, new_code, cap, room0, t_pop, tel);
     }
 
     fn stamp(&mut self, t_recv: Nanos, t_pop: Nanos, tel: &mut impl TelemetrySink) -> Nanos {
@@ -800,18 +1572,13 @@ impl Engine {
         now
     }
 
-    fn check_limits(&mut self, i: usize) {
+    /// Counts a violation if, after an order that added to `side`, the side's worst case is
+    /// beyond its cap (unless the position alone already is).
+    fn check_limits(&mut self, i: usize, side: Side) {
+        let (cap, _) = self.side_cap(i, side);
         let st = &self.insts[i];
-        let worst_long = st.position + st.pending[0];
-        let worst_short = -st.position + st.pending[1];
-        if worst_long > self.cfg.max_position[i].max(st.position)
-            || worst_short > self.cfg.max_position[i].max(-st.position)
-        {
-            self.counters.limit_violations += 1;
-        }
-        if self.cfg.max_exposure_usd_e4 != i64::MAX
-            && self.total_exposure_e4 > self.cfg.max_exposure_usd_e4
-        {
+        let signed = side.sign() * st.position;
+        if signed + st.pending[side.idx()] > cap.max(signed) {
             self.counters.limit_violations += 1;
         }
     }
@@ -821,6 +1588,7 @@ impl Engine {
         &mut self,
         i: usize,
         side: Side,
+        slot: usize,
         px: Ticks,
         size: Lots,
         t_recv: Nanos,
@@ -829,7 +1597,7 @@ impl Engine {
         tel: &mut impl TelemetrySink,
     ) {
         let Some(id) = self.orders.create(i as u32, side, px, size) else {
-            self.risk_event(RiskCode::OrderPoolFull, i, 0, t_pop, tel);
+            self.risk_event(RiskCode::OrderPoolFull, i, 0, 0, 0, t_pop, tel);
             return;
         };
         let now = self.stamp(t_recv, t_pop, tel);
@@ -845,9 +1613,9 @@ impl Engine {
             flags: intent_flags::POST_ONLY,
         });
         self.counters.orders_sent += 1;
-        self.insts[i].working[side.idx()] = id;
+        self.insts[i].working[side.idx()][slot] = id;
         self.recount_order(id);
-        self.check_limits(i);
+        self.check_limits(i, side);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -858,6 +1626,7 @@ impl Engine {
         id: ClientId,
         px: Ticks,
         total: Lots,
+        grows: bool,
         t_recv: Nanos,
         t_pop: Nanos,
         out: &mut impl IntentSink,
@@ -883,11 +1652,26 @@ impl Engine {
         });
         self.counters.amends += 1;
         self.recount_order(id);
-        self.check_limits(i);
+        if grows {
+            self.check_limits(i, side);
+        }
+    }
+
+    /// Our best working bid and ask prices (ticks) on an instrument, if any (status display).
+    pub fn quotes(&self, id: InstrumentId) -> (Option<Ticks>, Option<Ticks>) {
+        let st = &self.insts[id as usize];
+        let prices = |s: usize| {
+            st.working[s]
+                .iter()
+                .filter(|&&c| c != 0)
+                .filter_map(|&c| self.orders.get(c))
+                .map(|o| o.price)
+        };
+        (prices(0).max(), prices(1).min())
     }
 }
 
-/// 1e-4 USD value of one lot of a linear instrument at twice-mid `mid2` ticks.
+/// 1e-4 USD value of one lot of a linear instrument at twice-price `mid2` ticks.
 fn lot_value_e4(inst: &Instrument, mid2: Ticks) -> i64 {
     // lot × price = lot.mant·10^-ls × mid2/2 · tick.mant·10^-ts
     let v = inst.lot.mant as i128 * inst.tick.mant as i128 * mid2 as i128 * 10_000

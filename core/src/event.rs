@@ -213,6 +213,22 @@ pub enum TelKind {
     /// A new mark/index reading: `instrument`, `a` = mark price ticks, `b` = underlying index
     /// in 1e-4 USD (0 if unknown). Emitted only when the index changes.
     Index = 5,
+    /// The gateway wrote a cancel request to the order socket (in dry-run: acknowledged it
+    /// locally): `t` = write time, `a` = [`IntentKind`] value (`Cancel` or `CancelAll`),
+    /// `d` = client id (0 for cancel-all), `instrument`. The kill switch measures with it.
+    CancelWritten = 6,
+    /// A mark for PnL series: `instrument`, `a` = twice the reference price (ticks, the mid
+    /// or, on a one-sided book, twice the mark; 0 if none), `b` = exchange time of the last
+    /// book frame (ns since the epoch; local monotonic time when the feed has none),
+    /// `c` = underlying index in 1e-4 USD (0 if unknown). Emitted once per
+    /// `EngineConfig::mark_every_ns` of exchange time per instrument, and just before every
+    /// `Fill` record (the mid at the fill).
+    Mark = 7,
+    /// The binding limit of one side changed: `instrument`, `side`, `a` = the
+    /// [`crate::risk::RiskCode`] now limiting the side (0 = no longer limited), `b` = exchange
+    /// time as in `Mark`. A side is limited while its quoted size is below the configured
+    /// size (or it is not quoted) because of a limit.
+    Limit = 8,
 }
 
 /// A record for the control thread (telemetry ring payload). 64 bytes.

@@ -1,16 +1,42 @@
-//! Risk v1: limits and the codes of the risk events the engine reports.
+//! Risk: limits and the codes of the risk events the engine reports.
 //!
-//! Rules (`../shared/docs/strategies.md` §6):
-//! - **max position** per instrument, in-flight aware: a bid is allowed only while
-//!   `position + pending buys + bid size ≤ max`; an ask while `−position + pending sells + ask
-//!   size ≤ max`. The side's size shrinks to what fits; below one lot the side is pulled;
+//! Rules (`../shared/docs/strategies.md` §6). Every quoting limit is **in-flight aware**: a
+//! side may add `k` lots only while `signed position + pending same-side lots + k` stays
+//! within it (`signed position` = `position` for bids, `−position` for asks; pending counts
+//! the worst case of in-flight amends). The side's size shrinks to what fits (deeper levels
+//! first); below one lot the level is pulled. Per side the binding limit is the smallest of:
+//! - **max position** (lots) per instrument;
+//! - **max position in USD** per instrument, as lots: `⌊max_usd / USD per lot⌋`;
+//! - **hard max position** (lots): also a quoting limit; when `|position|` *reaches* it the
+//!   engine sends one reduce-only IOC order for the whole position (a flatten) through the
+//!   opposite touch, with a collar of [`FLATTEN_COLLAR_BPS_E2`];
+//! - **target ± threshold band**: bids stop at `target + threshold`, asks at
+//!   `target − threshold` (the perp makers' "stop accumulating beyond the band");
 //! - **max total exposure** across instruments: the sum over instruments of the worst-case
 //!   absolute position value, `max(|pos + pending buys|, |pos − pending sells|) × USD per lot`,
 //!   must stay within the limit after any order we send;
-//! - **untrusted state pulls quotes**: a book gap pulls that instrument's quotes until a new
-//!   snapshot; a stale feed, a disconnect or a halt pulls everything.
+//! - **max inventory in USD** across instruments: the net signed inventory value
+//!   `Σ (pos + pending buys) × USD per lot` may not exceed `+max` through a bid, and
+//!   `Σ (pos − pending sells) × USD per lot` may not go below `−max` through an ask (the side
+//!   that increases the inventory beyond it stops).
+//!
+//! PnL limits (cancel everything and halt for the rest of the run):
+//! - **stop-loss** on a position: unrealized loss versus the entry value (average entry
+//!   price × position, quote currency) at or above the set fraction;
+//! - **daily loss**: realized + marked PnL in USD since start, fees included, at or below
+//!   `−limit`.
+//!
+//! Untrusted state pulls quotes: a book gap pulls that instrument's quotes until a new
+//! snapshot; a stale feed, a disconnect or a halt pulls everything.
 
 use crate::types::Lots;
+
+/// "No limit" for the optional lot and 1e-4 USD limits of the engine configuration.
+pub const NO_LIMIT: i64 = i64::MAX;
+
+/// How far through the opposite touch a flatten order may trade: 50 bps of the reference
+/// (at least one tick), in hundredths of a bp.
+pub const FLATTEN_COLLAR_BPS_E2: i64 = 5_000;
 
 /// Risk event codes (carried in [`crate::event::Telemetry::a`] for `TelKind::Risk`).
 #[repr(i64)]
@@ -31,8 +57,24 @@ pub enum RiskCode {
     IntentBackPressure = 6,
     /// Order pool full: new order not sent.
     OrderPoolFull = 7,
-    /// Quoting halted (shutdown or kill switch); cancel-all sent.
+    /// Quoting halted (shutdown, kill switch or a PnL limit); cancel-all sent.
     Halt = 8,
+    /// A side was stopped or shrunk by the max-position-in-USD limit (`b` = side index).
+    MaxPositionUsd = 9,
+    /// A side was stopped or shrunk by the max-inventory-in-USD limit (`b` = side index).
+    MaxInventoryUsd = 10,
+    /// A side was stopped or shrunk by the target ± threshold band (`b` = side index).
+    ThresholdBand = 11,
+    /// A side was stopped or shrunk by the hard max position (`b` = side index).
+    HardMax = 12,
+    /// `|position|` reached the hard max: reduce-only IOC flatten sent (`b` = position lots,
+    /// `c` = hard max lots, `d` = the flatten order's client id).
+    Flatten = 13,
+    /// Stop-loss on a position: cancel all + halt (`b` = loss in ppm of the entry value,
+    /// `c` = position lots).
+    StopLoss = 14,
+    /// Daily loss limit: cancel all + halt (`b` = PnL in 1e-4 USD, `c` = limit in 1e-4 USD).
+    DailyLoss = 15,
 }
 
 impl RiskCode {
@@ -47,7 +89,40 @@ impl RiskCode {
             RiskCode::IntentBackPressure => "intent_back_pressure",
             RiskCode::OrderPoolFull => "order_pool_full",
             RiskCode::Halt => "halt",
+            RiskCode::MaxPositionUsd => "max_position_usd",
+            RiskCode::MaxInventoryUsd => "max_inventory_usd",
+            RiskCode::ThresholdBand => "threshold_band",
+            RiskCode::HardMax => "hard_max_position",
+            RiskCode::Flatten => "flatten",
+            RiskCode::StopLoss => "stop_loss",
+            RiskCode::DailyLoss => "daily_loss",
         }
+    }
+
+    /// What the engine does on this event (for reports).
+    pub fn action(self) -> &'static str {
+        match self {
+            RiskCode::MaxPosition
+            | RiskCode::MaxExposure
+            | RiskCode::MaxPositionUsd
+            | RiskCode::MaxInventoryUsd
+            | RiskCode::ThresholdBand
+            | RiskCode::HardMax
+            | RiskCode::NoUsdValue => "limit_side",
+            RiskCode::GapPulled => "pull_instrument",
+            RiskCode::Stale => "pull_all",
+            RiskCode::IntentBackPressure => "defer",
+            RiskCode::OrderPoolFull => "skip_order",
+            RiskCode::Halt => "cancel_all+halt",
+            RiskCode::Flatten => "reduce_only_ioc",
+            RiskCode::StopLoss | RiskCode::DailyLoss => "cancel_all+halt",
+        }
+    }
+
+    /// True for the codes that limit one side of one instrument (carried with the side in
+    /// `b`, released and re-engaged as the binding limit changes).
+    pub fn is_side_limit(self) -> bool {
+        self.action() == "limit_side"
     }
 
     /// Inverse of `as i64`.
@@ -61,6 +136,13 @@ impl RiskCode {
             6 => RiskCode::IntentBackPressure,
             7 => RiskCode::OrderPoolFull,
             8 => RiskCode::Halt,
+            9 => RiskCode::MaxPositionUsd,
+            10 => RiskCode::MaxInventoryUsd,
+            11 => RiskCode::ThresholdBand,
+            12 => RiskCode::HardMax,
+            13 => RiskCode::Flatten,
+            14 => RiskCode::StopLoss,
+            15 => RiskCode::DailyLoss,
             _ => return None,
         })
     }
@@ -81,9 +163,68 @@ pub fn room(max_position: Lots, signed_position: Lots, pending_same_side: Lots) 
     max_position.saturating_sub(signed_position.saturating_add(pending_same_side))
 }
 
+/// Absolute lot level the worst-case exposure limit allows on one side (strategies.md §6).
+///
+/// `budget_e4` = limit − (total exposure − this instrument's exposure), `usd_e4_per_lot` > 0,
+/// `other_worst` = the worst case of the other direction (lots). Returns the largest
+/// `signed position + pending same side` the side may reach, or `i64::MIN / 4` when even
+/// nothing more fits.
+#[inline]
+pub fn exposure_level(budget_e4: i64, usd_e4_per_lot: i64, other_worst: Lots) -> Lots {
+    if budget_e4 < 0 {
+        return i64::MIN / 4;
+    }
+    let a = budget_e4 / usd_e4_per_lot;
+    if other_worst > a {
+        i64::MIN / 4
+    } else {
+        a
+    }
+}
+
+/// Loss of a position versus its entry value, in ppm of the entry value (positive = loss).
+///
+/// `entry_cost` = average entry price × |position| (ticks × lots), `ref2` = twice the mark
+/// price (ticks). Price-based: `(entry − mark)/entry` for a long, `(mark − entry)/entry` for
+/// a short.
+#[inline]
+pub fn loss_ppm(position: Lots, entry_cost: i64, ref2: i64) -> i64 {
+    if position == 0 || entry_cost <= 0 {
+        return 0;
+    }
+    let cost2 = 2 * entry_cost as i128;
+    let value2 = position.unsigned_abs() as i128 * ref2 as i128;
+    let loss2 = if position > 0 {
+        cost2 - value2
+    } else {
+        value2 - cost2
+    };
+    (loss2 * 1_000_000 / cost2).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exposure_level_by_hand() {
+        // 1000 USD budget, 10 USD a lot → 100 lots; the other direction at 30 fits.
+        assert_eq!(exposure_level(1000 * 10_000, 10 * 10_000, 30), 100);
+        assert_eq!(
+            exposure_level(1000 * 10_000, 10 * 10_000, 101),
+            i64::MIN / 4
+        );
+        assert_eq!(exposure_level(-1, 10, 0), i64::MIN / 4);
+    }
+
+    #[test]
+    fn loss_ppm_by_hand() {
+        // Long 2 lots entered at 100 (cost 200), mark 99 → 1% = 10 000 ppm.
+        assert_eq!(loss_ppm(2, 200, 198), 10_000);
+        // Short 2 at 100, mark 99 → gain.
+        assert_eq!(loss_ppm(-2, 200, 198), -10_000);
+        assert_eq!(loss_ppm(0, 200, 198), 0);
+    }
 
     #[test]
     fn worst_case_counts_the_larger_direction() {

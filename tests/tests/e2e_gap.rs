@@ -27,7 +27,7 @@ fn dropped_change_pulls_quotes_until_the_new_snapshot() {
         &args,
         RunExtras {
             faults: vec![Fault::Gap { at_secs: 30.0 }],
-            stop: None,
+            ..Default::default()
         },
     )
     .expect("run");

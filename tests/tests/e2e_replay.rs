@@ -76,6 +76,14 @@ fn check(out: &RunOutput, max_position_lots: i64) {
         );
     }
     assert_eq!(r.limit_violations, 0, "engine sent an order beyond a limit");
+    // Every configured limit held in the simulator's ledger (mm_tools::breaches).
+    assert_eq!(
+        r.limit_breaches,
+        Some(0),
+        "limit breaches: {:?}",
+        r.limit_breach_details
+    );
+    assert_eq!(r.risk_event_count as usize, r.risk_events.len());
 }
 
 #[test]

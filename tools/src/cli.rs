@@ -12,6 +12,17 @@ pub enum VenueArg {
     Sim,
 }
 
+/// Reference price of the quotes (strategies.md §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReferenceArg {
+    /// (best bid + best ask) / 2.
+    Mid,
+    /// Size-weighted mid of the touch.
+    Micro,
+    /// The venue's mark price.
+    Mark,
+}
+
 /// mm-fast: a low-latency market-making engine. Keeps two-sided post-only quotes on
 /// perpetuals, futures and options strikes, with inventory skew and position/exposure limits,
 /// and reports tick-to-quote latency.
@@ -30,10 +41,12 @@ pub struct Args {
     /// Use Deribit testnet (`wss://test.deribit.com/ws/api/v2`).
     #[arg(long)]
     pub test: bool,
-    /// Recorded tape to replay (with `--venue sim`): a cryptofeed Deribit capture or a tardis
-    /// normalized JSONL.
-    #[arg(long)]
-    pub tape: Option<PathBuf>,
+    /// Recorded tape to replay (with `--venue sim`): a cryptofeed Deribit capture, a tardis
+    /// normalized JSONL, or Binance USD-M collector files (re-hosted as `BTC_USDT-PERPETUAL`
+    /// etc.). Repeat the flag or separate with commas to replay several consecutive files as
+    /// one tape (Binance only, e.g. day 1 then day 2 of a symbol).
+    #[arg(long, value_delimiter = ',')]
+    pub tape: Vec<PathBuf>,
     /// Replay pace with `--venue sim`: `1` = recorded pace, `N` = N times faster, `max`.
     #[arg(long, default_value = "1")]
     pub speed: String,
@@ -83,6 +96,91 @@ pub struct Args {
     /// Pull all quotes when no market data arrived for this many milliseconds (0 = off).
     #[arg(long, default_value_t = 5000)]
     pub stale_ms: u64,
+
+    // --- Quoting and risk controls (strategies.md §1–§3, §5, §6). Amounts are in the
+    // instrument's amount unit (contracts: USD for inverse futures, coin for options and
+    // linear instruments) and rounded to lots; USD figures are converted with the current
+    // USD value of a lot (linear: follows the price; inverse: the lot is USD; options:
+    // lot × underlying index).
+    /// Reference price the quotes are built around: `mid`, `micro` (size-weighted mid of the
+    /// touch) or `mark` (the venue's mark price; no quote until one is known).
+    #[arg(long, value_enum, default_value = "mid")]
+    pub reference: ReferenceArg,
+    /// Total spread as an absolute price amount (e.g. `0.04` = 2 cents a side on a 0–1
+    /// market), rounded to ticks; overrides `--spread-bps` (not `--spread-ticks`).
+    #[arg(long, value_name = "AMOUNT")]
+    pub spread_abs: Option<f64>,
+    /// Minimum edge of each quote versus the reference, bps: a quote with less edge (e.g.
+    /// after skew) is moved back to this distance.
+    #[arg(long, value_name = "BPS", default_value_t = 0.0)]
+    pub min_edge_bps: f64,
+    /// Quote levels per side (1–8); level i lies i × `--level-spread-bps` beyond the first.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub levels: usize,
+    /// Extra distance per level, bps of the reference (each level at least one tick further).
+    #[arg(long, value_name = "BPS", default_value_t = 0.0)]
+    pub level_spread_bps: f64,
+    /// Extra size per level, in the amount unit (level i: size + i × this).
+    #[arg(long, value_name = "AMOUNT")]
+    pub level_amount: Option<f64>,
+    /// First-level order size as USD notional (overrides `--size`), converted with the USD
+    /// value of a lot and rounded to the nearest lot (at least one).
+    #[arg(long, value_name = "USD")]
+    pub size_usd: Option<f64>,
+    /// Inventory skew as a factor of position: both quotes move by
+    /// skew_factor × inventory / max (max = `--max-inventory-usd` if set, else the max
+    /// position), down when long.
+    #[arg(long, value_name = "FACTOR", default_value_t = 0.0)]
+    pub skew_factor: f64,
+    /// Inventory skew as a fraction (0–1) of the half-spread: both quotes move by
+    /// inventory_skew × half spread × (position − target) / max position.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub inventory_skew: f64,
+    /// Target position per instrument, in the amount unit (inventory and size skews, and the
+    /// `--threshold` band, are relative to it).
+    #[arg(long, value_name = "AMOUNT", default_value_t = 0.0)]
+    pub target_position: f64,
+    /// Size skew range, in the amount unit: bid sizes × (1 − x), ask sizes × (1 + x),
+    /// x = clip((position − target) / range, −1, 1).
+    #[arg(long, value_name = "AMOUNT")]
+    pub size_skew_range: Option<f64>,
+    /// Re-quote threshold in bps of the reference (the largest of the thresholds applies).
+    #[arg(long, value_name = "BPS")]
+    pub requote_bps: Option<f64>,
+    /// Re-quote threshold as an absolute price amount (e.g. `0.02`), rounded to ticks.
+    #[arg(long, value_name = "AMOUNT")]
+    pub requote_abs: Option<f64>,
+    /// Refresh interval, seconds: once per interval every resting order that is not exactly
+    /// at its target is amended to it, even under the re-quote threshold (orders at target
+    /// are left alone: nothing is cancelled and re-sent).
+    #[arg(long, value_name = "SECS")]
+    pub refresh_interval: Option<f64>,
+    /// Re-evaluate an instrument as soon as it fills (`false`: on the next book update).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub requote_on_fill: bool,
+    /// Threshold band around `--target-position`, in the amount unit: bids stop at
+    /// target + threshold, asks at target − threshold (in-flight aware).
+    #[arg(long, value_name = "AMOUNT")]
+    pub threshold: Option<f64>,
+    /// Max absolute position per instrument in USD (in-flight aware).
+    #[arg(long, value_name = "USD")]
+    pub max_position_usd: Option<f64>,
+    /// Hard max position per instrument, in the amount unit: never quoted beyond, and when
+    /// the position reaches it a reduce-only IOC order flattens it.
+    #[arg(long, value_name = "AMOUNT")]
+    pub hard_max_position: Option<f64>,
+    /// Max net inventory value across instruments, USD: the side that would increase the
+    /// inventory beyond it stops (in-flight aware).
+    #[arg(long, value_name = "USD")]
+    pub max_inventory_usd: Option<f64>,
+    /// Stop-loss on a position, percent of its entry value (unrealized loss): cancel all and
+    /// halt quoting.
+    #[arg(long, value_name = "PCT")]
+    pub stop_loss_pct: Option<f64>,
+    /// Daily loss limit, USD (realized + marked PnL since start, fees included): cancel all
+    /// and halt quoting.
+    #[arg(long, value_name = "USD")]
+    pub daily_loss_usd: Option<f64>,
     /// Decide and log, send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -108,4 +206,20 @@ pub struct Args {
     /// Log level (`error`, `warn`, `info`, `debug`); also `RUST_LOG`.
     #[arg(long, default_value = "warn")]
     pub log: String,
+    /// Read every flag from this file (TOML with the flags' long names as keys, or the USD
+    /// maker's JSON); flags on the command line override it. See `mm-fast check-config`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run name, shown in the status and the report.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Kill switch file: when it appears, cancel everything and halt quoting until restart
+    /// (checked on every control-loop pass; the engine refuses to start while it exists).
+    /// SIGUSR1 and `mm-fast kill` do the same.
+    #[arg(long, value_name = "PATH")]
+    pub kill_file: Option<PathBuf>,
+    /// Serve `GET /status` (JSON), `GET /metrics` (Prometheus) and `POST /kill` on this
+    /// address (e.g. `127.0.0.1:9100`; port 0 = any free port, printed at startup).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub status_addr: Option<String>,
 }

@@ -5,7 +5,9 @@
 //! so the engine's order state is as fresh as possible when market data is decided on.
 
 use mm_core::engine::{Engine, IntentSink, TelemetrySink};
-use mm_core::event::{ExecEvent, MdEvent, MdKind, OrderIntent, Stage, TelKind, Telemetry};
+use mm_core::event::{
+    ExecEvent, IntentKind, MdEvent, MdKind, OrderIntent, Stage, TelKind, Telemetry,
+};
 use mm_io::ring::{Consumer, Producer};
 use mm_io::{Idle, IdleWaiter};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,6 +56,27 @@ pub struct HotControl {
     pub live_orders: AtomicU64,
     /// Engine counters, published by the hot thread when it is idle (for the live stats line).
     pub counters: PublishedCounters,
+    /// Set by control with `halt` when the kill switch fired: the halt's cancel-all goes out
+    /// even when the engine believes nothing is live.
+    pub kill: AtomicBool,
+    /// Set by the hot thread with `flat`: its clock (ns) when no order was live any more.
+    pub flat_at: AtomicU64,
+    /// Per-instrument view (touch, our quotes, position), published by the hot thread when
+    /// idle, at most every [`PUBLISH_EVERY_NS`] (status display).
+    pub insts: crate::status::InstSnapshots,
+}
+
+/// Minimum interval between two publications of [`HotControl::insts`] (ns).
+pub const PUBLISH_EVERY_NS: u64 = 50_000_000;
+
+impl HotControl {
+    /// Control flags for `n` instruments.
+    pub fn new(n: usize) -> HotControl {
+        HotControl {
+            insts: crate::status::InstSnapshots::new(n),
+            ..Default::default()
+        }
+    }
 }
 
 /// A copy of the engine's main counters that the hot thread publishes when idle (relaxed
@@ -122,6 +145,8 @@ pub fn hot_loop(
         dropped: 0,
     };
     let mut out = IntentOut(intent_tx);
+    let mut halting = false;
+    let mut published_at: u64 = 0;
     loop {
         let mut work = false;
         while let Some(ev) = exec_rx.pop() {
@@ -146,7 +171,24 @@ pub fn hot_loop(
         }
         if ctl.halt.load(Ordering::Relaxed) && !ctl.flat.load(Ordering::Relaxed) {
             let now = clock();
+            if !halting {
+                halting = true;
+                // Kill switch: cancel everything at the venue even if nothing is live here.
+                // (The acquire load of `halt` makes the `kill` stored before it visible.)
+                if ctl.halt.load(Ordering::Acquire)
+                    && ctl.kill.load(Ordering::Relaxed)
+                    && engine.open_orders() == 0
+                {
+                    out.push(OrderIntent {
+                        t_decide: now,
+                        kind: IntentKind::CancelAll,
+                        instrument: u32::MAX,
+                        ..Default::default()
+                    });
+                }
+            }
             if engine.halt(now, &mut out, &mut tel) {
+                ctl.flat_at.store(clock(), Ordering::Relaxed);
                 ctl.flat.store(true, Ordering::Release);
             }
         }
@@ -157,7 +199,12 @@ pub fn hot_loop(
             ctl.live_orders
                 .store(engine.open_orders() as u64, Ordering::Relaxed);
             ctl.counters.publish(engine.counters());
-            engine.on_idle(clock(), &mut out, &mut tel);
+            let now = clock();
+            if now.wrapping_sub(published_at) >= PUBLISH_EVERY_NS {
+                published_at = now;
+                ctl.insts.publish(&engine);
+            }
+            engine.on_idle(now, &mut out, &mut tel);
             waiter.idle();
         } else {
             waiter.reset();

@@ -119,10 +119,23 @@ pub struct Report {
     pub reject_codes: BTreeMap<String, u64>,
     /// Fills.
     pub fills: u64,
-    /// Risk events (limits engaged, quotes pulled).
-    pub risk_events: u64,
+    /// Risk events (limits engaged, quotes pulled, flattens, halts), in order: `{t_s,
+    /// instrument, code, action, detail}` (the first
+    /// [`crate::metrics::MAX_LISTED_RISK_EVENTS`]).
+    pub risk_events: Vec<crate::metrics::RiskEventOut>,
+    /// Number of risk events.
+    pub risk_event_count: u64,
     /// Orders sent beyond a configured limit by the engine's own accounting (must be 0).
     pub limit_violations: u64,
+    /// Moments at which the simulator's ledger shows a configured limit exceeded (max
+    /// position, max position USD, max inventory USD, hard max, max exposure; see
+    /// [`crate::breaches`]); must be 0. `null` without a simulator.
+    pub limit_breaches: Option<u64>,
+    /// The first breaches, described.
+    pub limit_breach_details: Vec<String>,
+    /// Per-run metrics (fill rate, spread captured, PnL, inventory, time at limit, Sharpe,
+    /// drawdown; see [`crate::metrics`]).
+    pub metrics: crate::metrics::RunMetrics,
     /// Positions at exit in the amount unit (coin for options, USD for inverse futures).
     pub positions: BTreeMap<String, f64>,
     /// PnL, in USD where convertible.
@@ -143,6 +156,11 @@ pub struct Report {
     pub open_orders_at_exit: usize,
     /// Wall-clock seconds the run took.
     pub elapsed_s: f64,
+    /// Run name (`--name`, or the USD maker JSON's `name`).
+    pub name: Option<String>,
+    /// The kill switch, if it fired: trigger, when, and trigger → last cancel written /
+    /// every order gone (ns).
+    pub kill: Option<crate::kill::KillOut>,
 }
 
 /// Latency table from the recorder.
@@ -284,7 +302,13 @@ pub fn pnl(
 
 /// Prints the human summary to stdout.
 pub fn print_summary(r: &Report) {
-    println!("mm-fast run summary");
+    println!(
+        "mm-fast run summary{}",
+        r.name
+            .as_ref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    );
     println!(
         "  venue {}{}  endpoint {}{}",
         r.venue,
@@ -301,8 +325,41 @@ pub fn print_summary(r: &Report) {
     );
     println!(
         "  orders {}  amends {}  cancels {}  rejects {}  fills {}  risk events {}",
-        r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_events
+        r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_event_count
     );
+    let m = &r.metrics;
+    println!(
+        "  fill rate {:.4}  spread captured {:.4} USD ({:.4}/fill, {:.2} bps avg)  max |inventory| {:.2} USD  time at limit {:.1} s",
+        m.fill_rate,
+        m.spread_captured_usd,
+        m.spread_captured_per_fill_usd,
+        m.spread_captured_avg_bps,
+        m.max_abs_inventory_usd,
+        m.time_at_limit_s
+    );
+    println!(
+        "  pnl series: {} samples  sharpe/s {}  max drawdown {:.4} USD  limit breaches (sim ledger) {}",
+        m.pnl_samples,
+        m.sharpe_per_second
+            .map_or("-".to_string(), |v| format!("{v:.3}")),
+        m.max_drawdown_usd,
+        r.limit_breaches.map_or("-".to_string(), |v| v.to_string())
+    );
+    for e in r
+        .risk_events
+        .iter()
+        .filter(|e| e.action != "limit_side")
+        .take(10)
+    {
+        println!(
+            "  risk {:>8.3}s {} {} [{}] {}",
+            e.t_s,
+            e.instrument.as_deref().unwrap_or("*"),
+            e.code,
+            e.action,
+            e.detail
+        );
+    }
     println!(
         "  pnl {:.6} {} (realized {:.6}, unrealized {:.6}, fees {:.6})",
         r.pnl.realized + r.pnl.unrealized - r.pnl.fees,
@@ -344,6 +401,16 @@ pub fn print_summary(r: &Report) {
         for x in &r.ledger_mismatches {
             println!("    mismatch: {x}");
         }
+    }
+    if let Some(k) = &r.kill {
+        let us = |v: Option<u64>| v.map_or("-".into(), |n| format!("{:.1} µs", n as f64 / 1e3));
+        println!(
+            "  KILL SWITCH ({}) at {:.3} s: last cancel written +{}, all cancels acknowledged +{}",
+            k.trigger,
+            k.t_trigger_s,
+            us(k.cancel_written_ns),
+            us(k.all_acked_ns)
+        );
     }
     println!("  elapsed {:.2} s", r.elapsed_s);
 }

@@ -11,7 +11,7 @@
 //! and sends one cancel-all; the control thread waits (bounded, 5 s) until the venue has
 //! acknowledged every cancel, then stops the threads and writes the report.
 
-use crate::cli::{Args, VenueArg};
+use crate::cli::{Args, ReferenceArg, VenueArg};
 use crate::hot::{hot_loop, HotControl};
 use crate::report::{self, BookOut, FillRec, Report, SimLedgerOut};
 use crate::select::Selection;
@@ -20,7 +20,7 @@ use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::{ExecEvent, MdEvent, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::{InstrumentTable, Kind};
-use mm_core::quote::{QuoteParams, SpreadMode};
+use mm_core::quote::{QuoteParams, Reference, SpreadMode};
 use mm_io::ring::{ring, Consumer};
 use mm_io::{Idle, LatencyRecorder, WsClient, WsOptions};
 use mm_venues::deribit::feed::{self, Credentials};
@@ -43,6 +43,14 @@ pub struct RunExtras {
     pub faults: Vec<mm_venues::sim::Fault>,
     /// External stop flag (tests; Ctrl+C/SIGTERM are always honoured too).
     pub stop: Option<Arc<AtomicBool>>,
+    /// Wire-to-wire probe for the embedded simulator (`--venue sim`; the latency harness).
+    pub probe: Option<Arc<mm_venues::sim::probe::WireProbe>>,
+    /// When set (by another thread), the control thread clears its latency histograms and
+    /// clears the flag: the report's and `--hgrm`'s figures then cover only what came after
+    /// (the latency harness's warm-up).
+    pub reset_latency: Option<Arc<AtomicBool>>,
+    /// Receives the address `--status-addr` was bound to (useful with port 0).
+    pub status_bound: Option<Arc<std::sync::OnceLock<std::net::SocketAddr>>>,
 }
 
 /// What a run produced: the report, plus the raw material tests inspect.
@@ -70,26 +78,31 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     if let Some(cpu) = args.cpu {
         mm_io::thread::check_cpu(cpu).map_err(|e| format!("--cpu {cpu}: {e}"))?;
     }
+    // Kill switch and status endpoint (refuses to start while the kill file exists).
+    let mut ops = crate::status::Ops::prepare(args, t0, extras.status_bound.as_ref())?;
 
     // Venue.
     let mut sim: Option<SimHandle> = None;
     let endpoint = match args.venue {
         VenueArg::Sim => {
-            let tape = args
+            let (tape, more_tapes) = args
                 .tape
-                .clone()
+                .split_first()
+                .map(|(t, m)| (t.clone(), m.to_vec()))
                 .ok_or("--venue sim needs --tape PATH (a recorded tape)")?;
-            if !tape.exists() {
-                return Err(format!("tape {} does not exist", tape.display()));
+            if let Some(t) = args.tape.iter().find(|t| !t.exists()) {
+                return Err(format!("tape {} does not exist", t.display()));
             }
             let speed = args.speed.parse().map_err(|e| format!("--speed: {e}"))?;
             let cfg = SimConfig {
                 tape,
+                more_tapes,
                 listen: "127.0.0.1:0".parse().expect("static address"),
                 speed,
                 rest_capture: None,
                 faults: extras.faults.clone(),
                 notify_before_response: false,
+                probe: extras.probe.clone(),
             };
             let h = Sim::start(cfg).map_err(|e| format!("simulator: {e}"))?;
             let url = h.url();
@@ -119,44 +132,15 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             instruments::parse_instruments(r).map_err(|e| format!("get_instruments reply: {e}"))?,
         );
     }
-    let sel = Selection {
-        names: args.instruments.clone(),
-        underlying: args.underlying.clone(),
-        expiry: args.expiry.clone(),
-        strikes: args.strikes.clone(),
-        all_strikes: args.all_strikes,
-    };
     let tape_names: Option<HashSet<String>> = sim
         .as_ref()
         .map(|s| s.instruments().iter().map(|i| i.name.clone()).collect());
-    let mut table = InstrumentTable::new();
-    let mut seen = HashSet::new();
-    for i in all {
-        let keep = if !sel.is_empty() {
-            sel.matches(&i)
-        } else if let Some(t) = &tape_names {
-            t.contains(&i.name)
-        } else {
-            false
-        };
-        if keep && seen.insert(i.name.clone()) {
-            table.push(i).map_err(|e| e.to_string())?;
-        }
-    }
-    if let Some(missing) = sel.names.iter().find(|n| !seen.contains(*n)) {
-        return Err(format!("instrument {missing} is not listed by the venue"));
-    }
-    if table.is_empty() {
-        return Err(if sel.is_empty() && sim.is_none() {
-            "no instruments selected: use --instruments, or --underlying/--expiry with --strikes or --all-strikes".into()
-        } else {
-            "no instrument matches the selection".into()
-        });
-    }
+    let table = select_instruments(args, all, tape_names.as_ref())?;
     let table = Arc::new(table);
 
     // Engine settings.
     let cfg = engine_config(args, &table)?;
+    let limits = crate::breaches::Limits::from_config(&cfg);
     log::info!("quoting {} instruments on {endpoint}", table.len());
     let engine = Engine::new(&table, cfg, clock);
 
@@ -170,7 +154,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
 
     let stop_md = Arc::new(AtomicBool::new(false));
     let stop_gw = Arc::new(AtomicBool::new(false));
-    let ctl = Arc::new(HotControl::default());
+    let ctl = Arc::new(HotControl::new(table.len()));
 
     // md thread.
     let md_ws = WsClient::connect(&endpoint, &opts)
@@ -235,6 +219,8 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         .map_err(|e| format!("spawn hot thread: {e}"))?
     };
 
+    ops.start(table.clone(), ctl.clone(), &endpoint);
+
     // Control loop.
     let signal = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -247,7 +233,22 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let reason;
     loop {
         let n = tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
-        stats.tick(&mut tel, &ctl);
+        if let Some(r) = &extras.reset_latency {
+            if r.swap(false, Ordering::AcqRel) {
+                tel.rec.reset();
+            }
+        }
+        let printed = stats.tick(&mut tel, &ctl);
+        ops.tick(
+            &crate::status::TelView {
+                rec: &tel.rec,
+                fills: &tel.fills,
+                marks: &tel.marks,
+                index_usd: &tel.index_by_currency,
+                last_cancel_written: tel.last_cancel_written,
+            },
+            printed,
+        );
         if signal.load(Ordering::Relaxed)
             || extras
                 .stop
@@ -324,7 +325,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             VenueArg::Sim => "sim".into(),
             VenueArg::Deribit => "deribit".into(),
         },
-        tape: args.tape.as_ref().map(|p| p.display().to_string()),
+        tape: (!args.tape.is_empty()).then(|| {
+            let v: Vec<String> = args.tape.iter().map(|p| p.display().to_string()).collect();
+            v.join(",")
+        }),
         endpoint: endpoint.clone(),
         dry_run: args.dry_run,
         instruments: table.len(),
@@ -342,7 +346,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             .map(|(k, v)| (k.to_string(), *v))
             .collect(),
         fills: c.fills,
-        risk_events: c.risk_events,
+        risk_event_count: c.risk_events,
         limit_violations: c.limit_violations,
         open_orders_at_exit: engine.open_orders(),
         ..Default::default()
@@ -393,7 +397,14 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let mism = compare_ledger(&table, &engine, &tel.fills, l);
         rep.ledger_match = Some(mism.is_empty());
         rep.ledger_mismatches = mism;
+        let (n, details) = crate::breaches::count(&table, l, &limits, &index_usd);
+        rep.limit_breaches = Some(n);
+        rep.limit_breach_details = details;
     }
+    rep.risk_events = tel.metrics.risk_events.clone();
+    rep.metrics = tel.metrics.finish(c.orders_sent, &rep.pnl);
+    rep.name = args.name.clone();
+    rep.kill = ops.finish(tel.last_cancel_written);
     rep.elapsed_s = t0.elapsed().as_secs_f64();
     if let Some(p) = &args.report_json {
         let text = serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?;
@@ -495,11 +506,14 @@ impl StatsLine {
         }
     }
 
-    fn tick(&mut self, tel: &mut TelState, ctl: &HotControl) {
-        let Some(every) = self.every else { return };
+    /// Prints the line when due; returns whether it did.
+    fn tick(&mut self, tel: &mut TelState, ctl: &HotControl) -> bool {
+        let Some(every) = self.every else {
+            return false;
+        };
         let now = Instant::now();
         if now < self.next {
-            return;
+            return false;
         }
         self.next = now + every;
         let c = ctl.counters.load();
@@ -534,6 +548,7 @@ impl StatsLine {
         tel.window.reset();
         self.last = c;
         self.last_at = now;
+        true
     }
 }
 
@@ -546,6 +561,10 @@ struct TelState {
     marks: Vec<Option<i64>>,
     index_by_currency: BTreeMap<String, f64>,
     currency: Vec<String>,
+    /// Monotonic ns of the latest cancel written to the order socket (kill switch timing).
+    last_cancel_written: u64,
+    /// Risk-event list and per-run metrics (fills, marks, limits, risk events).
+    metrics: crate::metrics::MetricsTel,
 }
 
 impl TelState {
@@ -557,6 +576,8 @@ impl TelState {
             marks: vec![None; table.len()],
             index_by_currency: BTreeMap::new(),
             currency: table.iter().map(|i| i.base_currency.clone()).collect(),
+            last_cancel_written: 0,
+            metrics: crate::metrics::MetricsTel::new(table, mm_io::clock::now()),
         }
     }
 
@@ -565,6 +586,7 @@ impl TelState {
         for r in rings.iter_mut() {
             while let Some(t) = r.pop() {
                 n += 1;
+                self.metrics.on_tel(&t);
                 match t.kind {
                     TelKind::Latency => {
                         self.rec.record(t.stage, t.a.max(0) as u64);
@@ -587,7 +609,11 @@ impl TelState {
                             }
                         }
                     }
+                    TelKind::CancelWritten => {
+                        self.last_cancel_written = self.last_cancel_written.max(t.t);
+                    }
                     TelKind::Gap | TelKind::Risk | TelKind::Reject => {}
+                    TelKind::Mark | TelKind::Limit => {}
                 }
             }
         }
@@ -614,7 +640,53 @@ fn credentials(venue: VenueArg) -> Result<Credentials, String> {
     }
 }
 
-fn currencies_for(args: &Args) -> Vec<String> {
+/// The run's instrument selection from the venue's list `all`: `--instruments`, or
+/// `--underlying/--expiry/--strikes|--all-strikes`, or (with a tape, `tape_names`) every
+/// instrument on the tape.
+///
+/// # Errors
+/// A named instrument the venue does not list, or nothing selected.
+pub fn select_instruments(
+    args: &Args,
+    all: Vec<mm_core::instrument::Instrument>,
+    tape_names: Option<&HashSet<String>>,
+) -> Result<InstrumentTable, String> {
+    let sel = Selection {
+        names: args.instruments.clone(),
+        underlying: args.underlying.clone(),
+        expiry: args.expiry.clone(),
+        strikes: args.strikes.clone(),
+        all_strikes: args.all_strikes,
+    };
+    let mut table = InstrumentTable::new();
+    let mut seen = HashSet::new();
+    for i in all {
+        let keep = if !sel.is_empty() {
+            sel.matches(&i)
+        } else if let Some(t) = tape_names {
+            t.contains(&i.name)
+        } else {
+            false
+        };
+        if keep && seen.insert(i.name.clone()) {
+            table.push(i).map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(missing) = sel.names.iter().find(|n| !seen.contains(*n)) {
+        return Err(format!("instrument {missing} is not listed by the venue"));
+    }
+    if table.is_empty() {
+        return Err(if sel.is_empty() && tape_names.is_none() {
+            "no instruments selected: use --instruments, or --underlying/--expiry with --strikes or --all-strikes".into()
+        } else {
+            "no instrument matches the selection".into()
+        });
+    }
+    Ok(table)
+}
+
+/// The currencies whose instruments the venue is asked for (`public/get_instruments`).
+pub fn currencies_for(args: &Args) -> Vec<String> {
     if let Some(u) = &args.underlying {
         return vec![u.to_uppercase()];
     }
@@ -638,7 +710,12 @@ fn to_lots(amount: f64, lot: Dec) -> i64 {
     ((amount / lot.to_f64()).round() as i64).max(1)
 }
 
-fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfig, String> {
+/// The engine settings of the flags for the selected instruments (`check-config` validates
+/// with it too).
+///
+/// # Errors
+/// A flag value the engine cannot use, naming the flag.
+pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfig, String> {
     let spread = if let Some(k) = args.improve_ticks {
         if k < 0 {
             return Err("--improve-ticks must be ≥ 0".into());
@@ -649,6 +726,11 @@ fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfig, S
             return Err("--spread-ticks must be ≥ 1".into());
         }
         SpreadMode::Ticks(t)
+    } else if let Some(a) = args.spread_abs {
+        match Dec::from_f64(a, 12) {
+            Some(d) if a > 0.0 => SpreadMode::Abs(d),
+            _ => return Err("--spread-abs must be a positive price amount".into()),
+        }
     } else {
         let bps = args.spread_bps.unwrap_or(20.0);
         if !(bps > 0.0 && bps < 20_000.0) {
@@ -659,28 +741,115 @@ fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfig, S
     if args.min_spread_bps < 0.0 || args.requote_ticks < 1 {
         return Err("--min-spread-bps must be ≥ 0 and --requote-ticks ≥ 1".into());
     }
+    let bps_e2 = |v: f64| (v * 100.0).round() as i64;
+    let usd_e4 = |v: f64| (v * 1e4).round() as i64;
+    let nonneg = |v: Option<f64>, flag: &str| -> Result<(), String> {
+        match v {
+            Some(x) if !(x >= 0.0 && x.is_finite()) => Err(format!("--{flag} must be ≥ 0")),
+            _ => Ok(()),
+        }
+    };
+    for (v, flag) in [
+        (Some(args.min_edge_bps), "min-edge-bps"),
+        (Some(args.level_spread_bps), "level-spread-bps"),
+        (args.level_amount, "level-amount"),
+        (args.size_skew_range, "size-skew-range"),
+        (args.requote_bps, "requote-bps"),
+        (args.requote_abs, "requote-abs"),
+        (args.refresh_interval, "refresh-interval"),
+        (args.threshold, "threshold"),
+        (args.max_position_usd, "max-position-usd"),
+        (args.hard_max_position, "hard-max-position"),
+        (args.max_inventory_usd, "max-inventory-usd"),
+        (args.stop_loss_pct, "stop-loss-pct"),
+        (args.daily_loss_usd, "daily-loss-usd"),
+        (Some(args.skew_factor.abs()), "skew-factor"),
+    ] {
+        nonneg(v, flag)?;
+    }
+    if !(1..=mm_core::quote::MAX_LEVELS).contains(&args.levels) {
+        return Err(format!(
+            "--levels must be in 1..={}",
+            mm_core::quote::MAX_LEVELS
+        ));
+    }
+    if !(0.0..=1.0).contains(&args.inventory_skew) {
+        return Err("--inventory-skew must be in [0, 1]".into());
+    }
+    if let Some(s) = args.size_usd {
+        if !(s > 0.0 && s.is_finite()) {
+            return Err("--size-usd must be > 0".into());
+        }
+    }
     let quote = QuoteParams {
         spread,
-        min_spread_bps_e2: (args.min_spread_bps * 100.0).round() as i64,
-        skew_per_100_usd_bps_e2: (args.skew_per_100_usd * 100.0).round() as i64,
+        min_spread_bps_e2: bps_e2(args.min_spread_bps),
+        skew_per_100_usd_bps_e2: bps_e2(args.skew_per_100_usd),
     };
     let mut cfg = EngineConfig::uniform(table, quote, 1, 5);
+    let floor_lots = |x: f64, lot: Dec| ((x / lot.to_f64()).floor() as i64).max(0);
+    let round_lots = |x: f64, lot: Dec| (x / lot.to_f64()).round() as i64;
     for inst in table.iter() {
         let i = inst.id as usize;
         let size = args.size.map_or(1, |s| to_lots(s, inst.lot));
         cfg.size[i] = size;
         cfg.max_position[i] = match args.max_position {
-            Some(m) if m >= 0.0 => ((m / inst.lot.to_f64()).floor() as i64).max(0),
+            Some(m) if m >= 0.0 => floor_lots(m, inst.lot),
             Some(_) => return Err("--max-position must be ≥ 0".into()),
+            // With --size-usd the default cap is 5 × size in USD (below), not in lots.
+            None if args.size_usd.is_some() => mm_core::risk::NO_LIMIT,
             None => 5 * size,
         };
+        cfg.level_amount[i] = args.level_amount.map_or(0, |a| round_lots(a, inst.lot));
+        cfg.target_position[i] = round_lots(args.target_position, inst.lot);
+        cfg.size_skew_range[i] = args.size_skew_range.map_or(0, |a| round_lots(a, inst.lot));
+        if let Some(t) = args.threshold {
+            cfg.threshold[i] = floor_lots(t, inst.lot);
+        }
+        if let Some(h) = args.hard_max_position {
+            cfg.hard_max_position[i] = floor_lots(h, inst.lot);
+        }
     }
     if let Some(e) = args.max_exposure {
         if e < 0.0 {
             return Err("--max-exposure must be ≥ 0".into());
         }
-        cfg.max_exposure_usd_e4 = (e * 1e4).round() as i64;
+        cfg.max_exposure_usd_e4 = usd_e4(e);
     }
+    cfg.reference = match args.reference {
+        ReferenceArg::Mid => Reference::Mid,
+        ReferenceArg::Micro => Reference::Micro,
+        ReferenceArg::Mark => Reference::Mark,
+    };
+    cfg.min_edge_bps_e2 = bps_e2(args.min_edge_bps);
+    cfg.levels = args.levels;
+    cfg.level_spread_bps_e2 = bps_e2(args.level_spread_bps);
+    if let Some(s) = args.size_usd {
+        cfg.size_usd_e4 = usd_e4(s);
+    }
+    cfg.skew_factor_ppm = (args.skew_factor * 1e6).round() as i64;
+    cfg.inventory_skew_ppm = (args.inventory_skew * 1e6).round() as i64;
+    cfg.requote_bps_e2 = args.requote_bps.map_or(0, bps_e2);
+    cfg.requote_abs = match args.requote_abs {
+        None => None,
+        Some(a) => {
+            Some(Dec::from_f64(a, 12).ok_or("--requote-abs must be a positive price amount")?)
+        }
+    };
+    cfg.refresh_ns = args
+        .refresh_interval
+        .map_or(0, |s| (s * 1e9).round() as u64);
+    cfg.requote_on_fill = args.requote_on_fill;
+    cfg.max_position_usd_e4 = match (args.max_position_usd, args.size_usd, args.max_position) {
+        (Some(m), _, _) => usd_e4(m),
+        (None, Some(s), None) => usd_e4(5.0 * s),
+        _ => mm_core::risk::NO_LIMIT,
+    };
+    if let Some(m) = args.max_inventory_usd {
+        cfg.max_inventory_usd_e4 = usd_e4(m);
+    }
+    cfg.stop_loss_ppm = args.stop_loss_pct.map_or(0, |p| (p * 1e4).round() as i64);
+    cfg.daily_loss_usd_e4 = args.daily_loss_usd.map_or(0, usd_e4);
     cfg.requote_ticks = args.requote_ticks;
     cfg.stale_ns = args.stale_ms * 1_000_000;
     Ok(cfg)

@@ -1,24 +1,63 @@
 //! `mm-fast`: the market-making engine. See `mm-fast --help`.
+//!
+//! `mm-fast [FLAGS]` runs the engine (flags may come from `--config FILE`, the command line
+//! wins); `mm-fast check-config FILE [FLAGS]` validates a configuration and prints what it
+//! means; `mm-fast kill` trips the kill switch of a running engine.
 
-use clap::Parser;
-use mm_tools::cli::Args;
+use mm_tools::config::{self, CliError, Command};
 use mm_tools::run::{run, RunExtras};
 
+fn init_log(level: &str) {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+}
+
 fn main() {
-    let args = Args::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(args.log.as_str()))
-        .init();
-    match run(&args, RunExtras::default()) {
-        Ok(out) => {
-            mm_tools::report::print_summary(&out.report);
-            if out.report.ledger_match == Some(false) {
-                eprintln!("error: the engine's fills/positions differ from the simulator's ledger");
-                std::process::exit(3);
-            }
-        }
-        Err(e) => {
+    let cmd = match config::parse_command_line(std::env::args_os()) {
+        Ok(c) => c,
+        Err(CliError::Clap(e)) => e.exit(),
+        Err(CliError::Config(e)) => {
             eprintln!("error: {e}");
             std::process::exit(2);
+        }
+    };
+    match cmd {
+        Command::Kill(k) => match mm_tools::kill::kill_command(&k) {
+            Ok(msg) => println!("{}", msg.trim_end()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        },
+        Command::CheckConfig(l) => {
+            init_log(&l.args.log);
+            match config::check_config(&l) {
+                Ok(text) => print!("{text}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        Command::Run(l) => {
+            init_log(&l.args.log);
+            for w in &l.warnings {
+                log::warn!("{w}");
+            }
+            match run(&l.args, RunExtras::default()) {
+                Ok(out) => {
+                    mm_tools::report::print_summary(&out.report);
+                    if out.report.ledger_match == Some(false) {
+                        eprintln!(
+                            "error: the engine's fills/positions differ from the simulator's ledger"
+                        );
+                        std::process::exit(3);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(2);
+                }
+            }
         }
     }
 }

@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(name = "mm-sim", version)]
 struct Args {
-    /// Tape file (cryptofeed Deribit capture or tardis normalized JSONL; `.gz` allowed).
-    #[arg(long)]
-    tape: PathBuf,
+    /// Tape file (cryptofeed Deribit capture, tardis normalized JSONL, or Binance USD-M
+    /// collector file; `.gz` allowed). Repeat or separate with commas to replay consecutive
+    /// Binance files (day 1, day 2) as one tape.
+    #[arg(long, required = true, value_delimiter = ',')]
+    tape: Vec<PathBuf>,
     /// Listen address.
     #[arg(long, default_value = "127.0.0.1:8765")]
     listen: SocketAddr,
@@ -57,7 +59,8 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(args.log.as_str()))
         .init();
     let cfg = SimConfig {
-        tape: args.tape.clone(),
+        tape: args.tape[0].clone(),
+        more_tapes: args.tape[1..].to_vec(),
         listen: args.listen,
         speed: args.speed,
         rest_capture: args.rest_capture.clone(),
@@ -67,6 +70,7 @@ fn main() {
             .map(|&at_secs| Fault::Gap { at_secs })
             .collect(),
         notify_before_response: args.notify_before_response,
+        probe: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -84,7 +88,11 @@ fn main() {
     println!("mm-sim listening on {}", sim.url());
     println!(
         "  tape {} ({} instruments), speed {:?}; replay starts at the first market-data subscription",
-        args.tape.display(),
+        args.tape
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
         sim.instruments().len(),
         args.speed
     );

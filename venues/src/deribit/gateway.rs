@@ -125,6 +125,9 @@ pub fn run_gateway(
     let mut waiter = IdleWaiter::new(idle);
     let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
     let mut answer_test = false;
+    // Dry run: the orders acknowledged locally, so a cancel-all can cancel each of them (as
+    // the venue's `user.orders` notifications do live).
+    let mut dry_live: HashMap<ClientId, (InstrumentId, Side)> = HashMap::new();
 
     let push = |exec_tx: &mut Producer<ExecEvent>, ev: ExecEvent| {
         let mut e = ev;
@@ -180,6 +183,33 @@ pub fn run_gateway(
                         ..Default::default()
                     },
                 );
+                match it.kind {
+                    IntentKind::New => {
+                        dry_live.insert(it.client_id, (it.instrument, it.side));
+                    }
+                    IntentKind::Cancel => {
+                        dry_live.remove(&it.client_id);
+                    }
+                    IntentKind::CancelAll => {
+                        for (cid, (instrument, side)) in dry_live.drain() {
+                            push(
+                                exec_tx,
+                                ExecEvent {
+                                    t_recv: t_pop,
+                                    client_id: cid,
+                                    instrument,
+                                    kind: ExecKind::Cancelled,
+                                    side,
+                                    ..Default::default()
+                                },
+                            );
+                        }
+                    }
+                    IntentKind::Amend => {}
+                }
+                if matches!(it.kind, IntentKind::Cancel | IntentKind::CancelAll) {
+                    let _ = tel_tx.push(cancel_written(&it, clock()));
+                }
                 continue;
             }
             let id = next_id;
@@ -247,6 +277,9 @@ pub fn run_gateway(
                     a: t_wire.saturating_sub(it.t_recv) as i64,
                     ..Default::default()
                 });
+            }
+            if matches!(it.kind, IntentKind::Cancel | IntentKind::CancelAll) {
+                let _ = tel_tx.push(cancel_written(&it, t_wire));
             }
         }
         // 2. Wire → exec events.
@@ -450,6 +483,18 @@ pub fn run_gateway(
     }
     ws.close();
     stats
+}
+
+/// The `TelKind::CancelWritten` record of a cancel intent written at `t` (kill switch timing).
+fn cancel_written(it: &OrderIntent, t: u64) -> Telemetry {
+    Telemetry {
+        t,
+        kind: TelKind::CancelWritten,
+        a: it.kind as i64,
+        d: it.client_id as i64,
+        instrument: it.instrument,
+        ..Default::default()
+    }
 }
 
 fn price_ticks(order: &OrderView<'_>, table: &InstrumentTable, inst: InstrumentId) -> i64 {

@@ -239,6 +239,11 @@ pub struct Exchange {
     notify_first: bool,
     /// Set when the first market-data subscription arrives: the server starts the replay.
     pub replay_requested: bool,
+    probe: Option<Arc<super::probe::WireProbe>>,
+    /// Time the frame being handled was read off the socket (monotonic ns; 0 = not stamped).
+    /// The server sets it before [`Self::on_text`]; order-entry requests report it to the
+    /// [`super::probe::WireProbe`], if one is configured.
+    pub probe_read_ns: u64,
 }
 
 impl Exchange {
@@ -280,6 +285,32 @@ impl Exchange {
             gaps,
             notify_first: cfg.notify_before_response,
             replay_requested: false,
+            probe: cfg.probe.clone(),
+            probe_read_ns: 0,
+        }
+    }
+
+    /// The instruments this venue lists.
+    pub fn instrument_table(&self) -> Arc<InstrumentTable> {
+        self.insts.clone()
+    }
+
+    /// Reports an order-entry request (`private/buy|sell|edit|cancel`) to the probe with the
+    /// instrument it concerns (edit/cancel: the order's instrument, if the order is known).
+    fn probe_order(&self, probe: &super::probe::WireProbe, m: &str, p: &Params<'_>) {
+        let inst = match m {
+            "private/buy" | "private/sell" => self.instrument_param(p).ok(),
+            "private/edit" | "private/cancel" => p
+                .opt_str("order_id")
+                .ok()
+                .flatten()
+                .and_then(|oid| self.by_id.get(&oid).copied())
+                .and_then(|n| self.open.get(&n).or_else(|| self.closed.get(&n)))
+                .map(|o| o.inst),
+            _ => return,
+        };
+        if let Some(i) = inst {
+            probe.order_read(i, self.probe_read_ns);
         }
     }
 
@@ -826,6 +857,9 @@ impl Exchange {
         m: &str,
         p: &Params<'_>,
     ) -> Result<Handled, RpcError> {
+        if let (Some(probe), true) = (&self.probe, self.probe_read_ns != 0) {
+            self.probe_order(probe, m, p);
+        }
         match m {
             "private/buy" => self.order_request(conn, acct, Side::Bid, p),
             "private/sell" => self.order_request(conn, acct, Side::Ask, p),

@@ -22,12 +22,15 @@
 //! divides them all is used — e.g. the 2019 tardis BTC-PERPETUAL tape is on a 0.25 grid.
 //! Options expire at 08:00 UTC of their date; `settlement_period` is `month` for the last
 //! Friday of a month, `week` for other Fridays, else `day`; perpetuals use the sentinel expiry
-//! 32503708800000. Which defaults were used is logged (`log::info!`) and returned in
+//! 32503708800000. Binance tapes ([`super::tape::binance`]) are instead **re-hosted** with
+//! Binance's own grid and fees (`BTC_USDT-PERPETUAL`: tick 0.1, lot 0.001 BTC, maker 0.0002,
+//! taker 0.0005; table in that module) and served with the extra key `mmf_rehosted_from`
+//! (`binance-usdm:BTCUSDT`). Which defaults were used is logged (`log::info!`) and returned in
 //! [`Instruments::notes`].
 
 use super::json::{self, Obj};
 use super::tape::{cryptofeed::secs_text_to_ns, read_text, tardis::days_from_civil};
-use super::tape::{raw_dec, Tape, TapeBody};
+use super::tape::{binance, raw_dec, Tape, TapeBody, TapeFormat};
 use mm_core::decimal::Dec;
 use mm_core::instrument::{Instrument, InstrumentTable, Kind, OptionTerms, OptionType, TickStep};
 use serde::Deserialize;
@@ -396,6 +399,17 @@ pub fn build(tape: &Tape, rest: Option<&Path>) -> Result<Instruments, String> {
     for name in tape.instruments() {
         let (inst, m) = match recorded.get(&name) {
             Some((i, m)) => (i.clone(), m.clone()),
+            None if tape.format == TapeFormat::Binance => {
+                let (i, note) = binance::rehost(tape, &name)?;
+                log::info!("mm-sim: {note}");
+                notes.push(note);
+                let m = InstMeta {
+                    settlement_period: "perpetual".into(),
+                    creation_timestamp: 0,
+                    recorded: false,
+                };
+                (i, m)
+            }
             None => {
                 let p = prices.get(name.as_str()).map_or(&[][..], |v| &v[..]);
                 let (i, m, note) = derive(&name, p);
@@ -496,6 +510,11 @@ pub fn write_json(inst: &Instrument, meta: &InstMeta, out: &mut String) {
     o.dec("contract_size", inst.contract_size);
     o.str("base_currency", &inst.base_currency);
     o.bool("rfq", false);
+    if let Some(r) = &inst.rehosted_from {
+        // Not a Deribit key: labels a re-hosted recording of another venue (parsed by
+        // `deribit::instruments` into `Instrument::rehosted_from`).
+        o.str("mmf_rehosted_from", r);
+    }
     o.end();
 }
 

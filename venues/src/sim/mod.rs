@@ -31,6 +31,7 @@ pub mod exchange;
 pub mod instruments;
 pub mod json;
 pub mod matching;
+pub mod probe;
 mod server;
 pub mod tape;
 
@@ -55,17 +56,33 @@ pub enum Speed {
     /// As fast as possible, still serving requests between events and never buffering more
     /// than ~1 MiB unsent per connection.
     Max,
+    /// A fixed offered rate of **book events** per second (`r > 0`), evenly spaced from the
+    /// start of the replay, open loop: book event *n* is due at `start + n / r` whatever the
+    /// clients do (a late server catches up in a burst; only the ~1 MiB backlog cap above
+    /// pauses it). Recorded timing is ignored; the other events (trades, tickers) go out right
+    /// after the book event before them. For latency measurement ([`probe`]): within
+    /// [`probe::SPIN_WINDOW`] of a due event the server polls without blocking and yields
+    /// between polls, so frames leave on time despite `epoll_wait`'s millisecond timeouts.
+    Rate(f64),
 }
 
 impl FromStr for Speed {
     type Err = String;
 
     /// `"1"` ⇒ [`Speed::Recorded`], `"10"`/`"0.5"`/`"10x"` ⇒ [`Speed::Multiple`], `"max"` ⇒
-    /// [`Speed::Max`].
+    /// [`Speed::Max`], `"1000/s"` ⇒ [`Speed::Rate`] (book events per second).
     fn from_str(s: &str) -> Result<Speed, String> {
         let t = s.trim().to_ascii_lowercase();
         if t == "max" {
             return Ok(Speed::Max);
+        }
+        if let Some(r) = t.strip_suffix("/s") {
+            return match r.trim().parse::<f64>() {
+                Ok(r) if r.is_finite() && r > 0.0 => Ok(Speed::Rate(r)),
+                _ => Err(format!(
+                    "bad speed {s:?}: a rate is a positive number then \"/s\""
+                )),
+            };
         }
         let k: f64 = t
             .trim_end_matches('x')
@@ -101,6 +118,9 @@ pub enum Fault {
 pub struct SimConfig {
     /// Tape file (format detected from content; `.gz` allowed).
     pub tape: PathBuf,
+    /// Further files replayed after `tape` as **one** tape (consecutive Binance collector
+    /// files of a symbol, e.g. day 1 then day 2; see [`tape::load_many`]). Empty = `tape` only.
+    pub more_tapes: Vec<PathBuf>,
     /// Listen address (`127.0.0.1:0` = any free port).
     pub listen: SocketAddr,
     /// Replay pace.
@@ -112,6 +132,8 @@ pub struct SimConfig {
     /// Emit `user.orders`/`user.trades` notifications before the RPC reply (the real venue
     /// can do either; dossier §5.8).
     pub notify_before_response: bool,
+    /// Wire-to-wire probe fed by the server thread ([`probe`]); `None` = not measured.
+    pub probe: Option<Arc<probe::WireProbe>>,
 }
 
 impl SimConfig {
@@ -119,11 +141,13 @@ impl SimConfig {
     pub fn new(tape: impl Into<PathBuf>) -> SimConfig {
         SimConfig {
             tape: tape.into(),
+            more_tapes: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             speed: Speed::Max,
             rest_capture: None,
             faults: Vec::new(),
             notify_before_response: false,
+            probe: None,
         }
     }
 }
@@ -338,7 +362,14 @@ impl Sim {
     /// # Errors
     /// Tape or instrument problems, or a socket error.
     pub fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
-        let tape = tape::load(&cfg.tape).map_err(SimError::Tape)?;
+        let tape = if cfg.more_tapes.is_empty() {
+            tape::load(&cfg.tape)
+        } else {
+            let mut all = vec![cfg.tape.clone()];
+            all.extend(cfg.more_tapes.iter().cloned());
+            tape::load_many(&all)
+        }
+        .map_err(SimError::Tape)?;
         let insts = instruments::build(&tape, cfg.rest_capture.as_deref())
             .map_err(SimError::Instruments)?;
         let table = insts.table.clone();
@@ -443,5 +474,9 @@ mod tests {
         assert_eq!("MAX".parse::<Speed>(), Ok(Speed::Max));
         assert!("0".parse::<Speed>().is_err());
         assert!("fast".parse::<Speed>().is_err());
+        assert_eq!("1000/s".parse::<Speed>(), Ok(Speed::Rate(1000.0)));
+        assert_eq!(" 2.5/S ".parse::<Speed>(), Ok(Speed::Rate(2.5)));
+        assert!("0/s".parse::<Speed>().is_err());
+        assert!("x/s".parse::<Speed>().is_err());
     }
 }

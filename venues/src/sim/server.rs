@@ -6,12 +6,18 @@
 //! The replay never runs ahead while any connection has more than [`MAX_BACKLOG`] bytes
 //! unsent, so `Speed::Max` is paced by the slowest subscriber instead of buffering the tape
 //! in memory; incoming requests are processed between every two tape events.
+//!
+//! With a [`WireProbe`] configured, queued frames carry a tag (the instrument of a book
+//! frame), the flush that completes them stamps them written, and every frame read is stamped
+//! before it is handled (see [`super::probe`]). Without one nothing is stamped.
 
 use super::exchange::{wall_us, ConnId, Out};
-use super::tape::Tape;
+use super::probe::{self, WireProbe};
+use super::tape::{Tape, TapeBody};
 use super::{Shared, SimConfig, Speed};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
+use mm_core::instrument::InstrumentTable;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
@@ -27,6 +33,8 @@ pub const MAX_BACKLOG: usize = 1 << 20;
 const BATCH: usize = 256 * 1024;
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
+/// Tag of a queued frame that is not a book frame.
+const NO_TAG: u32 = u32::MAX;
 
 type Mid = MidHandshake<ServerHandshake<TcpStream, NoCallback>>;
 
@@ -37,11 +45,16 @@ enum Io {
 
 struct Conn {
     io: Io,
-    queue: VecDeque<String>,
+    /// Frames to send, each with its probe tag (the instrument of a book frame, else
+    /// [`NO_TAG`]; always [`NO_TAG`] without a probe).
+    queue: VecDeque<(String, u32)>,
     queue_bytes: usize,
     inflight: usize,
     blocked: bool,
     dead: bool,
+    probe: Option<Arc<WireProbe>>,
+    /// Tags of book frames handed to tungstenite but not yet completely flushed.
+    unflushed: Vec<u32>,
 }
 
 impl Conn {
@@ -58,6 +71,10 @@ impl Conn {
                     Ok(()) => {
                         self.blocked = false;
                         self.inflight = 0;
+                        if let (Some(p), false) = (&self.probe, self.unflushed.is_empty()) {
+                            p.books_written(&self.unflushed, mm_io::clock::now());
+                            self.unflushed.clear();
+                        }
                     }
                     Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.blocked = true;
@@ -73,9 +90,12 @@ impl Conn {
                 return;
             }
             let mut batch = 0;
-            while let Some(m) = self.queue.pop_front() {
+            while let Some((m, tag)) = self.queue.pop_front() {
                 self.queue_bytes -= m.len();
                 batch += m.len();
+                if tag != NO_TAG {
+                    self.unflushed.push(tag);
+                }
                 match ws.write(Message::text(m)) {
                     Ok(()) => {}
                     Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -92,16 +112,24 @@ impl Conn {
         }
     }
 
-    /// Reads every available text frame.
-    fn read_texts(&mut self) -> Vec<String> {
+    /// Reads every available text frame, each with the time it was read (monotonic ns, only
+    /// with a probe; else 0).
+    fn read_texts(&mut self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
         let Io::Open(ws) = &mut self.io else {
             return out;
         };
+        let stamp = self.probe.is_some();
         loop {
             match ws.read() {
-                Ok(Message::Text(t)) => out.push(t.as_str().to_string()),
-                Ok(Message::Binary(b)) => out.push(String::from_utf8_lossy(&b).into_owned()),
+                Ok(Message::Text(t)) => {
+                    let t_read = if stamp { mm_io::clock::now() } else { 0 };
+                    out.push((t.as_str().to_string(), t_read));
+                }
+                Ok(Message::Binary(b)) => {
+                    let t_read = if stamp { mm_io::clock::now() } else { 0 };
+                    out.push((String::from_utf8_lossy(&b).into_owned(), t_read));
+                }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(_) => {
@@ -127,6 +155,11 @@ struct Server {
     speed: Speed,
     started: Option<Instant>,
     ws_config: tungstenite::protocol::WebSocketConfig,
+    probe: Option<Arc<WireProbe>>,
+    /// Instruments, to tag book frames for the probe.
+    insts: Arc<InstrumentTable>,
+    /// Book events replayed so far (the [`Speed::Rate`] schedule counts them).
+    book_events: u64,
 }
 
 /// Binds, spawns the server thread; returns the address, the waker and the thread.
@@ -143,6 +176,10 @@ pub(crate) fn spawn(
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let insts = match shared.exchange.lock() {
+        Ok(ex) => ex.instrument_table(),
+        Err(p) => p.into_inner().instrument_table(),
+    };
     let server = Server {
         poll,
         listener,
@@ -154,6 +191,9 @@ pub(crate) fn spawn(
         speed: cfg.speed,
         started: None,
         ws_config: tungstenite::protocol::WebSocketConfig::default(),
+        probe: cfg.probe.clone(),
+        insts,
+        book_events: 0,
     };
     let thread = std::thread::Builder::new()
         .name("mm-sim".into())
@@ -172,7 +212,7 @@ impl Server {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
         while !self.shared.stop.load(Ordering::Acquire) {
-            let timeout = self.timeout();
+            let (timeout, spinning) = self.timeout();
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -190,6 +230,9 @@ impl Server {
             self.replay_step();
             self.pump_all();
             self.reap();
+            if spinning && events.is_empty() {
+                std::thread::yield_now();
+            }
         }
         for c in self.conns.values_mut() {
             if let Io::Open(ws) = &mut c.io {
@@ -203,24 +246,39 @@ impl Server {
         self.conns.values().any(|c| c.backlog() > MAX_BACKLOG)
     }
 
-    fn timeout(&self) -> Duration {
+    /// The poll timeout, and whether the loop is spinning (polling without blocking, then
+    /// yielding) to send a [`Speed::Rate`] event on time.
+    fn timeout(&self) -> (Duration, bool) {
         let idle = Duration::from_millis(100);
         let Some(start) = self.started else {
-            return idle;
+            return (idle, false);
         };
         if self.idx >= self.tape.events.len() || self.backpressured() {
-            return idle;
+            return (idle, false);
         }
         match self.speed {
-            Speed::Max => Duration::ZERO,
-            _ => self
-                .due(start, self.idx)
-                .saturating_duration_since(Instant::now())
-                .min(idle),
+            Speed::Max => (Duration::ZERO, false),
+            Speed::Rate(_) => {
+                probe::pacing_timeout(self.due(start, self.idx), Instant::now(), idle)
+            }
+            _ => (
+                self.due(start, self.idx)
+                    .saturating_duration_since(Instant::now())
+                    .min(idle),
+                false,
+            ),
         }
     }
 
     fn due(&self, start: Instant, idx: usize) -> Instant {
+        if let Speed::Rate(r) = self.speed {
+            // Book event n at n / r; any other event with the book event before it.
+            let slot = match self.tape.events[idx].body {
+                TapeBody::Book(_) => self.book_events,
+                _ => self.book_events.saturating_sub(1),
+            };
+            return start + Duration::from_secs_f64(slot as f64 / r);
+        }
         let k = match self.speed {
             Speed::Multiple(k) => k,
             _ => 1.0,
@@ -257,6 +315,8 @@ impl Server {
                         inflight: 0,
                         blocked: false,
                         dead: false,
+                        probe: self.probe.clone(),
+                        unflushed: Vec::with_capacity(64),
                     };
                     match tungstenite::accept_with_config(stream, Some(self.ws_config)) {
                         Ok(ws) => {
@@ -309,9 +369,10 @@ impl Server {
         };
         let texts = c.read_texts();
         c.pump();
-        for t in texts {
+        for (t, t_read) in texts {
             let (outs, requested) = {
                 let mut ex = self.ex();
+                ex.probe_read_ns = t_read;
                 let outs = ex.on_text(id, &t, wall_us());
                 (outs, ex.replay_requested)
             };
@@ -326,8 +387,14 @@ impl Server {
         for o in outs {
             if let Some(c) = self.conns.get_mut(&o.conn) {
                 if matches!(c.io, Io::Open(_)) && !c.dead {
+                    let tag = match &self.probe {
+                        None => NO_TAG,
+                        Some(_) => probe::book_frame_instrument(&o.text)
+                            .and_then(|name| self.insts.id(name))
+                            .unwrap_or(NO_TAG),
+                    };
                     c.queue_bytes += o.text.len();
-                    c.queue.push_back(o.text);
+                    c.queue.push_back((o.text, tag));
                 }
             }
         }
@@ -344,6 +411,9 @@ impl Server {
             }
             let outs = {
                 let ev = &self.tape.events[self.idx];
+                if matches!(ev.body, TapeBody::Book(_)) {
+                    self.book_events += 1;
+                }
                 match self.shared.exchange.lock() {
                     Ok(mut g) => g.on_tape_event(ev),
                     Err(p) => p.into_inner().on_tape_event(ev),

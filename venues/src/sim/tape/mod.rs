@@ -6,10 +6,15 @@
 //! - [`tardis`]: tardis.dev *normalized* JSONL (`book_change` with `isSnapshot`, `trade`); it has
 //!   no `change_id`, so ids are synthesized from one global counter that jumps by a varying
 //!   step (Deribit's `change_id` is global, not +1 per book; dossier §4.1).
+//! - [`binance`]: Binance USD-M collector files (`<local_ts> <combined-stream json>` plus a
+//!   REST depth snapshot), re-hosted as Deribit-protocol linear perpetuals
+//!   (`BTC_USDT-PERPETUAL`); depth diffs become Deribit changes with `change_id = u`. Several
+//!   consecutive files of a symbol (day 1, day 2) load as one tape with [`load_many`].
 //!
 //! Files ending in `.gz` are decompressed with `flate2`. Prices and amounts are kept as exact
 //! [`Dec`]s parsed from their text.
 
+pub mod binance;
 pub mod cryptofeed;
 pub mod tardis;
 
@@ -132,6 +137,9 @@ pub enum TapeFormat {
     Cryptofeed,
     /// tardis.dev normalized JSONL (book_change + trade).
     TardisNormalized,
+    /// Binance USD-M collector lines (`<local_ts> <json>`), re-hosted as Deribit linear
+    /// perpetuals ([`binance`]).
+    Binance,
 }
 
 /// A loaded tape.
@@ -191,6 +199,9 @@ pub fn read_text(path: &Path) -> Result<String, String> {
 /// Detects the format from the first non-blank line.
 pub fn detect(text: &str) -> Option<TapeFormat> {
     let first = text.lines().find(|l| !l.trim().is_empty())?;
+    if binance::looks_like(first) {
+        return Some(TapeFormat::Binance);
+    }
     if first.starts_with("configuration:")
         || first.starts_with("wss://")
         || first.starts_with("ws://")
@@ -217,6 +228,7 @@ pub fn load(path: &Path) -> Result<Tape, String> {
     let (mut events, skipped_lines) = match format {
         TapeFormat::Cryptofeed => cryptofeed::parse(&text),
         TapeFormat::TardisNormalized => tardis::parse(&text),
+        TapeFormat::Binance => binance::parse(&text),
     }
     .map_err(|e| format!("{}: {e}", path.display()))?;
     // Stable sort: ties keep file order.
@@ -226,6 +238,54 @@ pub fn load(path: &Path) -> Result<Tape, String> {
         format,
         events,
         skipped_lines,
+    })
+}
+
+/// Loads several files as **one** tape, in the order given.
+///
+/// Supported for Binance collector files only ([`binance::parse_files`]): consecutive files of
+/// a symbol (day 1 with its depth snapshot, then day 2 continuing the `pu`/`u` chain), and
+/// files of several symbols mixed. One path behaves exactly like [`load`]. `Tape::path` is the
+/// first path.
+///
+/// # Errors
+/// No path; a file that cannot be read or whose format is not recognised; several files of
+/// another format (Deribit captures and tardis files carry their own snapshot/`change_id`
+/// chains per file, so concatenating them would replay broken chains: refused); or a Binance
+/// parse error naming the file and line (e.g. a chain break across files).
+pub fn load_many(paths: &[PathBuf]) -> Result<Tape, String> {
+    match paths {
+        [] => return Err("load_many: no tape file given".into()),
+        [one] => return load(one),
+        _ => {}
+    }
+    let mut texts = Vec::with_capacity(paths.len());
+    for p in paths {
+        let text = read_text(p)?;
+        match detect(&text) {
+            Some(TapeFormat::Binance) => {}
+            Some(f) => {
+                return Err(format!(
+                    "{}: several tape files are supported for Binance collector files only \
+                     (this one is {f:?}); replay it on its own",
+                    p.display()
+                ))
+            }
+            None => return Err(format!("{}: unrecognised tape format", p.display())),
+        }
+        texts.push((p.display().to_string(), text));
+    }
+    let files: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(l, t)| (l.as_str(), t.as_str()))
+        .collect();
+    let parsed = binance::parse_files(&files)?;
+    log::info!("mm-sim: binance tape of {} files: {:?}", paths.len(), parsed.stats);
+    Ok(Tape {
+        path: paths[0].clone(),
+        format: TapeFormat::Binance,
+        events: parsed.events,
+        skipped_lines: parsed.skipped_lines,
     })
 }
 
