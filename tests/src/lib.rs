@@ -33,3 +33,50 @@ pub const DERIBIT_TAPES: [&str; 3] = [
     "deribit/cryptofeed-2021-04-17/ws.capture",
     "deribit/tardis-2019-04-01/BTC-PERPETUAL.book_change_trades.jsonl",
 ];
+
+/// A global allocator that counts allocations made on *armed* threads, for the
+/// "no allocation after startup" tests. Each test binary installs it with
+/// `#[global_allocator] static GLOBAL: CountingAlloc = CountingAlloc;` and wraps the code
+/// under test between [`arm_allocation_count`] calls.
+pub struct CountingAlloc;
+
+thread_local! {
+    static ARMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static COUNT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_if_armed() {
+    let _ = ARMED.try_with(|a| {
+        if a.get() {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+    });
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls on armed threads.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        count_if_armed();
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        // SAFETY: `p` came from `System.alloc` with layout `l`.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        count_if_armed();
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+}
+
+/// Arms (`true`) or disarms counting on this thread; see [`CountingAlloc`].
+pub fn arm_allocation_count(on: bool) {
+    ARMED.with(|a| a.set(on));
+}
+
+/// Allocations counted on this thread since the last call (and resets the count).
+pub fn take_allocation_count() -> u64 {
+    COUNT.with(|c| c.replace(0))
+}

@@ -14,45 +14,10 @@ use mm_tests::{data, DERIBIT_TAPES};
 use mm_venues::deribit::instruments::instruments_from_rest_capture;
 use mm_venues::deribit::md::MdDecoder;
 use mm_venues::sim::{Sim, SimConfig};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls on armed threads.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ARMED.try_with(|a| {
-            if a.get() {
-                COUNT.with(|c| c.set(c.get() + 1));
-            }
-        });
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` came from `System.alloc` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ARMED.try_with(|a| {
-            if a.get() {
-                COUNT.with(|c| c.set(c.get() + 1));
-            }
-        });
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: mm_tests::CountingAlloc = mm_tests::CountingAlloc;
 
 fn now() -> u64 {
     7
@@ -126,7 +91,7 @@ fn engine_steps_allocate_nothing_over_whole_replays() {
             let mut acks: Vec<ExecEvent> = Vec::with_capacity(4096);
             let mut news = 0u64;
 
-            ARMED.with(|a| a.set(true));
+            mm_tests::arm_allocation_count(true);
             for ev in &events {
                 e.on_md(ev, 5, &mut out, &mut tel);
                 for it in out.drain(..) {
@@ -167,8 +132,8 @@ fn engine_steps_allocate_nothing_over_whole_replays() {
             }
             e.on_idle(1_000_000, &mut out, &mut tel);
             let _ = e.halt(8, &mut out, &mut tel);
-            ARMED.with(|a| a.set(false));
-            let n = COUNT.with(|c| c.replace(0));
+            mm_tests::arm_allocation_count(false);
+            let n = mm_tests::take_allocation_count();
             assert!(e.counters().orders_sent > 0, "{tape}: the engine quoted");
             assert_eq!(
                 n, 0,

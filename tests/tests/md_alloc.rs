@@ -10,45 +10,10 @@ use mm_tests::{data, DERIBIT_TAPES};
 use mm_venues::deribit::md::MdDecoder;
 use mm_venues::sim::tape::{self, TapeBody};
 use mm_venues::sim::{book::write_update_data, exchange::frame, instruments};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls on armed threads.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ARMED.try_with(|a| {
-            if a.get() {
-                COUNT.with(|c| c.set(c.get() + 1));
-            }
-        });
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` came from `System.alloc` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ARMED.try_with(|a| {
-            if a.get() {
-                COUNT.with(|c| c.set(c.get() + 1));
-            }
-        });
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: mm_tests::CountingAlloc = mm_tests::CountingAlloc;
 
 /// The frames a client would receive for `path`: recorded text where the tape has it,
 /// otherwise the simulator's rendering of each book update.
@@ -83,7 +48,7 @@ fn decoding_allocates_nothing_over_whole_replays() {
         let mut dec = MdDecoder::new(Arc::clone(&table));
         let mut events = 0u64;
         let mut levels = 0u64;
-        ARMED.with(|a| a.set(true));
+        mm_tests::arm_allocation_count(true);
         for f in &frames {
             let r = dec.decode(f.as_bytes(), 1, &mut |e| {
                 events += 1;
@@ -91,11 +56,19 @@ fn decoding_allocates_nothing_over_whole_replays() {
             });
             assert!(r.is_ok(), "{rel}: {r:?}");
         }
-        ARMED.with(|a| a.set(false));
-        let n = COUNT.with(|c| c.replace(0));
+        mm_tests::arm_allocation_count(false);
+        let n = mm_tests::take_allocation_count();
         assert!(levels > 100, "{rel}: only {levels} levels decoded");
         assert_eq!(dec.stats().errors, 0, "{rel}");
-        assert_eq!(n, 0, "{rel}: {n} allocations while decoding {} frames", frames.len());
-        eprintln!("{rel}: {} frames, {events} events, 0 allocations", frames.len());
+        assert_eq!(
+            n,
+            0,
+            "{rel}: {n} allocations while decoding {} frames",
+            frames.len()
+        );
+        eprintln!(
+            "{rel}: {} frames, {events} events, 0 allocations",
+            frames.len()
+        );
     }
 }
