@@ -41,7 +41,7 @@ use crate::event::{
     Telemetry,
 };
 use crate::instrument::{Instrument, InstrumentTable, Kind};
-use crate::orders::{InFlight, Order, Orders, Status};
+use crate::orders::{InFlight, Orders, Status};
 use crate::quote::{
     self, level_size, skewed_size, Inventory, Ladder, Market, QuoteParams, QuoteSpec, Reference,
     MAX_LEVELS,
@@ -302,6 +302,8 @@ enum PnlKind {
 pub struct Engine {
     insts: Vec<InstState>,
     meta: Vec<InstMeta>,
+    /// Any USD limit set (max position USD, exposure, inventory).
+    usd_limits: bool,
     orders: Orders,
     cfg: EngineConfig,
     levels: usize,
@@ -331,6 +333,28 @@ struct InstMeta {
     spec: QuoteSpec,
     requote_abs_ticks: Ticks,
     pnl: PnlKind,
+    /// Per side, the smallest of the lot limits that do not move (max position, hard max,
+    /// threshold band) and its code.
+    static_cap: [(Lots, RiskCode); 2],
+    target: Lots,
+    level_amount: Lots,
+    size_skew_range: Lots,
+    hard_max: Lots,
+    /// Max position normalising the skews: min(max position, hard max).
+    skew_max: Lots,
+}
+
+/// A live order of a side, as [`Engine::quote_side`] needs it.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    id: ClientId,
+    price: Ticks,
+    /// Price it is at or moving to (in-flight amend).
+    eff: Ticks,
+    leaves: Lots,
+    filled: Lots,
+    /// No request in flight.
+    idle: bool,
 }
 
 fn pow10_i128(k: u32) -> i128 {
@@ -371,7 +395,8 @@ impl Engine {
         };
         let meta: Vec<InstMeta> = table
             .iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(k, i)| {
                 let inverse_future = i.inverse && i.kind != Kind::Option;
                 let fixed = if inverse_future {
                     // lot amount is USD
@@ -407,6 +432,26 @@ impl Engine {
                         .requote_abs
                         .map_or(0, |d| d.div_round(i.tick).unwrap_or(1).max(1)),
                     pnl,
+                    static_cap: [Side::Bid, Side::Ask].map(|side| {
+                        let mut cap = (cfg.max_position[k], RiskCode::MaxPosition);
+                        if cfg.hard_max_position[k] < cap.0 {
+                            cap = (cfg.hard_max_position[k], RiskCode::HardMax);
+                        }
+                        let thr = cfg.threshold[k];
+                        if thr != NO_LIMIT {
+                            let t = cfg.target_position[k];
+                            let band = if side == Side::Bid { t + thr } else { thr - t };
+                            if band < cap.0 {
+                                cap = (band, RiskCode::ThresholdBand);
+                            }
+                        }
+                        cap
+                    }),
+                    target: cfg.target_position[k],
+                    level_amount: cfg.level_amount[k],
+                    size_skew_range: cfg.size_skew_range[k],
+                    hard_max: cfg.hard_max_position[k],
+                    skew_max: cfg.max_position[k].min(cfg.hard_max_position[k]),
                 }
             })
             .collect();
@@ -442,9 +487,13 @@ impl Engine {
                 refresh_due: 0,
             })
             .collect();
+        let usd_limits = cfg.max_position_usd_e4 != NO_LIMIT
+            || cfg.max_exposure_usd_e4 != NO_LIMIT
+            || cfg.max_inventory_usd_e4 != NO_LIMIT;
         let mut e = Engine {
             insts,
             meta,
+            usd_limits,
             orders: Orders::new(cfg.order_capacity),
             levels: cfg.levels,
             cfg,
@@ -561,7 +610,7 @@ impl Engine {
                     let every = self.cfg.mark_every_ns;
                     if every > 0 && ts >= st.next_mark {
                         st.next_mark = ts - ts % every + every;
-                        self.push_mark(i, tel);
+                        self.push_mark(i, t_pop, tel);
                     }
                     if self.pnl_checks(i, t_pop, out, tel) {
                         return;
@@ -683,7 +732,7 @@ impl Engine {
             ExecKind::Fill => {
                 self.counters.fills += 1;
                 self.book_fill(i, ev);
-                self.push_mark(i, tel);
+                self.push_mark(i, t_pop, tel);
                 tel.push(Telemetry {
                     t: t_pop,
                     kind: TelKind::Fill,
@@ -907,10 +956,10 @@ impl Engine {
         }
     }
 
-    fn push_mark(&self, i: usize, tel: &mut impl TelemetrySink) {
+    fn push_mark(&self, i: usize, t: Nanos, tel: &mut impl TelemetrySink) {
         let st = &self.insts[i];
         tel.push(Telemetry {
-            t: st.exch_ts,
+            t,
             kind: TelKind::Mark,
             instrument: i as u32,
             a: self.mark_ref2(i),
@@ -1171,30 +1220,15 @@ impl Engine {
     /// The binding cap of a side: the largest `signed position + pending same side` (lots)
     /// every limit allows, with the code of the limit that binds (strategies.md §6).
     fn side_cap(&self, i: usize, side: Side) -> (Lots, RiskCode) {
-        let st = &self.insts[i];
-        let cfg = &self.cfg;
         let s = side.idx();
-        let sg = side.sign();
-        let mut cap = cfg.max_position[i];
-        let mut code = RiskCode::MaxPosition;
-        let hard = cfg.hard_max_position[i];
-        if hard < cap {
-            cap = hard;
-            code = RiskCode::HardMax;
-        }
-        let thr = cfg.threshold[i];
-        if thr != NO_LIMIT {
-            let t = cfg.target_position[i];
-            let band = if s == 0 { t + thr } else { thr - t };
-            if band < cap {
-                cap = band;
-                code = RiskCode::ThresholdBand;
-            }
-        }
-        let usd_pos = cfg.max_position_usd_e4 != NO_LIMIT;
-        let exp = cfg.max_exposure_usd_e4 != NO_LIMIT;
-        let inv = cfg.max_inventory_usd_e4 != NO_LIMIT;
-        if usd_pos || exp || inv {
+        let (mut cap, mut code) = self.meta[i].static_cap[s];
+        if self.usd_limits {
+            let st = &self.insts[i];
+            let cfg = &self.cfg;
+            let sg = side.sign();
+            let usd_pos = cfg.max_position_usd_e4 != NO_LIMIT;
+            let exp = cfg.max_exposure_usd_e4 != NO_LIMIT;
+            let inv = cfg.max_inventory_usd_e4 != NO_LIMIT;
             let v = st.usd_e4_per_lot;
             if v <= 0 {
                 return (i64::MIN / 4, RiskCode::NoUsdValue);
@@ -1239,7 +1273,7 @@ impl Engine {
         out: &mut impl IntentSink,
         tel: &mut impl TelemetrySink,
     ) {
-        let hard = self.cfg.hard_max_position[i];
+        let hard = self.meta[i].hard_max;
         let st = &self.insts[i];
         let pos = st.position;
         if hard == NO_LIMIT || st.flatten != 0 || pos == 0 || pos.abs() < hard || self.halted {
@@ -1333,8 +1367,15 @@ impl Engine {
             usd_e4: (st.position as i128 * st.usd_e4_per_lot as i128)
                 .clamp(i64::MIN as i128, i64::MAX as i128) as i64,
             position: st.position,
-            target: self.cfg.target_position[i],
-            max_position: self.cfg.max_position[i].min(self.cfg.hard_max_position[i]),
+            target: meta.target,
+            // The max position normalising the skews: in lots, else the USD one in lots.
+            max_position: if meta.skew_max != NO_LIMIT {
+                meta.skew_max
+            } else if st.usd_cap != NO_LIMIT {
+                st.usd_cap
+            } else {
+                0
+            },
             max_usd_e4: if self.cfg.max_inventory_usd_e4 != NO_LIMIT {
                 self.cfg.max_inventory_usd_e4
             } else {
@@ -1410,9 +1451,9 @@ impl Engine {
         let mut want = [0 as Lots; MAX_LEVELS];
         {
             let st = &self.insts[i];
-            let la = self.cfg.level_amount[i];
-            let range = self.cfg.size_skew_range[i];
-            let dev = st.position - self.cfg.target_position[i];
+            let m = &self.meta[i];
+            let (la, range) = (m.level_amount, m.size_skew_range);
+            let dev = st.position - m.target;
             for (k, w) in want.iter_mut().enumerate().take(n_tgt) {
                 let z = level_size(st.base_size, la, k);
                 *w = if range > 0 {
@@ -1423,7 +1464,7 @@ impl Engine {
             }
         }
         // Live orders of the side.
-        let mut ord = [Order::default(); MAX_LEVELS];
+        let mut ord = [Slot::default(); MAX_LEVELS];
         let mut live = [false; MAX_LEVELS];
         for j in 0..levels {
             let id = self.insts[i].working[s][j];
@@ -1432,16 +1473,22 @@ impl Engine {
             }
             match self.orders.get(id) {
                 Some(o) => {
-                    ord[j] = *o;
+                    ord[j] = Slot {
+                        id,
+                        price: o.price,
+                        eff: match o.inflight {
+                            InFlight::Amend { price, .. } => price,
+                            _ => o.price,
+                        },
+                        leaves: o.leaves(),
+                        filled: o.filled,
+                        idle: o.inflight == InFlight::None,
+                    };
                     live[j] = true;
                 }
                 None => self.insts[i].working[s][j] = 0,
             }
         }
-        let eff = |o: &Order| match o.inflight {
-            InFlight::Amend { price, .. } => price,
-            _ => o.price,
-        };
         // Caps, in-flight aware: every live order of the side counts with its worst case
         // until the venue confirms it smaller (a cancel or a shrinking amend frees room only
         // when acknowledged).
@@ -1455,7 +1502,7 @@ impl Engine {
             if !live[j] {
                 continue;
             }
-            let p = eff(&ord[j]);
+            let p = ord[j].eff;
             for k in 0..n_tgt {
                 if ord_of[k] == NONE && prices[k] == p {
                     ord_of[k] = j;
@@ -1469,9 +1516,9 @@ impl Engine {
         for j in 0..levels {
             if live[j] && tgt_of[j] == NONE {
                 // insertion sort, best first (bids: high to low; asks: low to high)
-                let pj = sg * eff(&ord[j]);
+                let pj = sg * ord[j].eff;
                 let mut q = nr;
-                while q > 0 && sg * eff(&ord[rank[q - 1]]) < pj {
+                while q > 0 && sg * ord[rank[q - 1]].eff < pj {
                     rank[q] = rank[q - 1];
                     q -= 1;
                 }
@@ -1494,18 +1541,18 @@ impl Engine {
         let (bb, ba) = (self.insts[i].book.best_bid(), self.insts[i].book.best_ask());
         for k in 0..n_tgt {
             let j = ord_of[k];
-            if j != NONE && ord[j].inflight != InFlight::None {
+            if j != NONE && !ord[j].idle {
                 self.mark_dirty(i); // frozen until its answer arrives
                 continue;
             }
-            let held = if j != NONE { ord[j].leaves() } else { 0 };
+            let held = if j != NONE { ord[j].leaves } else { 0 };
             let size = want[k].min(held + room);
             if size < want[k] {
                 shrunk = true;
             }
             if size < 1 {
                 if j != NONE {
-                    self.cancel(i, side, ord[j].client_id, t_recv, t_pop, out, tel);
+                    self.cancel(i, side, ord[j].id, t_recv, t_pop, out, tel);
                 }
                 continue;
             }
@@ -1522,14 +1569,14 @@ impl Engine {
                 };
                 let moved = o.price != prices[k] && ((o.price - prices[k]).abs() >= thr || crosses);
                 let px = if moved { prices[k] } else { o.price };
-                if moved || o.leaves() != size {
+                if moved || o.leaves != size {
                     self.send_amend(
                         i,
                         side,
-                        o.client_id,
+                        o.id,
                         px,
                         o.filled + size,
-                        size > o.leaves(),
+                        size > o.leaves,
                         t_recv,
                         t_pop,
                         out,
@@ -1540,8 +1587,8 @@ impl Engine {
         }
         for j in 0..levels {
             if live[j] && tgt_of[j] == NONE {
-                if ord[j].inflight == InFlight::None {
-                    self.cancel(i, side, ord[j].client_id, t_recv, t_pop, out, tel);
+                if ord[j].idle {
+                    self.cancel(i, side, ord[j].id, t_recv, t_pop, out, tel);
                 } else {
                     self.mark_dirty(i);
                 }

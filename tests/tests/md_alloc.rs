@@ -40,7 +40,11 @@ fn frames(t: &tape::Tape) -> Vec<String> {
 
 #[test]
 fn decoding_allocates_nothing_over_whole_replays() {
-    for rel in DERIBIT_TAPES {
+    let binance = [
+        "binance/usdm/btcusdt_20240718.gz",
+        "binance/usdm/ethusdt_20240718.gz",
+    ];
+    for rel in DERIBIT_TAPES.into_iter().chain(binance) {
         let path = data(rel);
         let t = tape::load(path.as_ref()).expect("tape");
         let table = instruments::build(&t, None).expect("instruments").table;

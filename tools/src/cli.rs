@@ -87,7 +87,8 @@ pub struct Args {
     /// Amend a resting order only when its target moved by at least this many ticks.
     #[arg(long, default_value_t = 1)]
     pub requote_ticks: i64,
-    /// Max absolute position per instrument, in the amount unit (default: 5 × size).
+    /// Max absolute position per instrument, in the amount unit, in-flight aware (default:
+    /// 5 × size; with `--size-usd` and no `--max-position-usd`: 5 × size-usd in USD).
     #[arg(long)]
     pub max_position: Option<f64>,
     /// Max total worst-case exposure across instruments, USD.

@@ -326,6 +326,10 @@ pub struct LatencyReport {
     /// Book frames or orders that yielded no sample although they might have: ambiguous +
     /// unanswered + unattributed + overflow.
     pub samples_discarded: u64,
+    /// Wire-to-wire samples below the fastest echo round trip: no reaction can beat the bare
+    /// round trip, so these are orders the engine sent before it read the frame they were
+    /// attributed to (the probe's known error; see `mm_venues::sim::probe`).
+    pub below_echo_min: u64,
     /// The echo's counters over the window.
     pub echo: EchoCounts,
     /// Engine counters over the whole run.
@@ -566,9 +570,11 @@ pub fn run_latency(o: &RunOpts) -> Result<LatencyOutput, String> {
     reset.store(true, Ordering::Release);
     let t0 = Instant::now();
 
-    // Measure: until --duration, --events, the end of the tape (no book frame for a while)
-    // or the end of the run.
-    let quiet = (gap * 20).max(Duration::from_millis(50));
+    // Measure: until --duration, --events, the end of the tape or the end of the run. The
+    // touch walk is written 10 % longer than the window, so it ends by the clock; a recorded
+    // tape has ended when no book frame went out for a while (long enough that a simulator
+    // starved of CPU by other load is not taken for the end; the echo runs on meanwhile).
+    let quiet = (gap * 20).max(Duration::from_millis(500));
     let deadline = t0 + Duration::from_secs_f64(o.duration.max(0.0));
     let mut last_frames = 0;
     let mut last_change = Instant::now();
@@ -636,6 +642,12 @@ pub fn run_latency(o: &RunOpts) -> Result<LatencyOutput, String> {
             + w2w.counts.unanswered
             + w2w.counts.unattributed
             + w2w.counts.overflow,
+        below_echo_min: if echo_snap.hist.is_empty() || w2w.hist.is_empty() {
+            0
+        } else {
+            w2w.hist
+                .count_between(0, echo_snap.hist.min().saturating_sub(1))
+        },
         echo: echo_snap.counts.into(),
         engine_counters: EngineCounters {
             md_frames: r.md_frames,
@@ -827,7 +839,8 @@ pub fn table(r: &LatencyReport) -> String {
     let _ = writeln!(
         s,
         "\nprobe: {} book frames, {} order frames: {} samples ({} >= guard), {} follow-ups, \
-         {} coalesced, {} ambiguous, {} unanswered, {} unattributed, {} overflow",
+         {} coalesced, {} ambiguous, {} unanswered, {} unattributed, {} overflow; \
+         {} below the fastest echo",
         p.book_frames,
         p.order_frames,
         p.samples,
@@ -837,7 +850,8 @@ pub fn table(r: &LatencyReport) -> String {
         p.ambiguous,
         p.unanswered,
         p.unattributed,
-        p.overflow
+        p.overflow,
+        r.below_echo_min
     );
     let e = &r.echo;
     let _ = writeln!(

@@ -29,8 +29,8 @@
 //! [`Instruments::notes`].
 
 use super::json::{self, Obj};
-use super::tape::{cryptofeed::secs_text_to_ns, read_text, tardis::days_from_civil};
 use super::tape::{binance, raw_dec, Tape, TapeBody, TapeFormat};
+use super::tape::{cryptofeed::secs_text_to_ns, read_text, tardis::days_from_civil};
 use mm_core::decimal::Dec;
 use mm_core::instrument::{Instrument, InstrumentTable, Kind, OptionTerms, OptionType, TickStep};
 use serde::Deserialize;

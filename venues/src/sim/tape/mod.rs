@@ -280,7 +280,11 @@ pub fn load_many(paths: &[PathBuf]) -> Result<Tape, String> {
         .map(|(l, t)| (l.as_str(), t.as_str()))
         .collect();
     let parsed = binance::parse_files(&files)?;
-    log::info!("mm-sim: binance tape of {} files: {:?}", paths.len(), parsed.stats);
+    log::info!(
+        "mm-sim: binance tape of {} files: {:?}",
+        paths.len(),
+        parsed.stats
+    );
     Ok(Tape {
         path: paths[0].clone(),
         format: TapeFormat::Binance,
