@@ -51,6 +51,11 @@ else
     trap 'rm -rf "$out"' EXIT
 fi
 
+# callgrind_annotate shortens file names under the current directory and then drops the
+# "[object]" suffix that marks whole-function lines, which `incl`/`top10` rely on: run it
+# from the output directory.
+cd "$out"
+
 if [ ${#tapes[@]} -eq 0 ]; then
     mapfile -t tapes < <("$bin" --list)
 fi

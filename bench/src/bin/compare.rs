@@ -89,10 +89,15 @@ fn book_stream(s: &DepthStream, reps: usize) -> Value {
     // Detail: the same book with a window wide enough for (almost) every level, to show how
     // much of our cost is the sorted overflow array beyond the 4096-tick window.
     let mut w = books::Ours::with_window(1 << 20, books::OUR_OVERFLOW);
-    let wide = median_ns_per_item(reps, &mut w, |o| o.reset(s), |o| {
-        black_box(o.apply(s));
-        n
-    });
+    let wide = median_ns_per_item(
+        reps,
+        &mut w,
+        |o| o.reset(s),
+        |o| {
+            black_box(o.apply(s));
+            n
+        },
+    );
     let mut h = books::HashMap::new(s);
     let hm = median_ns_per_item(
         reps,
@@ -360,7 +365,10 @@ fn main() {
         Line {
             what: "book update, Binance, ours window 2^20 (detail)".into(),
             ours: f(&book_b, "ours_window_2p20_ns"),
-            peers: vec![("hashmap", f(&book_b, "hftbacktest_hashmap_ns")), ("roi", f(&book_b, "hftbacktest_roi_ns"))],
+            peers: vec![
+                ("hashmap", f(&book_b, "hftbacktest_hashmap_ns")),
+                ("roi", f(&book_b, "hftbacktest_roi_ns")),
+            ],
             unit: "ns",
             goal: "(detail)".into(),
         },

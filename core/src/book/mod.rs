@@ -3,16 +3,21 @@
 //! Layout: a dense window of `W` levels (power of two) around the touch holds quantities by
 //! `price − lo`, with one occupancy bit per level so the next best level is found with a
 //! leading/trailing-zeros scan (64 levels per instruction). Levels outside the window (deep
-//! book) go to a sorted overflow array of fixed capacity. A level update is O(1) inside the
+//! book) go to [`deep::DeepLevels`], a fixed-capacity two-level sorted array (O(log n) lookup,
+//! at most one 64-level block moved per insert or delete; deep books such as Binance's keep
+//! thousands of levels there). A level update is O(1) inside the
 //! window; best bid/ask are cached and O(1) to read; deleting the best level costs one bit scan
 //! (O(W/64) worst case, one word typically). When the touch drifts out of the window's middle
 //! half, [`Book::finish_frame`] re-centres the window (O(W), rare).
 //!
-//! Allocates on construction ([`Book::new`]), never after: when the overflow array is full,
-//! the level farthest from the touch is dropped and counted in [`Book::truncated`] (it never
-//! affects the BBO).
+//! Allocates on construction ([`Book::new`]), never after: when the deep levels are full, the
+//! levels farthest from the touch are dropped and counted in [`Book::truncated`] (never the
+//! BBO).
+
+pub mod deep;
 
 use crate::types::{Lots, Side, Ticks};
+use deep::DeepLevels;
 
 /// Read access to a book mirror, so book implementations can be swapped and measured
 /// against each other (in the spirit of hftbacktest's `MarketDepth`).
@@ -33,9 +38,9 @@ pub struct Book {
     mask: usize,
     qty: [Box<[Lots]>; 2],
     bits: [Box<[u64]>; 2],
-    /// Sorted ascending by price; levels outside the window.
-    overflow: [Vec<(Ticks, Lots)>; 2],
-    overflow_cap: usize,
+    /// Levels outside the window, keyed by [`ov_key`]: the price for bids, minus the price
+    /// for asks (ascending key is farthest from the touch first on both sides).
+    overflow: [DeepLevels; 2],
     best: [Option<Ticks>; 2],
     levels: [usize; 2],
     truncated: u64,
@@ -44,7 +49,10 @@ pub struct Book {
 
 impl Book {
     /// A book with a dense window of `window` ticks (rounded up to a power of two, at least 64)
-    /// and room for `overflow_cap` levels per side outside it.
+    /// and room for at least `overflow_cap` levels per side outside it.
+    ///
+    /// Memory: `2 × (8·W + W/8)` bytes for the window, about `2 × 32 · overflow_cap` bytes for
+    /// the deep levels, and a re-centring scratch of `16 × (2W + 4·overflow_cap)` bytes.
     pub fn new(window: usize, overflow_cap: usize) -> Book {
         let w = window.max(64).next_power_of_two();
         Book {
@@ -56,15 +64,11 @@ impl Book {
                 vec![0; w / 64].into_boxed_slice(),
                 vec![0; w / 64].into_boxed_slice(),
             ],
-            overflow: [
-                Vec::with_capacity(overflow_cap),
-                Vec::with_capacity(overflow_cap),
-            ],
-            overflow_cap,
+            overflow: [DeepLevels::new(overflow_cap), DeepLevels::new(overflow_cap)],
             best: [None, None],
             levels: [0, 0],
             truncated: 0,
-            scratch: Vec::with_capacity(2 * w + 2 * overflow_cap),
+            scratch: Vec::with_capacity(2 * w + 4 * overflow_cap + 2 * deep::BLOCK),
         }
     }
 
@@ -126,7 +130,18 @@ impl Book {
             }
             old
         } else {
-            self.set_overflow(s, px, qty)
+            let out = self.overflow[s].set(ov_key(s, px), qty);
+            if out.dropped > 0 {
+                // The farthest levels left the book (never the best: see `deep`).
+                self.truncated += out.dropped as u64;
+                self.levels[s] -= out.dropped;
+            }
+            if !out.stored && qty > 0 {
+                // The new level itself was among the farthest and was dropped.
+                self.truncated += 1;
+                return;
+            }
+            out.old
         };
         match (old > 0, qty > 0) {
             (false, true) => {
@@ -149,52 +164,14 @@ impl Book {
         }
     }
 
-    fn set_overflow(&mut self, s: usize, px: Ticks, qty: Lots) -> Lots {
-        let ov = &mut self.overflow[s];
-        match ov.binary_search_by_key(&px, |l| l.0) {
-            Ok(i) => {
-                let old = ov[i].1;
-                if qty > 0 {
-                    ov[i].1 = qty;
-                } else {
-                    ov.remove(i);
-                }
-                old
-            }
-            Err(i) => {
-                if qty <= 0 {
-                    return 0;
-                }
-                if ov.len() == self.overflow_cap {
-                    // Drop the level farthest from the touch: for bids the lowest price, for
-                    // asks the highest. If the new level is itself the farthest, drop it.
-                    self.truncated += 1;
-                    let bid = s == 0;
-                    if (bid && i == 0) || (!bid && i == ov.len()) || self.overflow_cap == 0 {
-                        return 0;
-                    }
-                    if bid {
-                        ov.remove(0);
-                        ov.insert(i - 1, (px, qty));
-                    } else {
-                        ov.pop();
-                        ov.insert(i, (px, qty));
-                    }
-                    // One level left the book: keep the count consistent.
-                    self.levels[s] -= 1;
-                    return 0;
-                }
-                ov.insert(i, (px, qty));
-                0
-            }
-        }
-    }
-
     /// Next best price on `side` strictly worse than `px` (bids: below, asks: above).
     fn next_best(&self, side: Side, px: Ticks) -> Option<Ticks> {
         let s = side.idx();
         let ov = &self.overflow[s];
         let w = self.window() as Ticks;
+        // Overflow: strictly worse than `px` is a smaller key on both sides; the best of those
+        // is the largest such key.
+        let from_ov = ov.next_below(ov_key(s, px)).map(|k| ov_key(s, k));
         match side {
             Side::Bid => {
                 // window: highest set bit below px
@@ -203,15 +180,7 @@ impl Book {
                     let start = (px - self.lo).min(w) - 1; // highest index to consider
                     best = scan_down(&self.bits[s], start as usize).map(|i| self.lo + i as Ticks);
                 }
-                let ob = {
-                    let i = ov.partition_point(|l| l.0 < px);
-                    if i > 0 {
-                        Some(ov[i - 1].0)
-                    } else {
-                        None
-                    }
-                };
-                max_opt(best, ob)
+                max_opt(best, from_ov)
             }
             Side::Ask => {
                 let mut best = None;
@@ -223,11 +192,7 @@ impl Book {
                     };
                     best = scan_up(&self.bits[s], start).map(|i| self.lo + i as Ticks);
                 }
-                let oa = {
-                    let i = ov.partition_point(|l| l.0 <= px);
-                    ov.get(i).map(|l| l.0)
-                };
-                min_opt(best, oa)
+                min_opt(best, from_ov)
             }
         }
     }
@@ -262,10 +227,8 @@ impl Book {
                 }
             }
             self.bits[s].iter_mut().for_each(|b| *b = 0);
-            for k in 0..self.overflow[s].len() {
-                let l = self.overflow[s][k];
-                self.scratch.push(l);
-            }
+            let scratch = &mut self.scratch;
+            self.overflow[s].for_each(|key, q| scratch.push((ov_key(s, key), q)));
             self.overflow[s].clear();
             self.levels[s] = 0;
             self.best[s] = None;
@@ -324,12 +287,20 @@ impl BookView for Book {
         if self.in_window(px) {
             self.qty[s][(px - self.lo) as usize]
         } else {
-            let ov = &self.overflow[s];
-            match ov.binary_search_by_key(&px, |l| l.0) {
-                Ok(i) => ov[i].1,
-                Err(_) => 0,
-            }
+            self.overflow[s].get(ov_key(s, px))
         }
+    }
+}
+
+/// Overflow sort key of `px` on side index `s` (0 = bid, 1 = ask): `px` for bids, `-px` for
+/// asks, so that ascending keys run from the farthest level to the nearest on both sides. The
+/// map is its own inverse.
+#[inline]
+fn ov_key(s: usize, px: Ticks) -> Ticks {
+    if s == 0 {
+        px
+    } else {
+        -px
     }
 }
 
@@ -470,17 +441,35 @@ mod tests {
     }
 
     #[test]
-    fn overflow_full_drops_farthest_level_only() {
-        let mut b = Book::new(64, 2);
-        b.set(Side::Bid, 1000, 1); // centres the window at 1000
-        for px in [900, 800, 700] {
-            b.set(Side::Bid, px, 1);
+    fn full_deep_levels_drop_the_farthest_only() {
+        for side in [Side::Bid, Side::Ask] {
+            let sign: Ticks = if side == Side::Bid { -1 } else { 1 };
+            // Window of 64 centred at 10_000; deep room for 64 levels (two 64-level blocks).
+            let mut b = Book::new(64, 64);
+            b.set(side, 10_000, 1);
+            let far = |i: Ticks| 10_000 + sign * (1_000 + i);
+            for i in 0..200 {
+                b.set(side, far(i), 1);
+            }
+            assert!(b.truncated() > 0, "{side:?}");
+            assert_eq!(b.levels(side) as u64, 201 - b.truncated(), "{side:?}");
+            let stored = (0..200).filter(|&i| b.qty_at(side, far(i)) > 0).count();
+            assert_eq!(
+                stored + 1,
+                b.levels(side),
+                "{side:?}: the count matches the levels"
+            );
+            assert!(
+                (0..64).all(|i| b.qty_at(side, far(i)) == 1),
+                "{side:?}: the 64 nearest deep levels stay"
+            );
+            b.set(side, 10_000, 0);
+            let best = if side == Side::Bid {
+                b.best_bid()
+            } else {
+                b.best_ask()
+            };
+            assert_eq!(best, Some(far(0)), "{side:?}");
         }
-        assert_eq!(b.truncated(), 1);
-        assert_eq!(b.best_bid(), Some(1000));
-        b.set(Side::Bid, 1000, 0);
-        assert_eq!(b.best_bid(), Some(900));
-        b.set(Side::Bid, 900, 0);
-        assert_eq!(b.best_bid(), Some(800));
     }
 }
