@@ -6,10 +6,14 @@
 use crate::depth::DepthStream;
 use mm_core::book::{Book, BookView};
 
-/// Window of our book in ticks (as in the engine's default config).
-pub const OUR_WINDOW: usize = 4096;
-/// Overflow capacity of our book per side.
-pub const OUR_OVERFLOW: usize = 4096;
+/// Window of our book in ticks: the engine's default for perpetuals, futures and spot
+/// (`EngineConfig::book_window_linear`); both benched streams are perpetuals.
+pub const OUR_WINDOW: usize = 1 << 20;
+/// Deep-level capacity of our book per side (as the engine builds it).
+pub const OUR_OVERFLOW: usize = 2048;
+/// The engine's default window for options (`EngineConfig::book_window`), benched as a detail:
+/// on a deep perpetual book most levels then live in the deep levels beyond the window.
+pub const OPTION_WINDOW: usize = 4096;
 
 /// Our book: integer ticks/lots, `finish_frame` after each diff message.
 #[derive(Debug)]

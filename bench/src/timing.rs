@@ -16,6 +16,39 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// One timed batch: `setup(state)` untimed, then `batch(state)` timed; returns ns per item
+/// (`batch` returns the number of items it processed).
+pub fn timed<T>(
+    state: &mut T,
+    setup: impl FnOnce(&mut T),
+    batch: impl FnOnce(&mut T) -> u64,
+) -> f64 {
+    setup(state);
+    let t = Instant::now();
+    let n = batch(state);
+    t.elapsed().as_nanos() as f64 / n.max(1) as f64
+}
+
+/// Side-by-side timing on a noisy machine: one warm-up round, then `reps` rounds in which
+/// every contender runs one batch (each a closure returning ns per item, usually via
+/// [`timed`]), the starting contender rotating from round to round. Interleaving exposes
+/// every contender to the same background load, so their ratios stay stable even when the
+/// absolute times drift. Returns each contender's median ns per item.
+pub fn interleaved(reps: usize, contenders: &mut [&mut dyn FnMut() -> f64]) -> Vec<f64> {
+    let k = contenders.len();
+    for c in contenders.iter_mut() {
+        std::hint::black_box(c());
+    }
+    let mut v = vec![Vec::with_capacity(reps); k];
+    for r in 0..reps {
+        for j in 0..k {
+            let c = (r + j) % k;
+            v[c].push(contenders[c]());
+        }
+    }
+    v.iter_mut().map(|x| median(x)).collect()
+}
+
 /// Runs `batch` once to warm up, then `reps` more times, and returns the median time per item
 /// in ns. `batch` returns the number of items it processed; `setup` runs before each batch,
 /// outside the timed region. Both get `state` (the thing measured).

@@ -3,7 +3,9 @@
 //! sonic-rs), the inter-thread hop (rtrb, crossbeam `ArrayQueue`) and the hot step.
 //!
 //! Timing: own loops with `std::time::Instant` around whole batches (never around a single
-//! item), one warm-up batch, then the **median over repeated batches** of time per item;
+//! item), one warm-up batch, then the **median over repeated batches** of time per item, the
+//! contenders of one comparison interleaved batch by batch (`timing::interleaved`) so that
+//! they see the same background load;
 //! ring hops from an hdrhistogram of ping-pong RTT/2 samples (median of each quantile over
 //! three rounds). The workloads are `mm_bench`'s, shared with the criterion benches.
 //!
@@ -21,7 +23,7 @@ use mm_bench::deribit::{self, Tape};
 use mm_bench::hot::{decode_all, Rig};
 use mm_bench::peers::{SerdeJson, SimdJson, SonicRs};
 use mm_bench::ring::{self, ping_pong, throughput, HopStats, Rx, Tx};
-use mm_bench::timing::{machine, median, median_ns_per_item};
+use mm_bench::timing::{interleaved, machine, median, median_ns_per_item, timed};
 use serde_json::{json, Value};
 use std::hint::black_box;
 
@@ -77,47 +79,57 @@ struct Line {
 fn book_stream(s: &DepthStream, reps: usize) -> Value {
     let n = s.changes.len() as u64;
     let mut o = books::Ours::new(s);
-    let ours = median_ns_per_item(
-        reps,
-        &mut o,
-        |o| o.reset(s),
-        |o| {
-            black_box(o.apply(s));
-            n
-        },
-    );
-    // Detail: the same book with a window wide enough for (almost) every level, to show how
-    // much of our cost is the sorted overflow array beyond the 4096-tick window.
-    let mut w = books::Ours::with_window(1 << 20, books::OUR_OVERFLOW);
-    let wide = median_ns_per_item(
-        reps,
-        &mut w,
-        |o| o.reset(s),
-        |o| {
-            black_box(o.apply(s));
-            n
-        },
-    );
+    // Detail: the same book with the options-sized window (4096 ticks), where most levels of a
+    // deep perpetual book live in the deep levels beyond the window.
+    let mut w = books::Ours::with_window(books::OPTION_WINDOW, books::OUR_OVERFLOW);
     let mut h = books::HashMap::new(s);
-    let hm = median_ns_per_item(
-        reps,
-        &mut h,
-        |h| h.reset(s),
-        |h| {
-            black_box(h.apply(s));
-            n
-        },
-    );
     let mut r = books::Roi::new(s);
-    let roi = median_ns_per_item(
+    let t = interleaved(
         reps,
-        &mut r,
-        |r| r.reset(s),
-        |r| {
-            black_box(r.apply(s));
-            n
-        },
+        &mut [
+            &mut || {
+                timed(
+                    &mut o,
+                    |o| o.reset(s),
+                    |o| {
+                        black_box(o.apply(s));
+                        n
+                    },
+                )
+            },
+            &mut || {
+                timed(
+                    &mut w,
+                    |o| o.reset(s),
+                    |o| {
+                        black_box(o.apply(s));
+                        n
+                    },
+                )
+            },
+            &mut || {
+                timed(
+                    &mut h,
+                    |h| h.reset(s),
+                    |h| {
+                        black_box(h.apply(s));
+                        n
+                    },
+                )
+            },
+            &mut || {
+                timed(
+                    &mut r,
+                    |r| r.reset(s),
+                    |r| {
+                        black_box(r.apply(s));
+                        n
+                    },
+                )
+            },
+        ],
     );
+    let (ours, wide, hm, roi) = (t[0], t[1], t[2], t[3]);
     // Same final touch from the same updates.
     let ob = o.book();
     use mm_core::book::BookView;
@@ -135,7 +147,7 @@ fn book_stream(s: &DepthStream, reps: usize) -> Value {
         "frames": s.frame_ends.len(),
         "ours_ns": r2(ours),
         "updates_beyond_2048_ticks_of_final_mid": s.snapshot.iter().chain(&s.changes).filter(|l| (l.px - ob_lo).abs() > 2048).count(),
-        "ours_window_2p20_ns": r2(wide),
+        "ours_window_4096_ns": r2(wide),
         "hftbacktest_hashmap_ns": r2(hm),
         "hftbacktest_roi_ns": r2(roi),
         "ratio_hashmap_over_ours": r2(hm / ours),
@@ -149,61 +161,71 @@ fn decode_set(c: &Corpus, frames: &[(usize, &[u8])], reps: usize, max_len: usize
     let n = frames.len() as u64;
     let bytes: usize = frames.iter().map(|f| f.1.len()).sum();
     let mut ours = Ours::new(c);
-    let t_ours = median_ns_per_item(
-        reps,
-        &mut ours,
-        |o| o.reset(),
-        |ours| {
-            let mut acc = 0u64;
-            for &(t, f) in frames {
-                acc ^= ours.decode(t, f);
-            }
-            black_box(acc);
-            n
-        },
-    );
     let mut sj = SerdeJson::new(8192);
-    let t_sj = median_ns_per_item(
-        reps,
-        &mut sj,
-        |_| {},
-        |sj| {
-            let mut acc = 0u64;
-            for &(_, f) in frames {
-                acc ^= sj.decode(f).map_or(u64::MAX, |x| x.fold());
-            }
-            black_box(acc);
-            n
-        },
-    );
     let mut simd = SimdJson::new(max_len, 8192);
-    let t_simd = median_ns_per_item(
-        reps,
-        &mut simd,
-        |_| {},
-        |simd| {
-            let mut acc = 0u64;
-            for &(_, f) in frames {
-                acc ^= simd.decode(f).map_or(u64::MAX, |x| x.fold());
-            }
-            black_box(acc);
-            n
-        },
-    );
     let mut sonic = SonicRs::new(8192);
-    let t_sonic = median_ns_per_item(
+    let t = interleaved(
         reps,
-        &mut sonic,
-        |_| {},
-        |sonic| {
-            let mut acc = 0u64;
-            for &(_, f) in frames {
-                acc ^= sonic.decode(f).map_or(u64::MAX, |x| x.fold());
-            }
-            black_box(acc);
-            n
-        },
+        &mut [
+            &mut || {
+                timed(
+                    &mut ours,
+                    |o| o.reset(),
+                    |ours| {
+                        let mut acc = 0u64;
+                        for &(t, f) in frames {
+                            acc ^= ours.decode(t, f);
+                        }
+                        black_box(acc);
+                        n
+                    },
+                )
+            },
+            &mut || {
+                timed(
+                    &mut sj,
+                    |_| {},
+                    |sj| {
+                        let mut acc = 0u64;
+                        for &(_, f) in frames {
+                            acc ^= sj.decode(f).map_or(u64::MAX, |x| x.fold());
+                        }
+                        black_box(acc);
+                        n
+                    },
+                )
+            },
+            &mut || {
+                timed(
+                    &mut simd,
+                    |_| {},
+                    |simd| {
+                        let mut acc = 0u64;
+                        for &(_, f) in frames {
+                            acc ^= simd.decode(f).map_or(u64::MAX, |x| x.fold());
+                        }
+                        black_box(acc);
+                        n
+                    },
+                )
+            },
+            &mut || {
+                timed(
+                    &mut sonic,
+                    |_| {},
+                    |sonic| {
+                        let mut acc = 0u64;
+                        for &(_, f) in frames {
+                            acc ^= sonic.decode(f).map_or(u64::MAX, |x| x.fold());
+                        }
+                        black_box(acc);
+                        n
+                    },
+                )
+            },
+        ],
     );
+    let (t_ours, t_sj, t_simd, t_sonic) = (t[0], t[1], t[2], t[3]);
     let per_byte = |t: f64| r2(t * n as f64 / bytes as f64 * 1000.0) / 1000.0;
     json!({
         "frames": n,
@@ -363,8 +385,8 @@ fn main() {
             goal: "(detail)".into(),
         },
         Line {
-            what: "book update, Binance, ours window 2^20 (detail)".into(),
-            ours: f(&book_b, "ours_window_2p20_ns"),
+            what: "book update, Binance, ours 4096-tick window (detail)".into(),
+            ours: f(&book_b, "ours_window_4096_ns"),
             peers: vec![
                 ("hashmap", f(&book_b, "hftbacktest_hashmap_ns")),
                 ("roi", f(&book_b, "hftbacktest_roi_ns")),

@@ -147,6 +147,42 @@ impl DeepLevels {
         }
     }
 
+    /// Removes every level with a key in `[lo, hi)`, calling `f(key, qty)` for each in
+    /// ascending order. O(log n + blocks touched × 64).
+    pub fn take_range(&mut self, lo: Ticks, hi: Ticks, mut f: impl FnMut(Ticks, Lots)) {
+        let mut d = self.dir_min.partition_point(|&m| m <= lo).saturating_sub(1);
+        while d < self.dir.len() && self.dir_min[d] < hi {
+            let b = self.dir[d] as usize;
+            let at = b * BLOCK;
+            let n = self.len[b] as usize;
+            let keys = &self.keys[at..at + n];
+            let j0 = keys.partition_point(|&k| k < lo);
+            let j1 = keys.partition_point(|&k| k < hi);
+            for j in j0..j1 {
+                f(self.keys[at + j], self.qtys[at + j]);
+            }
+            let taken = j1 - j0;
+            if taken == 0 {
+                d += 1;
+                continue;
+            }
+            self.keys.copy_within(at + j1..at + n, at + j0);
+            self.qtys.copy_within(at + j1..at + n, at + j0);
+            self.len[b] -= taken as u8;
+            self.total -= taken;
+            if taken == n {
+                self.dir.remove(d);
+                self.dir_min.remove(d);
+                self.free.push(b as u32);
+                continue;
+            }
+            if j0 == 0 {
+                self.dir_min[d] = self.keys[at];
+            }
+            d += 1;
+        }
+    }
+
     /// Sets the size at key `k` to `qty` lots (`qty <= 0` deletes the level). O(log n) plus
     /// a move of at most one block's entries.
     pub fn set(&mut self, k: Ticks, qty: Lots) -> SetOutcome {
@@ -372,6 +408,35 @@ mod tests {
         d.clear();
         assert!(d.is_empty());
         assert_eq!(d.free.len(), d.len.len());
+    }
+
+    #[test]
+    fn take_range_removes_exactly_the_range() {
+        let mut x: u64 = 0xD1B5_4A32_D192_ED03;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..200 {
+            let mut d = DeepLevels::new(1024);
+            let mut m = BTreeMap::new();
+            for _ in 0..(rnd() % 1500) {
+                let k = (rnd() % 4000) as Ticks - 2000;
+                let q = (rnd() % 9) as Lots + 1;
+                d.set(k, q);
+                m.insert(k, q);
+            }
+            let lo = (rnd() % 4400) as Ticks - 2200;
+            let hi = lo + (rnd() % 2500) as Ticks;
+            let mut got = Vec::new();
+            d.take_range(lo, hi, |k, q| got.push((k, q)));
+            let want: Vec<_> = m.range(lo..hi).map(|(&k, &q)| (k, q)).collect();
+            assert_eq!(got, want, "round {round}");
+            m.retain(|&k, _| k < lo || k >= hi);
+            check(&d, &m);
+        }
     }
 
     #[test]

@@ -44,15 +44,18 @@ pub struct Book {
     best: [Option<Ticks>; 2],
     levels: [usize; 2],
     truncated: u64,
-    scratch: Vec<(Ticks, Lots)>,
 }
 
 impl Book {
     /// A book with a dense window of `window` ticks (rounded up to a power of two, at least 64)
     /// and room for at least `overflow_cap` levels per side outside it.
     ///
-    /// Memory: `2 × (8·W + W/8)` bytes for the window, about `2 × 32 · overflow_cap` bytes for
-    /// the deep levels, and a re-centring scratch of `16 × (2W + 4·overflow_cap)` bytes.
+    /// Memory: `2 × (8·W + W/8)` bytes for the window and about `2 × 32 · overflow_cap` bytes
+    /// for the deep levels. The window's arrays are zero-allocated (fresh pages from the OS for
+    /// large sizes) and only touched around live levels: clearing walks the occupancy bits, so
+    /// a wide window (2^20 ticks, 16 MiB of address space) stays cheap in resident memory.
+    /// Re-centring moves the window's quantities (O(W), rare: the touch must leave the middle
+    /// half of the window).
     pub fn new(window: usize, overflow_cap: usize) -> Book {
         let w = window.max(64).next_power_of_two();
         Book {
@@ -68,7 +71,6 @@ impl Book {
             best: [None, None],
             levels: [0, 0],
             truncated: 0,
-            scratch: Vec::with_capacity(2 * w + 4 * overflow_cap + 2 * deep::BLOCK),
         }
     }
 
@@ -78,12 +80,17 @@ impl Book {
         self.mask + 1
     }
 
-    /// Removes every level (start of a snapshot, or a gap).
+    /// Removes every level (start of a snapshot, or a gap). O(W/64 + levels).
     pub fn clear(&mut self) {
         for s in 0..2 {
-            if self.levels[s] > self.overflow[s].len() {
-                self.qty[s].iter_mut().for_each(|q| *q = 0);
-                self.bits[s].iter_mut().for_each(|b| *b = 0);
+            let (qty, bits) = (&mut self.qty[s], &mut self.bits[s]);
+            for (wi, word) in bits.iter_mut().enumerate() {
+                let mut m = *word;
+                while m != 0 {
+                    qty[(wi << 6) + m.trailing_zeros() as usize] = 0;
+                    m &= m - 1;
+                }
+                *word = 0;
             }
             self.overflow[s].clear();
             self.best[s] = None;
@@ -213,35 +220,60 @@ impl Book {
         self.recentre(anchor - w / 2);
     }
 
+    /// Moves the window to start at `new_lo`, in place: window levels that fall outside go to
+    /// the deep levels, the window's quantities and bits shift, and deep levels that fall
+    /// inside come back. O(W/64 + levels moved + the window's quantities moved).
     fn recentre(&mut self, new_lo: Ticks) {
-        // Collect every level of both sides (window first, then overflow) before moving `lo`.
         let best = self.best;
-        self.scratch.clear();
-        let mut split = 0;
+        let w = self.window() as Ticks;
+        let (lo, hi) = (new_lo, new_lo + w);
         for s in 0..2 {
-            for i in 0..self.window() {
-                let q = self.qty[s][i];
-                if q > 0 {
-                    self.scratch.push((self.lo + i as Ticks, q));
+            // 1. Levels leaving the window go deep.
+            for wi in 0..self.bits[s].len() {
+                let mut m = self.bits[s][wi];
+                while m != 0 {
+                    let i = (wi << 6) + m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let px = self.lo + i as Ticks;
+                    if px >= lo && px < hi {
+                        continue;
+                    }
+                    let q = self.qty[s][i];
                     self.qty[s][i] = 0;
+                    self.bits[s][wi] &= !(1u64 << (i & 63));
+                    let out = self.overflow[s].set(ov_key(s, px), q);
+                    // Only the farthest levels are ever dropped, never the best.
+                    let lost = out.dropped + usize::from(!out.stored);
+                    self.truncated += lost as u64;
+                    self.levels[s] -= lost;
                 }
             }
-            self.bits[s].iter_mut().for_each(|b| *b = 0);
-            let scratch = &mut self.scratch;
-            self.overflow[s].for_each(|key, q| scratch.push((ov_key(s, key), q)));
-            self.overflow[s].clear();
-            self.levels[s] = 0;
-            self.best[s] = None;
-            if s == 0 {
-                split = self.scratch.len();
+            // 2. The rest shift by `delta` places.
+            let delta = new_lo - self.lo;
+            if delta.unsigned_abs() < w as u64 {
+                let (d, n) = (delta.unsigned_abs() as usize, w as usize);
+                if delta > 0 {
+                    self.qty[s].copy_within(d..n, 0);
+                    self.qty[s][n - d..].fill(0);
+                    shift_bits_down(&mut self.bits[s], d);
+                } else if delta < 0 {
+                    self.qty[s].copy_within(0..n - d, d);
+                    self.qty[s][..d].fill(0);
+                    shift_bits_up(&mut self.bits[s], d);
+                }
             }
         }
         self.lo = new_lo;
         self.centred = true;
-        for k in 0..self.scratch.len() {
-            let (px, q) = self.scratch[k];
-            let side = if k < split { Side::Bid } else { Side::Ask };
-            self.set(side, px, q);
+        for s in 0..2 {
+            // 3. Deep levels now inside the window come back (keys of prices in [lo, hi)).
+            let (klo, khi) = if s == 0 { (lo, hi) } else { (1 - hi, 1 - lo) };
+            let (qty, bits) = (&mut self.qty[s], &mut self.bits[s]);
+            self.overflow[s].take_range(klo, khi, |k, q| {
+                let i = (ov_key(s, k) - new_lo) as usize;
+                qty[i] = q;
+                bits[i >> 6] |= 1u64 << (i & 63);
+            });
         }
         debug_assert_eq!(self.best, best);
     }
@@ -319,6 +351,37 @@ fn min_opt(a: Option<Ticks>, b: Option<Ticks>) -> Option<Ticks> {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, None) => x,
         (None, y) => y,
+    }
+}
+
+/// Shifts a bit array towards index 0 by `d` bits (bit `i` takes bit `i + d`; zeros enter at
+/// the top).
+fn shift_bits_down(bits: &mut [u64], d: usize) {
+    let (q, r) = (d / 64, d % 64);
+    let n = bits.len();
+    for j in 0..n {
+        let lo = bits.get(j + q).copied().unwrap_or(0);
+        let hi = bits.get(j + q + 1).copied().unwrap_or(0);
+        bits[j] = if r == 0 {
+            lo
+        } else {
+            (lo >> r) | (hi << (64 - r))
+        };
+    }
+}
+
+/// Shifts a bit array away from index 0 by `d` bits (bit `i` takes bit `i - d`; zeros enter
+/// at the bottom).
+fn shift_bits_up(bits: &mut [u64], d: usize) {
+    let (q, r) = (d / 64, d % 64);
+    for j in (0..bits.len()).rev() {
+        let hi = if j >= q { bits[j - q] } else { 0 };
+        let lo = if j > q { bits[j - q - 1] } else { 0 };
+        bits[j] = if r == 0 {
+            hi
+        } else {
+            (hi << r) | (lo >> (64 - r))
+        };
     }
 }
 

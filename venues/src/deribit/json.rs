@@ -544,16 +544,7 @@ impl<'a> Cursor<'a> {
     /// The 8 bytes at `pos..pos + 8` as a little-endian word, zero-padded past the end.
     #[inline(always)]
     pub fn word_at(&self, pos: usize) -> u64 {
-        match self.buf.get(pos..pos + 8) {
-            Some(c) => u64::from_le_bytes(c.try_into().unwrap_or([0; 8])),
-            None => {
-                let mut w = [0u8; 8];
-                if let Some(rest) = self.buf.get(pos..) {
-                    w[..rest.len().min(8)].copy_from_slice(&rest[..rest.len().min(8)]);
-                }
-                u64::from_le_bytes(w)
-            }
-        }
+        word(self.buf, pos)
     }
 
     /// One-pass fast path of [`Cursor::dec`] for the common shape
@@ -563,53 +554,18 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn fast_dec(&mut self) -> Option<Dec> {
         let b = self.buf;
-        let mut i = self.pos;
-        let neg = b.get(i) == Some(&b'-');
-        i += usize::from(neg);
-        let start = i;
-        let mut mant: u64 = 0;
-        while let Some(&c) = b.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
-            i += 1;
-        }
-        let int_len = i - start;
-        if int_len == 0 || (int_len > 1 && b.get(start) == Some(&b'0')) {
-            return None;
-        }
-        let mut scale = 0usize;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let fs = i;
-            while let Some(&c) = b.get(i) {
-                let d = c.wrapping_sub(b'0');
-                if d > 9 {
-                    break;
-                }
-                mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
-                i += 1;
-            }
-            scale = i - fs;
-            if scale == 0 {
-                return None;
-            }
-        }
-        // ≤ 18 digits: the wrapping arithmetic above did not wrap (10^18 < 2^63).
-        if int_len + scale > 18 || matches!(b.get(i), Some(b'e' | b'E')) {
-            return None;
-        }
+        let neg = b.get(self.pos) == Some(&b'-');
+        let (mant, mut scale, end) = plain_decimal(b, self.pos + usize::from(neg))?;
+        // ≤ 18 digits: fits an i64 (10^18 < 2^63).
         let mut m = mant as i64;
         while scale > 0 && m % 10 == 0 {
             m /= 10;
             scale -= 1;
         }
-        self.pos = i;
+        self.pos = end;
         Some(Dec {
             mant: if neg { -m } else { m },
-            scale: scale as u32,
+            scale,
         })
     }
 
@@ -619,17 +575,8 @@ impl<'a> Cursor<'a> {
     fn fast_u64(&mut self) -> Option<u64> {
         let b = self.buf;
         let start = self.pos;
-        let mut i = start;
-        let mut v: u64 = 0;
-        while let Some(&c) = b.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
-            i += 1;
-        }
-        let n = i - start;
+        let (v, n) = digit_run(b, start);
+        let i = start + n;
         if n == 0
             || n > 19
             || (n > 1 && b.get(start) == Some(&b'0'))
@@ -637,6 +584,7 @@ impl<'a> Cursor<'a> {
         {
             return None;
         }
+        // At most 19 digits: below 10^19 < u64::MAX, so `digit_run` did not wrap.
         self.pos = i;
         Some(v)
     }
@@ -931,6 +879,120 @@ impl Arr {
     }
 }
 
+/// `P10[k] = 10^k` for k ≤ 19 (every power of ten a `u64` holds).
+const P10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// Number of leading ASCII digits in the 8 bytes of `w` (little-endian: byte 0 first), 0–8.
+///
+/// SWAR: a byte is a digit iff its high nibble is 3 and its high nibble after adding 6 is
+/// still 3. A carry out of a non-digit byte can only disturb the bytes after it, which are
+/// not counted.
+#[inline(always)]
+pub fn digit_count(w: u64) -> usize {
+    const HI: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let x = (w & HI) | ((w.wrapping_add(0x0606_0606_0606_0606) & HI) >> 4);
+    ((x ^ 0x3333_3333_3333_3333).trailing_zeros() / 8) as usize
+}
+
+/// Value of the first `n` (1–8) ASCII digits of `w` (byte 0 is the most significant digit),
+/// with three multiplications (the digits are left-aligned by a shift that pads leading
+/// zeros and drops the bytes after them).
+#[inline(always)]
+pub fn digits_value(w: u64, n: usize) -> u64 {
+    debug_assert!((1..=8).contains(&n));
+    let v = (w << (8 * (8 - n))) & 0x0F0F_0F0F_0F0F_0F0F;
+    let v = v.wrapping_mul(2561) >> 8;
+    let v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601) >> 16;
+    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001) >> 32
+}
+
+/// The run of ASCII digits at `b[i..]`: `(value, length)`, 8 digits per step. The value is
+/// exact for runs of at most 19 digits (it wraps beyond; callers bound the length).
+#[inline(always)]
+pub fn digit_run(b: &[u8], i: usize) -> (u64, usize) {
+    let w = word(b, i);
+    let n = digit_count(w);
+    if n == 0 {
+        return (0, 0);
+    }
+    let v = digits_value(w, n);
+    if n < 8 {
+        return (v, n);
+    }
+    let w = word(b, i + 8);
+    let m = digit_count(w);
+    if m == 0 {
+        return (v, 8);
+    }
+    let v = v.wrapping_mul(P10[m]).wrapping_add(digits_value(w, m));
+    if m < 8 {
+        return (v, 8 + m);
+    }
+    let (mut v, mut j) = (v, i + 16);
+    while let Some(&c) = b.get(j) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+        j += 1;
+    }
+    (v, j - i)
+}
+
+/// The 8 bytes at `b[i..i + 8]` as a little-endian word, zero-padded past the end.
+#[inline(always)]
+pub fn word(b: &[u8], i: usize) -> u64 {
+    match b.get(i..i + 8) {
+        Some(c) => u64::from_le_bytes(c.try_into().unwrap_or([0; 8])),
+        None => {
+            let mut w = [0u8; 8];
+            if let Some(rest) = b.get(i..) {
+                let n = rest.len().min(8);
+                w[..n].copy_from_slice(&rest[..n]);
+            }
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// A non-negative plain decimal `(0|[1-9][0-9]*)(\.[0-9]+)?` of at most 18 digits and no
+/// exponent at `b[i..]`, not normalised: `Some((mantissa, decimals, end))` with value
+/// `mantissa × 10^-decimals` (`"0.50"` gives `(50, 2, _)`), `None` for anything else.
+#[inline(always)]
+pub fn plain_decimal(b: &[u8], i: usize) -> Option<(u64, u32, usize)> {
+    let (int, il) = digit_run(b, i);
+    if il == 0 || (il > 1 && b.get(i) == Some(&b'0')) {
+        return None;
+    }
+    let mut j = i + il;
+    let (mant, scale) = if b.get(j) == Some(&b'.') {
+        let (frac, fl) = digit_run(b, j + 1);
+        if fl == 0 || il + fl > 18 {
+            return None;
+        }
+        j += 1 + fl;
+        (int * P10[fl] + frac, fl as u32)
+    } else {
+        if il > 18 {
+            return None;
+        }
+        (int, 0)
+    };
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        return None;
+    }
+    Some((mant, scale, j))
+}
+
 /// Parses validated JSON number text into an exact [`Dec`] (`None` if it needs more than 18
 /// significant digits or decimal places). Exponents of more than three digits are refused
 /// before parsing, which bounds the work [`Dec::parse`] does on hostile input.
@@ -1128,6 +1190,78 @@ mod tests {
                 let general = g.num().ok().and_then(dec);
                 assert_eq!(full, general, "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn swar_digit_runs_match_a_byte_loop() {
+        // Every byte value right after runs of 0..=20 digits, at every alignment near the end
+        // of the buffer (the zero-padded tail path included).
+        let mut x: u64 = 0x853C_49E6_748F_EA9B;
+        for len in 0..=20usize {
+            for after in 0..=255u8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mut t: Vec<u8> = (0..len)
+                    .map(|k| b'0' + ((x >> (k % 60)) % 10) as u8)
+                    .collect();
+                t.push(after);
+                t.extend_from_slice(b"123");
+                for cut in [t.len(), len + 1, len] {
+                    let b = &t[..cut];
+                    let want_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                    let want = b[..want_len].iter().fold(0u64, |v, &c| {
+                        v.wrapping_mul(10).wrapping_add(u64::from(c - b'0'))
+                    });
+                    assert_eq!(
+                        digit_run(b, 0),
+                        (want, want_len),
+                        "{:?}",
+                        String::from_utf8_lossy(b)
+                    );
+                }
+            }
+        }
+        assert_eq!(digit_count(u64::from_le_bytes(*b"12345678")), 8);
+        assert_eq!(
+            digits_value(u64::from_le_bytes(*b"12345678"), 8),
+            12_345_678
+        );
+        assert_eq!(digits_value(u64::from_le_bytes(*b"907.xxxx"), 3), 907);
+    }
+
+    #[test]
+    fn plain_decimal_takes_only_the_plain_shape() {
+        let ok = [
+            ("0", (0, 0)),
+            ("0.0", (0, 1)),
+            ("63940.4", (639404, 1)),
+            ("569.567", (569567, 3)),
+            ("0.50", (50, 2)),
+            ("123456789012345678", (123_456_789_012_345_678, 0)),
+            ("1234567890.12345678", (123_456_789_012_345_678, 8)),
+        ];
+        for (t, (m, sc)) in ok {
+            let b = format!("{t},");
+            assert_eq!(
+                plain_decimal(b.as_bytes(), 0),
+                Some((m, sc, t.len())),
+                "{t}"
+            );
+        }
+        for t in [
+            "",
+            "-1",
+            "01",
+            "1.",
+            ".5",
+            "1e3",
+            "1.5E2",
+            "1234567890123456789",
+            "1.234567890123456789",
+        ] {
+            assert_eq!(plain_decimal(t.as_bytes(), 0), None, "{t}");
         }
     }
 

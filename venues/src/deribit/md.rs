@@ -16,7 +16,7 @@
 //! to `t_recv` and the caller overwrites it with its clock after `decode` returns (the decoder
 //! has no clock). `exch_ts` is the frame's `timestamp` (ms) × 1 000 000.
 
-use super::json::{self, Cursor, JsonKind};
+use super::json::{self, plain_decimal, word, Cursor, JsonKind};
 use super::DecodeError;
 use mm_core::decimal::{Dec, POW10};
 use mm_core::event::{MdEvent, MdKind};
@@ -366,54 +366,126 @@ pub(crate) fn read_error<'a>(c: &mut Cursor<'a>) -> Result<(i32, &'a [u8]), Deco
 }
 
 /// The book row as Deribit sends it, `["new"|"change"|"delete",price,amount]` with plain
-/// decimals and no whitespace, in one pass: `Some((price ticks, qty lots, inexact))` with the
-/// cursor after the `]`, or `None` with the cursor where it was (the general path then parses
-/// or rejects the row with a precise error).
+/// non-negative decimals and no whitespace, in one pass straight to ticks and lots (SWAR digit
+/// runs, no intermediate [`Dec`] normalisation): `Some((price ticks, qty lots, inexact))` with
+/// the cursor after the `]`, or `None` with the cursor where it was (the general path then
+/// parses or rejects the row with a precise error). Gives exactly what the general path gives
+/// for the rows it accepts.
 #[inline(always)]
 fn fast_row(c: &mut Cursor<'_>, grid: Grid) -> Option<(i64, i64, bool)> {
-    const NEW: u64 = u32::from_le_bytes(*b"new\"") as u64;
-    const CHANGE: u64 = u64::from_le_bytes(*b"change\"\0") & 0x00ff_ffff_ffff_ffff;
-    const DELETE: u64 = u64::from_le_bytes(*b"delete\"\0") & 0x00ff_ffff_ffff_ffff;
+    const NEW: u64 = u64::from_le_bytes(*b"[\"new\",\0") & 0x00ff_ffff_ffff_ffff;
+    const CHANGE: u64 = u64::from_le_bytes(*b"[\"change");
+    const DELETE: u64 = u64::from_le_bytes(*b"[\"delete");
+    const QUOTE_COMMA: u64 = u16::from_le_bytes(*b"\",") as u64;
+    let b = c.buf();
     let at = c.pos();
-    let w0 = c.word_at(at);
-    // `["`
-    if w0 & 0xffff != u64::from(u16::from_le_bytes(*b"[\"")) {
-        return None;
-    }
-    let w = c.word_at(at + 2);
-    let (delete, len) = if w & 0xffff_ffff == NEW {
-        (false, 4)
-    } else if w & 0x00ff_ffff_ffff_ffff == CHANGE {
-        (false, 7)
-    } else if w & 0x00ff_ffff_ffff_ffff == DELETE {
-        (true, 7)
+    let w = word(b, at);
+    let (delete, px_at) = if w & 0x00ff_ffff_ffff_ffff == NEW {
+        (false, at + 7)
+    } else if (w == CHANGE || w == DELETE) && word(b, at + 8) & 0xffff == QUOTE_COMMA {
+        (w == DELETE, at + 10)
     } else {
         return None;
     };
-    c.rewind(at + 2 + len);
-    let parsed = (|| {
-        if !c.eat(b',') {
-            return None;
-        }
-        let px = c.try_dec()?;
-        if !c.eat(b',') {
-            return None;
-        }
-        let amt = c.try_dec()?;
-        if !c.eat(b']') {
-            return None;
-        }
-        let price = units_exact(px, grid.tick)?;
-        if delete {
-            return Some((price, 0, false));
-        }
-        let (q, inx) = amount_lots(amt, grid.lot, 0).ok()?;
-        Some((price, q, inx))
-    })();
-    if parsed.is_none() {
-        c.rewind(at);
+    let (pm, ps, i) = plain_decimal(b, px_at)?;
+    if b.get(i) != Some(&b',') {
+        return None;
     }
-    parsed
+    let (am, asc, i) = plain_decimal(b, i + 1)?;
+    if b.get(i) != Some(&b']') {
+        return None;
+    }
+    let price = raw_units_exact(pm, ps, grid.tick)?;
+    let (qty, inexact) = if delete {
+        (0, false)
+    } else {
+        raw_amount_lots(am, asc, grid.lot)?
+    };
+    c.rewind(i + 1);
+    Some((price, qty, inexact))
+}
+
+/// [`units_exact`] of the non-negative decimal `mant × 10^-scale` (not normalised).
+#[inline(always)]
+fn raw_units_exact(mant: u64, scale: u32, unit: Dec) -> Option<i64> {
+    // ≤ 18 digits: `mant` fits an i64.
+    let m = mant as i64;
+    if scale <= unit.scale && unit.mant > 0 {
+        let n = m.checked_mul(*POW10.get((unit.scale - scale) as usize)?)?;
+        if unit.mant == 1 {
+            return Some(n);
+        }
+        return (n % unit.mant == 0).then_some(n / unit.mant);
+    }
+    Dec { mant: m, scale }.div_exact(unit)
+}
+
+/// [`amount_lots`] of the non-negative decimal `mant × 10^-scale` (not normalised):
+/// `(lots, inexact)`.
+#[inline(always)]
+fn raw_amount_lots(mant: u64, scale: u32, lot: Dec) -> Option<(i64, bool)> {
+    let m = mant as i64;
+    let (q, exact) = if scale <= lot.scale && lot.mant > 0 {
+        let n = m.checked_mul(*POW10.get((lot.scale - scale) as usize)?)?;
+        if lot.mant == 1 {
+            (n, true)
+        } else {
+            let (q, r) = (n / lot.mant, n % lot.mant);
+            (q + i64::from(r >= lot.mant - r && r != 0), r == 0)
+        }
+    } else {
+        units_round(Dec { mant: m, scale }, lot)?
+    };
+    if q == 0 && m > 0 {
+        return Some((1, true));
+    }
+    Some((q, !exact))
+}
+
+/// A book row in any valid JSON shape (whitespace, exponents, `[price, amount]` without an
+/// action): `(price ticks, qty lots, inexact)`, with a precise error for anything else. The
+/// cursor is at the row's `[` (`row_at`).
+fn general_row(
+    c: &mut Cursor<'_>,
+    grid: Grid,
+    row_at: usize,
+) -> Result<(i64, i64, bool), DecodeError> {
+    let mut row = c.array()?;
+    if !row.next(c)? {
+        return Err(DecodeError::new("empty book row", row_at));
+    }
+    let mut delete = false;
+    if c.peek() == Some(b'"') {
+        let at = c.pos();
+        match c.str()?.raw {
+            b"new" | b"change" => {}
+            b"delete" => delete = true,
+            _ => return Err(DecodeError::new("unknown book action", at)),
+        }
+        if !row.next(c)? {
+            return Err(DecodeError::new("book row without price", row_at));
+        }
+    }
+    let px_at = c.pos();
+    let px = c.dec()?;
+    if !row.next(c)? {
+        return Err(DecodeError::new("book row without amount", row_at));
+    }
+    let amt_at = c.pos();
+    let amt = c.dec_lossy()?;
+    if row.next(c)? {
+        return Err(DecodeError::new("book row has extra elements", row_at));
+    }
+    let price = units_exact(px, grid.tick).ok_or(DecodeError::new(
+        "price off the instrument's tick grid",
+        px_at,
+    ))?;
+    if delete {
+        return Ok((price, 0, false));
+    }
+    let amt = amt.ok_or(DecodeError::new("amount not a decimal", amt_at))?;
+    let (q, inexact) = amount_lots(amt, grid.lot, amt_at)?;
+    Ok((price, q, inexact))
 }
 
 #[inline]
@@ -913,56 +985,11 @@ impl MdDecoder {
                 ));
             }
             let row_at = c.pos();
-            if let Some((price, qty, inx)) = fast_row(c, grid) {
-                *inexact += u32::from(inx);
-                self.scratch.push(MdEvent {
-                    instrument: inst,
-                    kind: MdKind::Level,
-                    side,
-                    price,
-                    qty,
-                    ..Default::default()
-                });
-                continue;
-            }
-            let mut row = c.array()?;
-            if !row.next(c)? {
-                return Err(DecodeError::new("empty book row", row_at));
-            }
-            let mut delete = false;
-            if c.peek() == Some(b'"') {
-                let at = c.pos();
-                match c.str()?.raw {
-                    b"new" | b"change" => {}
-                    b"delete" => delete = true,
-                    _ => return Err(DecodeError::new("unknown book action", at)),
-                }
-                if !row.next(c)? {
-                    return Err(DecodeError::new("book row without price", row_at));
-                }
-            }
-            let px_at = c.pos();
-            let px = c.dec()?;
-            if !row.next(c)? {
-                return Err(DecodeError::new("book row without amount", row_at));
-            }
-            let amt_at = c.pos();
-            let amt = c.dec_lossy()?;
-            if row.next(c)? {
-                return Err(DecodeError::new("book row has extra elements", row_at));
-            }
-            let price = units_exact(px, grid.tick).ok_or(DecodeError::new(
-                "price off the instrument's tick grid",
-                px_at,
-            ))?;
-            let qty = if delete {
-                0
-            } else {
-                let amt = amt.ok_or(DecodeError::new("amount not a decimal", amt_at))?;
-                let (q, inx) = amount_lots(amt, grid.lot, amt_at)?;
-                *inexact += u32::from(inx);
-                q
+            let (price, qty, inx) = match fast_row(c, grid) {
+                Some(r) => r,
+                None => general_row(c, grid, row_at)?,
             };
+            *inexact += u32::from(inx);
             self.scratch.push(MdEvent {
                 instrument: inst,
                 kind: MdKind::Level,
@@ -1274,6 +1301,98 @@ mod tests {
         );
         assert!(d.decode(f.as_bytes(), 0, &mut |_| {}).is_err());
         assert_eq!(d.scratch.capacity(), cap);
+    }
+
+    /// `fast_row` must give exactly what `general_row` gives whenever it accepts a row, and
+    /// leave the cursor alone when it declines. Rows: every action, prices on and off the
+    /// grid, amounts that round (up, down, ties, to zero), trailing zeros, exponents, signs,
+    /// whitespace and truncations, over Binance-, Deribit-perpetual- and option-like grids.
+    #[test]
+    fn fast_row_agrees_with_general_row() {
+        let grids = [
+            Grid {
+                tick: Dec::new(1, 1),
+                lot: Dec::new(1, 3),
+            },
+            Grid {
+                tick: Dec::new(5, 1),
+                lot: Dec::new(10, 0),
+            },
+            Grid {
+                tick: Dec::new(5, 4),
+                lot: Dec::new(1, 1),
+            },
+            Grid {
+                tick: Dec::new(25, 2),
+                lot: Dec::new(25, 1),
+            },
+        ];
+        let prices = [
+            "0",
+            "0.0",
+            "1000.0",
+            "63940.4",
+            "63940.45",
+            "63940.40",
+            "0.0005",
+            "0.0015",
+            "0.001",
+            "123456789012345678",
+            "12345678901234567890",
+            "1e3",
+            "-5.5",
+            "01.5",
+            "7.",
+            "60000",
+        ];
+        let amounts = [
+            "0",
+            "0.0",
+            "569.567",
+            "0.0004",
+            "0.0005",
+            "0.0006",
+            "1.2345",
+            "0.05",
+            "0.25",
+            "12.5",
+            "10",
+            "1e1",
+            "-1",
+            "3.00",
+            "0.000000000000000001",
+        ];
+        let mut checked = 0;
+        for g in grids {
+            for act in ["new", "change", "delete", "other"] {
+                for px in prices {
+                    for amt in amounts {
+                        for row in [
+                            format!("[\"{act}\",{px},{amt}]"),
+                            format!("[\"{act}\", {px}, {amt}]"),
+                            format!("[{px},{amt}]"),
+                            format!("[\"{act}\",{px},{amt}"),
+                            format!("[\"{act}\",{px},{amt},1]"),
+                        ] {
+                            let b = row.as_bytes();
+                            let mut fc = Cursor::new(b);
+                            let fast = fast_row(&mut fc, g);
+                            let mut gc = Cursor::new(b);
+                            let general = general_row(&mut gc, g, 0);
+                            match fast {
+                                Some(r) => {
+                                    assert_eq!(general.ok(), Some(r), "{row}");
+                                    assert_eq!(fc.pos(), gc.pos(), "{row}");
+                                }
+                                None => assert_eq!(fc.pos(), 0, "{row}"),
+                            }
+                            checked += usize::from(fast.is_some());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 500, "the fast path accepted only {checked} rows");
     }
 
     /// The fast paths (envelope, rows, skipping) must decide exactly as the general path on
