@@ -786,6 +786,20 @@ impl<'a> Cursor<'a> {
         Ok(self.buf.get(start..self.pos).unwrap_or(&[]))
     }
 
+    /// As [`Cursor::value`], skipping with [`Cursor::skip_unused`]: the span's structure
+    /// (brackets, strings) is checked, its scalars are not (whoever parses the span later
+    /// checks what it reads).
+    ///
+    /// # Errors
+    /// As [`Cursor::skip_unused`].
+    #[inline]
+    pub fn value_unused(&mut self) -> Result<&'a [u8], JsonError> {
+        self.ws();
+        let start = self.pos;
+        self.skip_unused()?;
+        Ok(self.buf.get(start..self.pos).unwrap_or(&[]))
+    }
+
     /// Checks that only whitespace remains.
     ///
     /// # Errors

@@ -1,7 +1,9 @@
 //! Order-connection decoder: JSON-RPC replies and private-channel notifications as borrowed,
 //! allocation-free views over the frame (dossier §1.3–§1.5, §5, §9.7–§9.9).
 //!
-//! [`decode_private`] validates the whole frame and classifies it; order and trade objects are
+//! [`decode_private`] checks the whole frame's structure (brackets, strings, members) and
+//! classifies it; every value it reads is validated fully, values it skips only structurally
+//! ([`Cursor::skip_unused`]: one SWAR pass, no per-scalar checks). Order and trade objects are
 //! decoded into [`OrderView`] / [`TradeView`] whose strings borrow from the frame. Lists
 //! ([`TradesView`], [`OrdersView`], [`ChannelsView`]) keep the raw span and decode element by
 //! element when iterated.
@@ -308,7 +310,7 @@ fn parse_order<'a>(c: &mut Cursor<'a>) -> Result<OrderView<'a>, DecodeError> {
             b"post_only" => v.post_only = c.bool()?,
             b"reduce_only" => v.reduce_only = c.bool()?,
             b"last_update_timestamp" => v.last_update_ms = c.u64()?,
-            _ => c.skip()?,
+            _ => c.skip_unused()?,
         }
     }
     v.order_id = order_id.ok_or(DecodeError::new("order without order_id", start))?;
@@ -352,7 +354,7 @@ fn parse_trade<'a>(c: &mut Cursor<'a>) -> Result<TradeView<'a>, DecodeError> {
             b"liquidity" => v.maker = c.str()?.raw == b"M",
             b"timestamp" => v.timestamp_ms = c.u64()?,
             b"trade_seq" => v.trade_seq = c.u64()?,
-            _ => c.skip()?,
+            _ => c.skip_unused()?,
         }
     }
     v.trade_id = trade_id.ok_or(DecodeError::new("trade without trade_id", start))?;
@@ -489,7 +491,7 @@ pub fn parse_label(label: &str) -> Option<ClientId> {
     digits_u64(label.strip_prefix(LABEL_PREFIX)?.as_bytes())
 }
 
-/// Classifies a `result` span (already validated).
+/// Classifies a `result` span (structure already checked).
 fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
     let mut c = Cursor::new(span);
     match c.kind()? {
@@ -514,7 +516,7 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
                 if c.kind()? != JsonKind::String {
                     return Ok(RpcResult::Raw(span));
                 }
-                c.skip()?;
+                c.skip_unused()?;
                 n += 1;
             }
             if n == 0 {
@@ -536,17 +538,17 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
                     b"order" => {
                         c.peek();
                         order = Some(c.pos());
-                        c.skip()?;
+                        c.skip_unused()?;
                     }
-                    b"trades" => trades = Some(c.value()?),
+                    b"trades" => trades = Some(c.value_unused()?),
                     b"access_token" => access = Some(read_str(&mut c)?),
                     b"refresh_token" => refresh = read_opt_str(&mut c)?,
                     b"expires_in" => expires = c.u64()?,
                     b"order_id" => {
                         is_order = true;
-                        c.skip()?;
+                        c.skip_unused()?;
                     }
-                    _ => c.skip()?,
+                    _ => c.skip_unused()?,
                 }
             }
             if let (Some(at), Some(tr)) = (order, trades) {
@@ -578,16 +580,34 @@ fn classify_notification<'a>(
     frame: &'a [u8],
     params_at: usize,
 ) -> Result<PrivateMsg<'a>, DecodeError> {
-    let mut c = Cursor::at(frame, params_at);
+    notification(&mut Cursor::at(frame, params_at))
+}
+
+/// Parses a notification's `params` object at the cursor (left after it) and classifies it.
+/// A single `user.orders` order (its `channel` first, as Deribit sends it) is decoded straight
+/// from the frame in the same pass.
+fn notification<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
+    c.peek();
+    let params_at = c.pos();
     let mut o = c.object()?;
     let mut channel: Option<&[u8]> = None;
     let mut data: Option<&[u8]> = None;
-    while let Some(k) = o.next_key(&mut c)? {
+    let mut order: Option<OrderView<'a>> = None;
+    while let Some(k) = o.next_key(c)? {
         match k {
             b"channel" => channel = Some(c.str()?.raw),
-            b"data" => data = Some(c.value()?),
-            _ => c.skip()?,
+            b"data"
+                if c.peek() == Some(b'{')
+                    && channel.is_some_and(|ch| ch.starts_with(b"user.orders.")) =>
+            {
+                order = Some(parse_order(c)?);
+            }
+            b"data" => data = Some(c.value_unused()?),
+            _ => c.skip_unused()?,
         }
+    }
+    if let Some(order) = order {
+        return Ok(PrivateMsg::Orders(order));
     }
     let channel = channel.ok_or(DecodeError::new("subscription without channel", params_at))?;
     let data = data.ok_or(DecodeError::new("subscription without data", params_at))?;
@@ -614,9 +634,9 @@ fn classify_notification<'a>(
         let mut trades: &[u8] = b"[]";
         while let Some(k) = o.next_key(&mut dc)? {
             match k {
-                b"orders" => orders = dc.value()?,
-                b"trades" => trades = dc.value()?,
-                _ => dc.skip()?,
+                b"orders" => orders = dc.value_unused()?,
+                b"trades" => trades = dc.value_unused()?,
+                _ => dc.skip_unused()?,
             }
         }
         Ok(PrivateMsg::Changes {
@@ -630,7 +650,7 @@ fn classify_notification<'a>(
 
 /// Decodes one frame of the order connection.
 ///
-/// The whole frame is validated. Orders of `user.orders.*.raw` and of `{order, trades}` /
+/// The whole frame's structure is checked; the values read are validated. Orders of `user.orders.*.raw` and of `{order, trades}` /
 /// cancel replies are decoded eagerly; lists decode lazily while iterated.
 ///
 /// # Errors
@@ -645,13 +665,20 @@ pub fn decode_private(frame: &[u8]) -> Result<PrivateMsg<'_>, DecodeError> {
     let mut id = NO_ID;
     let mut result: Option<&[u8]> = None;
     let mut error: Option<(i32, &[u8], usize)> = None;
+    let mut notified: Option<PrivateMsg<'_>> = None;
     while let Some(k) = top.next_key(&mut c)? {
         match k {
             b"method" => method = Some(c.str()?.raw),
+            b"params" if method == Some(b"subscription") && notified.is_none() => {
+                // Deribit sends `method` before `params`: classify in this pass.
+                c.peek();
+                params_at = Some(c.pos());
+                notified = Some(notification(&mut c)?);
+            }
             b"params" => {
                 c.peek();
                 params_at = Some(c.pos());
-                c.skip()?;
+                c.skip_unused()?;
             }
             b"id" => {
                 id = match c.kind()? {
@@ -669,19 +696,22 @@ pub fn decode_private(frame: &[u8]) -> Result<PrivateMsg<'_>, DecodeError> {
                     }
                 }
             }
-            b"result" => result = Some(c.value()?),
+            b"result" => result = Some(c.value_unused()?),
             b"error" => {
                 c.peek();
                 let at = c.pos();
                 let (code, msg) = read_error(&mut c)?;
                 error = Some((code, msg, at));
             }
-            _ => c.skip()?,
+            _ => c.skip_unused()?,
         }
     }
     c.end()?;
     match method {
         Some(b"subscription") => {
+            if let Some(m) = notified {
+                return Ok(m);
+            }
             let at = params_at.ok_or(DecodeError::new("subscription without params", 0))?;
             classify_notification(frame, at)
         }
@@ -694,7 +724,7 @@ pub fn decode_private(frame: &[u8]) -> Result<PrivateMsg<'_>, DecodeError> {
                     if k == b"type" {
                         test_request = pc.str()?.raw == b"test_request";
                     } else {
-                        pc.skip()?;
+                        pc.skip_unused()?;
                     }
                 }
             }
