@@ -9,7 +9,8 @@
 //! Each iteration applies every change after the snapshot (the book is reset to the snapshot
 //! outside the timed region) and reads best bid and best ask after every update, as the quoter
 //! does; throughput is per level update. Books:
-//! - `ours`: [`mm_core::book::Book`] (window 4096 ticks, overflow 4096 levels per side),
+//! - `ours`: [`mm_core::book::Book`] sized as the engine sizes a perpetual's book (window
+//!   2^20 ticks, 2,048 deep levels per side: `mm_bench::books::OUR_WINDOW`),
 //!   integer ticks/lots, `finish_frame` after each diff message.
 //! - `hftbacktest_hashmap`: `HashMapMarketDepth::update_{bid,ask}_depth(price f64, qty f64)`.
 //! - `hftbacktest_roi`: `ROIVectorMarketDepth` over the whole price range of the stream (so it

@@ -33,12 +33,17 @@
 //! queue position is kept where the target did not move; **re-quote on fill**
 //! (`requote_on_fill`, default on): a fill re-evaluates the instrument at once; off, the
 //! next book frame does (limits and the flatten are evaluated on the fill either way).
+//!
+//! **Quote log** (`log_quotes`): every intent also goes out as a `TelKind::Quote` telemetry
+//! record with its [`QuoteReason`] and ladder level; the control thread renders and logs it.
+//! **Halts**: [`Engine::halt_for`] records why quoting stopped (end of run, kill switch, PnL
+//! limit).
 
 use crate::book::{Book, BookView};
 use crate::decimal::Dec;
 use crate::event::{
-    intent_flags, ExecEvent, ExecKind, IntentKind, MdEvent, MdKind, OrderIntent, Stage, TelKind,
-    Telemetry,
+    intent_flags, quote_word, ExecEvent, ExecKind, IntentKind, MdEvent, MdKind, OrderIntent,
+    QuoteReason, Stage, TelKind, Telemetry,
 };
 use crate::instrument::{Instrument, InstrumentTable, Kind};
 use crate::orders::{InFlight, Orders, Status};
@@ -46,7 +51,7 @@ use crate::quote::{
     self, level_size, skewed_size, Inventory, Ladder, Market, QuoteParams, QuoteSpec, Reference,
     MAX_LEVELS,
 };
-use crate::risk::{self, RiskCode, FLATTEN_COLLAR_BPS_E2, NO_LIMIT};
+use crate::risk::{self, HaltCause, RiskCode, FLATTEN_COLLAR_BPS_E2, NO_LIMIT};
 use crate::types::{ClientId, InstrumentId, Lots, Nanos, Side, Ticks};
 
 /// Where the engine writes order intents (the intent ring's producer, or a test vector).
@@ -100,8 +105,14 @@ pub struct EngineConfig {
     pub stale_ns: Nanos,
     /// Capacity of the live-order pool.
     pub order_capacity: usize,
-    /// Book mirror window (ticks) per instrument.
+    /// Book mirror window (ticks) of each option (small books around a small price in ticks).
     pub book_window: usize,
+    /// Book mirror window (ticks) of each perpetual, future and spot instrument: wide, so that
+    /// deep books (a Binance-style 1,000+ level depth stream) stay in the O(1) dense window.
+    /// Costs `16 × W` bytes of address space per instrument (16 MiB at the default 2^20), of
+    /// which only the pages around live levels become resident (the arrays are zero-allocated
+    /// and never swept: clearing and re-centring walk the occupancy bits); see [`Book::new`].
+    pub book_window_linear: usize,
 
     /// Reference price (§1): mid, micro-price or the venue mark.
     pub reference: Reference,
@@ -152,6 +163,10 @@ pub struct EngineConfig {
     /// Interval of exchange time between `TelKind::Mark` records per instrument (ns; 0 =
     /// only at fills).
     pub mark_every_ns: Nanos,
+    /// Publish every quote intent (new, amend, cancel, flatten, cancel-all, with its reason
+    /// and level) as a `TelKind::Quote` telemetry record, for the control thread to log
+    /// (`--log-quotes`). Off by default: the records cost ring slots, not formatting.
+    pub log_quotes: bool,
 }
 
 impl EngineConfig {
@@ -173,6 +188,7 @@ impl EngineConfig {
             stale_ns: 0,
             order_capacity: (n * 8).max(64),
             book_window: 4096,
+            book_window_linear: 1 << 20,
             reference: Reference::Mid,
             min_edge_bps_e2: 0,
             levels: 1,
@@ -194,6 +210,7 @@ impl EngineConfig {
             stop_loss_ppm: 0,
             daily_loss_usd_e4: 0,
             mark_every_ns: 1_000_000_000,
+            log_quotes: false,
         }
     }
 }
@@ -344,6 +361,14 @@ struct InstMeta {
     skew_max: Lots,
 }
 
+/// Re-quote thresholds of one evaluation (ticks): `now` applies (one tick during a
+/// refresh), `normal` is the configured one (tells a refresh amend from a re-quote).
+#[derive(Clone, Copy)]
+struct Thresholds {
+    now: Ticks,
+    normal: Ticks,
+}
+
 /// A live order of a side, as [`Engine::quote_side`] needs it.
 #[derive(Clone, Copy, Default)]
 struct Slot {
@@ -457,9 +482,17 @@ impl Engine {
             .collect();
         let insts = meta
             .iter()
+            .zip(table.iter())
             .enumerate()
-            .map(|(k, m)| InstState {
-                book: Book::new(cfg.book_window, 2048),
+            .map(|(k, (m, inst))| InstState {
+                book: Book::new(
+                    if inst.kind == Kind::Option {
+                        cfg.book_window
+                    } else {
+                        cfg.book_window_linear
+                    },
+                    2048,
+                ),
                 trusted: false,
                 in_snapshot: false,
                 dirty: false,
@@ -850,7 +883,8 @@ impl Engine {
         }
     }
 
-    /// Stops quoting for good and cancels every live order with one cancel-all.
+    /// Stops quoting for good at the end of a run and cancels every live order with one
+    /// cancel-all: [`Engine::halt_for`] with [`HaltCause::Shutdown`].
     /// Returns true when no order is live any more (call until it does, bounded by the
     /// caller's timeout).
     pub fn halt(
@@ -859,9 +893,28 @@ impl Engine {
         out: &mut impl IntentSink,
         tel: &mut impl TelemetrySink,
     ) -> bool {
+        self.halt_for(HaltCause::Shutdown, now, out, tel)
+    }
+
+    /// Stops quoting for good and cancels every live order with one cancel-all. The first
+    /// call emits one risk event: `Shutdown` for [`HaltCause::Shutdown`], else `Halt` with the
+    /// cause in `b`. Returns true when no order is live any more (call until it does, bounded
+    /// by the caller's timeout; later calls keep the first cause).
+    pub fn halt_for(
+        &mut self,
+        cause: HaltCause,
+        now: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) -> bool {
         if !self.halted {
             self.halted = true;
-            self.risk_event(RiskCode::Halt, usize::MAX, 0, 0, 0, now, tel);
+            let code = if cause == HaltCause::Shutdown {
+                RiskCode::Shutdown
+            } else {
+                RiskCode::Halt
+            };
+            self.risk_event(code, usize::MAX, cause as i64, 0, 0, now, tel);
         }
         let mut need = false;
         self.orders.for_each_live(|o| {
@@ -871,13 +924,15 @@ impl Engine {
         });
         if need {
             if out.free() > 0 {
-                out.push(OrderIntent {
+                let it = OrderIntent {
                     t_recv: 0,
                     t_decide: now,
                     kind: IntentKind::CancelAll,
                     instrument: u32::MAX,
                     ..Default::default()
-                });
+                };
+                self.log_quote(tel, &it, QuoteReason::Halt, 0, 0);
+                out.push(it);
                 self.counters.cancel_alls += 1;
                 self.orders.for_each_live(|o| o.inflight = InFlight::Cancel);
                 for st in &mut self.insts {
@@ -912,6 +967,32 @@ impl Engine {
             d,
             ..Default::default()
         });
+    }
+
+    /// Publishes a quote intent as a `TelKind::Quote` record when `log_quotes` is on (no
+    /// formatting here: the control thread renders it).
+    #[inline]
+    fn log_quote(
+        &self,
+        tel: &mut impl TelemetrySink,
+        it: &OrderIntent,
+        reason: QuoteReason,
+        level: usize,
+        open: Lots,
+    ) {
+        if self.cfg.log_quotes {
+            tel.push(Telemetry {
+                t: it.t_decide,
+                kind: TelKind::Quote,
+                instrument: it.instrument,
+                side: it.side,
+                a: it.price,
+                b: it.qty,
+                c: quote_word(it.kind, reason, level, open),
+                d: it.client_id as i64,
+                ..Default::default()
+            });
+        }
     }
 
     /// Records the binding limit of a side; a change emits a `Limit` record, and engaging
@@ -1076,7 +1157,7 @@ impl Engine {
         tel: &mut impl TelemetrySink,
     ) {
         self.risk_event(code, i, b, c, 0, t, tel);
-        let _ = self.halt(t, out, tel);
+        let _ = self.halt_for(HaltCause::PnlLimit, t, out, tel);
     }
 
     /// Recomputes the lot figures that depend on the USD value of a lot.
@@ -1117,7 +1198,8 @@ impl Engine {
             for k in 0..self.levels {
                 let id = self.insts[i].working[side.idx()][k];
                 if id != 0 {
-                    self.cancel(i, side, id, t_recv, now, out, tel);
+                    let why = (QuoteReason::Pull, 0);
+                    self.cancel(i, side, id, why, t_recv, now, out, tel);
                 }
             }
         }
@@ -1131,12 +1213,14 @@ impl Engine {
         }
     }
 
+    /// Cancels one order; `why` = reason and ladder level for the quote log.
     #[allow(clippy::too_many_arguments)]
     fn cancel(
         &mut self,
         i: usize,
         side: Side,
         id: ClientId,
+        why: (QuoteReason, usize),
         t_recv: Nanos,
         now: Nanos,
         out: &mut impl IntentSink,
@@ -1157,10 +1241,10 @@ impl Engine {
         if out.free() == 0 {
             self.counters.back_pressure += 1;
             self.mark_dirty(i);
-            let _ = tel;
             return;
         }
         o.inflight = InFlight::Cancel;
+        let open = o.leaves();
         let intent = OrderIntent {
             t_recv,
             t_decide: now,
@@ -1172,6 +1256,7 @@ impl Engine {
             side,
             flags: 0,
         };
+        self.log_quote(tel, &intent, why.0, why.1, open);
         out.push(intent);
         self.counters.cancels += 1;
         self.clear_working(i, side.idx(), id);
@@ -1308,7 +1393,7 @@ impl Engine {
             return;
         };
         let now = self.stamp(t_recv, t_pop, tel);
-        out.push(OrderIntent {
+        let it = OrderIntent {
             t_recv,
             t_decide: now,
             client_id: id,
@@ -1318,7 +1403,9 @@ impl Engine {
             kind: IntentKind::New,
             side,
             flags: intent_flags::REDUCE_ONLY | intent_flags::IOC,
-        });
+        };
+        self.log_quote(tel, &it, QuoteReason::Flatten, 0, qty);
+        out.push(it);
         self.counters.orders_sent += 1;
         self.counters.flattens += 1;
         self.insts[i].flatten = id;
@@ -1404,22 +1491,22 @@ impl Engine {
                 self.refresh_usd(i);
             }
         }
-        let thr = if force {
-            1
-        } else {
-            let mut t = self
-                .cfg
-                .requote_ticks
-                .max(1)
-                .max(self.meta[i].requote_abs_ticks);
-            if self.cfg.requote_bps_e2 > 0 && lad.ref2 > 0 {
-                t = t.max(quote::mul_div_ceil(
-                    lad.ref2,
-                    self.cfg.requote_bps_e2,
-                    2_000_000,
-                ));
-            }
-            t
+        // The re-quote threshold; a refresh lowers it to one tick.
+        let mut thr_norm = self
+            .cfg
+            .requote_ticks
+            .max(1)
+            .max(self.meta[i].requote_abs_ticks);
+        if self.cfg.requote_bps_e2 > 0 && lad.ref2 > 0 {
+            thr_norm = thr_norm.max(quote::mul_div_ceil(
+                lad.ref2,
+                self.cfg.requote_bps_e2,
+                2_000_000,
+            ));
+        }
+        let thr = Thresholds {
+            now: if force { 1 } else { thr_norm },
+            normal: thr_norm,
         };
         self.quote_side(i, Side::Bid, &lad, thr, t_recv, t_pop, out, tel);
         self.quote_side(i, Side::Ask, &lad, thr, t_recv, t_pop, out, tel);
@@ -1432,7 +1519,7 @@ impl Engine {
         i: usize,
         side: Side,
         lad: &Ladder,
-        thr: Ticks,
+        thr: Thresholds,
         t_recv: Nanos,
         t_pop: Nanos,
         out: &mut impl IntentSink,
@@ -1552,14 +1639,16 @@ impl Engine {
             }
             if size < 1 {
                 if j != NONE {
-                    self.cancel(i, side, ord[j].id, t_recv, t_pop, out, tel);
+                    let why = (QuoteReason::Limit, k);
+                    self.cancel(i, side, ord[j].id, why, t_recv, t_pop, out, tel);
                 }
                 continue;
             }
             room -= (size - held).max(0);
             if j == NONE {
                 if let Some(slot) = (0..levels).find(|&q| self.insts[i].working[s][q] == 0) {
-                    self.send_new(i, side, slot, prices[k], size, t_recv, t_pop, out, tel);
+                    let at = (slot, k);
+                    self.send_new(i, side, at, prices[k], size, t_recv, t_pop, out, tel);
                 }
             } else {
                 let o = ord[j];
@@ -1567,9 +1656,19 @@ impl Engine {
                     Side::Bid => ba.is_some_and(|a| o.price >= a),
                     Side::Ask => bb.is_some_and(|b| o.price <= b),
                 };
-                let moved = o.price != prices[k] && ((o.price - prices[k]).abs() >= thr || crosses);
+                let dist = (o.price - prices[k]).abs();
+                let moved = o.price != prices[k] && (dist >= thr.now || crosses);
                 let px = if moved { prices[k] } else { o.price };
                 if moved || o.leaves != size {
+                    let reason = if !moved {
+                        QuoteReason::Resize
+                    } else if dist >= thr.normal {
+                        QuoteReason::Requote
+                    } else if crosses {
+                        QuoteReason::Cross
+                    } else {
+                        QuoteReason::Refresh
+                    };
                     self.send_amend(
                         i,
                         side,
@@ -1577,6 +1676,7 @@ impl Engine {
                         px,
                         o.filled + size,
                         size > o.leaves,
+                        (reason, k),
                         t_recv,
                         t_pop,
                         out,
@@ -1588,7 +1688,8 @@ impl Engine {
         for j in 0..levels {
             if live[j] && tgt_of[j] == NONE {
                 if ord[j].idle {
-                    self.cancel(i, side, ord[j].id, t_recv, t_pop, out, tel);
+                    let why = (QuoteReason::Surplus, 0);
+                    self.cancel(i, side, ord[j].id, why, t_recv, t_pop, out, tel);
                 } else {
                     self.mark_dirty(i);
                 }
@@ -1630,12 +1731,13 @@ impl Engine {
         }
     }
 
+    /// Sends a new post-only quote into working slot `at.0` for ladder level `at.1`.
     #[allow(clippy::too_many_arguments)]
     fn send_new(
         &mut self,
         i: usize,
         side: Side,
-        slot: usize,
+        at: (usize, usize),
         px: Ticks,
         size: Lots,
         t_recv: Nanos,
@@ -1648,7 +1750,7 @@ impl Engine {
             return;
         };
         let now = self.stamp(t_recv, t_pop, tel);
-        out.push(OrderIntent {
+        let it = OrderIntent {
             t_recv,
             t_decide: now,
             client_id: id,
@@ -1658,13 +1760,16 @@ impl Engine {
             kind: IntentKind::New,
             side,
             flags: intent_flags::POST_ONLY,
-        });
+        };
+        self.log_quote(tel, &it, QuoteReason::Place, at.1, size);
+        out.push(it);
         self.counters.orders_sent += 1;
-        self.insts[i].working[side.idx()][slot] = id;
+        self.insts[i].working[side.idx()][at.0] = id;
         self.recount_order(id);
         self.check_limits(i, side);
     }
 
+    /// Amends a post-only quote; `why` = reason and ladder level for the quote log.
     #[allow(clippy::too_many_arguments)]
     fn send_amend(
         &mut self,
@@ -1674,19 +1779,22 @@ impl Engine {
         px: Ticks,
         total: Lots,
         grows: bool,
+        why: (QuoteReason, usize),
         t_recv: Nanos,
         t_pop: Nanos,
         out: &mut impl IntentSink,
         tel: &mut impl TelemetrySink,
     ) {
         let now = self.stamp(t_recv, t_pop, tel);
+        let mut open = total;
         if let Some(o) = self.orders.get_mut(id) {
             o.inflight = InFlight::Amend {
                 price: px,
                 qty: total,
             };
+            open = total - o.filled;
         }
-        out.push(OrderIntent {
+        let it = OrderIntent {
             t_recv,
             t_decide: now,
             client_id: id,
@@ -1696,7 +1804,9 @@ impl Engine {
             kind: IntentKind::Amend,
             side,
             flags: intent_flags::POST_ONLY,
-        });
+        };
+        self.log_quote(tel, &it, why.0, why.1, open);
+        out.push(it);
         self.counters.amends += 1;
         self.recount_order(id);
         if grows {

@@ -229,6 +229,123 @@ pub enum TelKind {
     /// time as in `Mark`. A side is limited while its quoted size is below the configured
     /// size (or it is not quoted) because of a limit.
     Limit = 8,
+    /// A quote decision sent to the gateway (only with `EngineConfig::log_quotes`):
+    /// `instrument`, `side`, `a` = price ticks (New/Amend; the order's price for a Cancel;
+    /// 0 for CancelAll), `b` = order size in lots (total size; 0 for CancelAll),
+    /// `c` = [`quote_word`] (intent kind, [`QuoteReason`], level, open size), `d` = client id
+    /// (0 for CancelAll). Rendered and logged by the control thread, never on the hot thread.
+    Quote = 9,
+}
+
+/// Why the engine sent a quote intent (the reason of a `TelKind::Quote` record).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuoteReason {
+    /// A level of the ladder had no order: new quote.
+    Place = 1,
+    /// The level's target moved by at least the re-quote threshold: amend to it.
+    Requote = 2,
+    /// The resting order would cross the book: amend to the target.
+    Cross = 3,
+    /// Refresh interval: amend to the target although it moved less than the threshold.
+    Refresh = 4,
+    /// Same price, new size (limit room, size skew, a partial fill): amend.
+    Resize = 5,
+    /// A limit leaves no room for the level: cancel.
+    Limit = 6,
+    /// More orders than targets on the side (the ladder shrank): cancel.
+    Surplus = 7,
+    /// The instrument's quotes are pulled (book gap, stale feed, disconnect): cancel.
+    Pull = 8,
+    /// `|position|` reached the hard max: reduce-only IOC flatten.
+    Flatten = 9,
+    /// Quoting stopped (end of run, kill switch, PnL limit): cancel-all.
+    Halt = 10,
+}
+
+impl QuoteReason {
+    /// Stable lower-case name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuoteReason::Place => "place",
+            QuoteReason::Requote => "requote",
+            QuoteReason::Cross => "would_cross",
+            QuoteReason::Refresh => "refresh",
+            QuoteReason::Resize => "resize",
+            QuoteReason::Limit => "limit",
+            QuoteReason::Surplus => "surplus",
+            QuoteReason::Pull => "pull",
+            QuoteReason::Flatten => "flatten",
+            QuoteReason::Halt => "halt",
+        }
+    }
+
+    /// Inverse of `as u8`.
+    pub fn from_u8(v: u8) -> Option<QuoteReason> {
+        Some(match v {
+            1 => QuoteReason::Place,
+            2 => QuoteReason::Requote,
+            3 => QuoteReason::Cross,
+            4 => QuoteReason::Refresh,
+            5 => QuoteReason::Resize,
+            6 => QuoteReason::Limit,
+            7 => QuoteReason::Surplus,
+            8 => QuoteReason::Pull,
+            9 => QuoteReason::Flatten,
+            10 => QuoteReason::Halt,
+            _ => return None,
+        })
+    }
+}
+
+impl IntentKind {
+    /// Inverse of `as u8`.
+    pub fn from_u8(v: u8) -> Option<IntentKind> {
+        Some(match v {
+            0 => IntentKind::New,
+            1 => IntentKind::Amend,
+            2 => IntentKind::Cancel,
+            3 => IntentKind::CancelAll,
+            _ => return None,
+        })
+    }
+}
+
+/// The `c` word of a `TelKind::Quote` record: bits 0–7 the [`IntentKind`], 8–15 the
+/// [`QuoteReason`], 16–23 the ladder level (0 = best; 0 for flattens, cancel-alls and cancels
+/// of surplus or pulled orders), 24–62 the open size after the intent in lots (clamped to
+/// 2^39 − 1; see [`QuoteInfo::open`]).
+#[inline]
+pub fn quote_word(kind: IntentKind, reason: QuoteReason, level: usize, open: Lots) -> i64 {
+    kind as i64
+        | (reason as i64) << 8
+        | ((level.min(255) as i64) << 16)
+        | (open.clamp(0, (1 << 39) - 1) << 24)
+}
+
+/// A decoded [`quote_word`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuoteInfo {
+    /// What the intent asks (`None`: not a valid word).
+    pub kind: Option<IntentKind>,
+    /// Why (`None`: not a valid word).
+    pub reason: Option<QuoteReason>,
+    /// Ladder level (0 = best).
+    pub level: usize,
+    /// Open size in lots: a new order's size, an amended order's size net of what already
+    /// filled (the record's `b` is the total size the venue is asked for), a cancelled
+    /// order's open size; 0 for a cancel-all.
+    pub open: Lots,
+}
+
+/// Splits a [`quote_word`].
+pub fn split_quote_word(c: i64) -> QuoteInfo {
+    QuoteInfo {
+        kind: IntentKind::from_u8((c & 0xff) as u8),
+        reason: QuoteReason::from_u8(((c >> 8) & 0xff) as u8),
+        level: ((c >> 16) & 0xff) as usize,
+        open: (c >> 24) & ((1 << 39) - 1),
+    }
 }
 
 /// A record for the control thread (telemetry ring payload). 64 bytes.
@@ -266,5 +383,30 @@ mod tests {
         assert_eq!(core::mem::size_of::<ExecEvent>(), 64);
         assert_eq!(core::mem::size_of::<Telemetry>(), 64);
         assert_eq!(core::mem::align_of::<MdEvent>(), 64);
+    }
+
+    #[test]
+    fn quote_word_round_trips() {
+        let w = quote_word(IntentKind::Amend, QuoteReason::Refresh, 3, 17);
+        assert_eq!(
+            split_quote_word(w),
+            QuoteInfo {
+                kind: Some(IntentKind::Amend),
+                reason: Some(QuoteReason::Refresh),
+                level: 3,
+                open: 17
+            }
+        );
+        let w = quote_word(IntentKind::CancelAll, QuoteReason::Halt, 0, 0);
+        let q = split_quote_word(w);
+        assert_eq!(
+            (q.kind, q.reason, q.open),
+            (Some(IntentKind::CancelAll), Some(QuoteReason::Halt), 0)
+        );
+        assert_eq!(split_quote_word(0).reason, None);
+        assert_eq!(
+            split_quote_word(quote_word(IntentKind::New, QuoteReason::Place, 0, i64::MAX)).open,
+            (1 << 39) - 1
+        );
     }
 }

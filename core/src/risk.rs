@@ -57,7 +57,8 @@ pub enum RiskCode {
     IntentBackPressure = 6,
     /// Order pool full: new order not sent.
     OrderPoolFull = 7,
-    /// Quoting halted (shutdown, kill switch or a PnL limit); cancel-all sent.
+    /// Quoting halted for good by the kill switch or a PnL limit; cancel-all sent
+    /// (`b` = [`HaltCause`] value). A PnL halt follows its `StopLoss`/`DailyLoss` event.
     Halt = 8,
     /// A side was stopped or shrunk by the max-position-in-USD limit (`b` = side index).
     MaxPositionUsd = 9,
@@ -75,6 +76,35 @@ pub enum RiskCode {
     StopLoss = 14,
     /// Daily loss limit: cancel all + halt (`b` = PnL in 1e-4 USD, `c` = limit in 1e-4 USD).
     DailyLoss = 15,
+    /// The normal end of a run (end of tape, `--duration`, Ctrl+C/SIGTERM): quoting stops and
+    /// every order is cancelled with one cancel-all. Not a limit: listed so that the closing
+    /// cancel-all is accounted for in the report.
+    Shutdown = 16,
+}
+
+/// Why [`crate::engine::Engine::halt_for`] stopped quoting (carried in `b` of the `Halt` risk
+/// event).
+#[repr(i64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HaltCause {
+    /// The end of the run (reported as [`RiskCode::Shutdown`], not as a halt).
+    Shutdown = 0,
+    /// A PnL limit (stop-loss or daily loss; its own event comes first).
+    PnlLimit = 1,
+    /// The kill switch (SIGUSR1, kill file, `mm-fast kill` / `POST /kill`).
+    KillSwitch = 2,
+}
+
+impl HaltCause {
+    /// Inverse of `as i64`.
+    pub fn from_i64(v: i64) -> Option<HaltCause> {
+        Some(match v {
+            0 => HaltCause::Shutdown,
+            1 => HaltCause::PnlLimit,
+            2 => HaltCause::KillSwitch,
+            _ => return None,
+        })
+    }
 }
 
 impl RiskCode {
@@ -96,6 +126,7 @@ impl RiskCode {
             RiskCode::Flatten => "flatten",
             RiskCode::StopLoss => "stop_loss",
             RiskCode::DailyLoss => "daily_loss",
+            RiskCode::Shutdown => "shutdown",
         }
     }
 
@@ -116,6 +147,7 @@ impl RiskCode {
             RiskCode::Halt => "cancel_all+halt",
             RiskCode::Flatten => "reduce_only_ioc",
             RiskCode::StopLoss | RiskCode::DailyLoss => "cancel_all+halt",
+            RiskCode::Shutdown => "cancel_all",
         }
     }
 
@@ -143,6 +175,7 @@ impl RiskCode {
             13 => RiskCode::Flatten,
             14 => RiskCode::StopLoss,
             15 => RiskCode::DailyLoss,
+            16 => RiskCode::Shutdown,
             _ => return None,
         })
     }

@@ -102,7 +102,7 @@ fn quotes_after_snapshot_and_amends_on_move() {
         (IntentKind::New, Side::Ask, 107)
     );
     assert!(out.iter().all(|i| i.flags & intent_flags::POST_ONLY != 0));
-    let sent: Vec<_> = out.drain(..).collect();
+    let sent: Vec<_> = out.split_off(0);
     for it in &sent {
         ack(&mut e, &mut out, &mut tel, it);
     }
@@ -136,7 +136,7 @@ fn gap_pulls_quotes_until_next_snapshot() {
     let mut out = Vec::with_capacity(64);
     let mut tel = Vec::with_capacity(1024);
     snapshot(&mut e, &mut out, &mut tel, 100, 110);
-    let sent: Vec<_> = out.drain(..).collect();
+    let sent: Vec<_> = out.split_off(0);
     for it in &sent {
         ack(&mut e, &mut out, &mut tel, it);
     }
@@ -144,7 +144,7 @@ fn gap_pulls_quotes_until_next_snapshot() {
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|i| i.kind == IntentKind::Cancel));
     assert!(!e.trusted(0));
-    let cancels: Vec<_> = out.drain(..).collect();
+    let cancels: Vec<_> = out.split_off(0);
     for it in &cancels {
         ack(&mut e, &mut out, &mut tel, it);
     }
@@ -173,7 +173,7 @@ fn fills_move_position_and_max_position_stops_the_side() {
     let mut out = Vec::with_capacity(64);
     let mut tel = Vec::with_capacity(1024);
     snapshot(&mut e, &mut out, &mut tel, 100, 110);
-    let sent: Vec<_> = out.drain(..).collect();
+    let sent: Vec<_> = out.split_off(0);
     for it in &sent {
         ack(&mut e, &mut out, &mut tel, it);
     }
@@ -220,7 +220,7 @@ fn halt_cancels_everything_once() {
     let mut out = Vec::with_capacity(64);
     let mut tel = Vec::with_capacity(1024);
     snapshot(&mut e, &mut out, &mut tel, 100, 110);
-    let sent: Vec<_> = out.drain(..).collect();
+    let sent: Vec<_> = out.split_off(0);
     for it in &sent {
         ack(&mut e, &mut out, &mut tel, it);
     }
@@ -289,7 +289,7 @@ fn ack_all(
     out: &mut Vec<OrderIntent>,
     tel: &mut Vec<Telemetry>,
 ) -> Vec<OrderIntent> {
-    let sent: Vec<_> = out.drain(..).collect();
+    let sent: Vec<_> = out.split_off(0);
     for it in &sent {
         ack(e, out, tel, it);
     }
@@ -697,7 +697,7 @@ fn a_new_order_refused_after_a_halt_is_forgotten() {
     let mut out = Vec::with_capacity(64);
     let mut tel = Vec::with_capacity(4096);
     book(&mut e, &mut out, &mut tel, (10000, 5), (10010, 5), 10);
-    let sent: Vec<_> = out.drain(..).collect();
+    let sent: Vec<_> = out.split_off(0);
     assert!(!e.halt(11, &mut out, &mut tel));
     assert_eq!(out[0].kind, IntentKind::CancelAll);
     let rej = ExecEvent {
@@ -719,4 +719,131 @@ fn a_new_order_refused_after_a_halt_is_forgotten() {
     e.on_exec(&gone, 13, &mut out, &mut tel);
     assert_eq!(e.open_orders(), 0);
     assert!(e.halt(14, &mut out, &mut tel));
+}
+
+/// `log_quotes`: one `Quote` telemetry record per intent, in order, carrying the intent's
+/// kind, side, price, size and client id, its reason and ladder level; none when off.
+#[test]
+fn quote_log_records_every_intent_with_its_reason() {
+    type Rec = (IntentKind, Side, i64, i64, u64, Option<QuoteReason>, usize);
+    let records = |tel: &[Telemetry]| -> Vec<Rec> {
+        tel.iter()
+            .filter(|t| t.kind == TelKind::Quote)
+            .map(|t| {
+                let q = split_quote_word(t.c);
+                assert_eq!(
+                    q.open,
+                    if q.kind == Some(IntentKind::CancelAll) {
+                        0
+                    } else {
+                        t.b
+                    }
+                );
+                (
+                    q.kind.unwrap(),
+                    t.side,
+                    t.a,
+                    t.b,
+                    t.d as u64,
+                    q.reason,
+                    q.level,
+                )
+            })
+            .collect()
+    };
+    let mut e = engine_with(|c| {
+        c.log_quotes = true;
+        c.requote_ticks = 3;
+        c.refresh_ns = 1_000;
+    });
+    let mut out = Vec::with_capacity(64);
+    let mut tel = Vec::with_capacity(4096);
+    let mut sent: Vec<OrderIntent> = Vec::new();
+    let mut reasons: Vec<QuoteReason> = Vec::new();
+    let mut step = |e: &mut Engine,
+                    out: &mut Vec<OrderIntent>,
+                    tel: &mut Vec<Telemetry>,
+                    want: &[QuoteReason],
+                    sent: &mut Vec<OrderIntent>| {
+        assert_eq!(out.len(), want.len(), "{out:?}");
+        reasons.extend_from_slice(want);
+        sent.extend(out.iter().copied());
+        ack_all(e, out, tel);
+    };
+    // Snapshot: two new quotes (mid 105, 4 ticks wide: 103 / 107).
+    book(&mut e, &mut out, &mut tel, (100, 5), (110, 5), 10);
+    step(
+        &mut e,
+        &mut out,
+        &mut tel,
+        &[QuoteReason::Place; 2],
+        &mut sent,
+    );
+    // Targets move 1 tick, under the 3-tick threshold: nothing.
+    book(&mut e, &mut out, &mut tel, (102, 5), (110, 5), 20);
+    step(&mut e, &mut out, &mut tel, &[], &mut sent);
+    // Targets move 8 ticks: re-quote both.
+    book(&mut e, &mut out, &mut tel, (108, 5), (118, 5), 30);
+    step(
+        &mut e,
+        &mut out,
+        &mut tel,
+        &[QuoteReason::Requote; 2],
+        &mut sent,
+    );
+    // After the refresh interval a 1-tick move is amended anyway.
+    book(&mut e, &mut out, &mut tel, (110, 5), (118, 5), 2_000);
+    step(
+        &mut e,
+        &mut out,
+        &mut tel,
+        &[QuoteReason::Refresh; 2],
+        &mut sent,
+    );
+    // A gap pulls both.
+    e.on_md(&md(MdKind::Gap, Side::Bid, 0, 0), 2_010, &mut out, &mut tel);
+    step(
+        &mut e,
+        &mut out,
+        &mut tel,
+        &[QuoteReason::Pull; 2],
+        &mut sent,
+    );
+    // Quoting again, then the halt's cancel-all.
+    book(&mut e, &mut out, &mut tel, (100, 5), (110, 5), 2_020);
+    step(
+        &mut e,
+        &mut out,
+        &mut tel,
+        &[QuoteReason::Place; 2],
+        &mut sent,
+    );
+    assert!(!e.halt(2_030, &mut out, &mut tel));
+    step(&mut e, &mut out, &mut tel, &[QuoteReason::Halt], &mut sent);
+    let got = records(&tel);
+    let want: Vec<Rec> = sent
+        .iter()
+        .zip(&reasons)
+        .map(|(it, r)| {
+            (
+                it.kind,
+                it.side,
+                it.price,
+                it.qty,
+                it.client_id,
+                Some(*r),
+                0,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(sent.last().unwrap().kind, IntentKind::CancelAll);
+    assert_eq!(sent[2].price, 111, "re-quoted to the new target");
+    assert_eq!(sent[4].price, 112, "refreshed by one tick");
+    // Off (the default): no record.
+    let mut e = engine_with(|_| {});
+    let mut tel = Vec::with_capacity(4096);
+    book(&mut e, &mut out, &mut tel, (100, 5), (110, 5), 10);
+    assert_eq!(out.len(), 2);
+    assert!(records(&tel).is_empty());
 }

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+pub mod lockstep;
+
 /// The shared data directory: `MM_DATA_DIR`, else `<workspace>/../shared/data`.
 pub fn data_dir() -> PathBuf {
     std::env::var_os("MM_DATA_DIR")

@@ -1,6 +1,7 @@
 //! Every configuration in `examples/` runs end to end on the real tape its header names:
 //! `mm-fast --venue sim --tape <tape> --config examples/<file> --speed max --report-json r.json`
-//! exits cleanly with the engine's fills and positions equal to the simulator's ledger.
+//! exits cleanly with the engine's fills and positions equal to the simulator's ledger and no
+//! configured limit exceeded in that ledger (`limit_breaches` 0).
 
 use mm_tests::data;
 use mm_tools::config::{parse_args, CliError};
@@ -62,9 +63,16 @@ fn run_example(file: &str, tape_rel: Option<&str>) {
     assert!(r.orders_sent > 0, "{file}: the configuration quotes");
     assert_eq!(r.open_orders_at_exit, 0, "{file}");
     assert_eq!(r.limit_violations, 0, "{file}");
+    assert_eq!(
+        r.limit_breaches,
+        Some(0),
+        "{file}: the simulator's ledger shows a limit exceeded: {:?}",
+        r.limit_breach_details
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report written")).unwrap();
     assert_eq!(json["ledger_match"], true);
+    assert_eq!(json["limit_breaches"], 0);
     assert_eq!(
         json["name"],
         file.split('.').next().unwrap(),

@@ -185,6 +185,20 @@ pub struct Args {
     /// Decide and log, send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Log every quote decision sent to the venue (new, amend, cancel, flatten, cancel-all:
+    /// instrument, side, level, price, size, order, reason) at `info` on the log target
+    /// `mm_fast::quotes` (enabled by this switch whatever `--log` says). The hot thread only
+    /// publishes a telemetry record per intent; the control thread formats and writes the
+    /// line.
+    #[arg(long)]
+    pub log_quotes: bool,
+    /// Quotes are post-only (Deribit `post_only` + `reject_post_only`: a quote that would
+    /// cross is rejected by the venue, never repriced or executed as taker). Always on:
+    /// `false` is refused at startup (the USD maker JSON's `execution.post_only: false` too).
+    /// The only non-post-only order mm-fast sends is the reduce-only IOC flatten of
+    /// `--hard-max-position`.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub post_only: bool,
     /// Stop after this many seconds.
     #[arg(long)]
     pub duration: Option<f64>,

@@ -24,6 +24,8 @@
 //!   `symbol` is mapped to a Deribit instrument name by [`deribit_symbol`]). A key whose flag
 //!   this build does not have is an error ("unsupported key"), never silently dropped; only a
 //!   switch set to `false` (e.g. `log_quotes: false`) needs no flag, since it asks for nothing.
+//!   `execution.post_only: false` is refused (an error naming the key): quotes are always
+//!   post-only.
 //!
 //! Relative paths inside a file (tape, report) are taken as they would be on the command line:
 //! relative to the working directory.
@@ -519,8 +521,8 @@ fn tokens(flag: &Flag, v: &Val, key: &str, path: &Path) -> Result<Vec<String>, S
 
 /// The USD-sized Python maker's JSON keys (`section.key`) and the flag each maps to.
 /// `symbol` (→ `--instruments`, through [`deribit_symbol`]), `name` (→ `--name`) and
-/// `execution.post_only` (→ `--post-only` / `--no-post-only`, see [`maker_json`]) are handled
-/// separately.
+/// `execution.post_only` (`true` → `--post-only true`; `false` is refused with an error
+/// naming the key: mm-fast quotes post-only always) are handled separately.
 pub const MAKER_KEYS: [(&str, &str); 13] = [
     ("market_making.base_spread_bps", "spread-bps"),
     ("market_making.min_spread_bps", "min-spread-bps"),
@@ -598,7 +600,7 @@ fn maker_json(text: &str, path: &Path, flags: &FlagTable) -> Result<Parsed, Stri
         return Err(format!("config {file}: expected a JSON object"));
     };
     let mut items: Vec<Item> = Vec::new();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let mut unsupported: Vec<String> = Vec::new();
     let mut push = |key: &str, long: &str, v: Val| -> Result<(), String> {
         let Some(flag) = flags.get(long) else {
@@ -653,17 +655,14 @@ fn maker_json(text: &str, path: &Path, flags: &FlagTable) -> Result<Parsed, Stri
                         let Val::Bool(on) = val else {
                             return Err(format!("config {file}: `{key}` is true or false"));
                         };
-                        match (on, flags.get("post-only"), flags.get("no-post-only")) {
-                            (true, Some(_), _) => push(&key, "post-only", Val::Bool(true))?,
-                            (false, _, Some(_)) => push(&key, "no-post-only", Val::Bool(true))?,
-                            (false, Some(f), None) if !matches!(f.action, ArgAction::SetTrue) => {
-                                push(&key, "post-only", Val::Text("false".into()))?
-                            }
-                            (true, None, _) => {} // mm-fast quotes post-only always
-                            (false, _, _) => warnings.push(format!(
-                                "config {file}: `{key}` = false ignored: mm-fast always quotes post-only"
-                            )),
+                        if !on {
+                            return Err(format!(
+                                "config {file}: `{key}` = false is refused: mm-fast quotes \
+                                 post-only always (a quote that would cross is rejected by the \
+                                 venue, never executed as taker); remove the key or set it to true"
+                            ));
                         }
+                        push(&key, "post-only", Val::Bool(true))?;
                         continue;
                     }
                     let Some((_, long)) = MAKER_KEYS.iter().find(|(k, _)| *k == key) else {

@@ -8,6 +8,7 @@ use mm_core::engine::{Engine, IntentSink, TelemetrySink};
 use mm_core::event::{
     ExecEvent, IntentKind, MdEvent, MdKind, OrderIntent, Stage, TelKind, Telemetry,
 };
+use mm_core::risk::HaltCause;
 use mm_io::ring::{Consumer, Producer};
 use mm_io::{Idle, IdleWaiter};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -187,7 +188,13 @@ pub fn hot_loop(
                     });
                 }
             }
-            if engine.halt(now, &mut out, &mut tel) {
+            // The kill switch halts with its own cause; otherwise this is the end of the run.
+            let cause = if ctl.kill.load(Ordering::Relaxed) {
+                HaltCause::KillSwitch
+            } else {
+                HaltCause::Shutdown
+            };
+            if engine.halt_for(cause, now, &mut out, &mut tel) {
                 ctl.flat_at.store(clock(), Ordering::Relaxed);
                 ctl.flat.store(true, Ordering::Release);
             }

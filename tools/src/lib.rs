@@ -11,6 +11,7 @@ pub mod hot;
 pub mod kill;
 pub mod latency;
 pub mod metrics;
+pub mod quotelog;
 pub mod report;
 pub mod run;
 pub mod select;

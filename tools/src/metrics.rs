@@ -23,7 +23,7 @@
 
 use mm_core::event::{TelKind, Telemetry};
 use mm_core::instrument::{InstrumentTable, Kind};
-use mm_core::risk::RiskCode;
+use mm_core::risk::{HaltCause, RiskCode};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -366,7 +366,19 @@ impl MetricsTel {
             ),
             Some(RiskCode::GapPulled) => "book gap: quotes pulled until resync".into(),
             Some(RiskCode::Stale) => "no market data within --stale-ms: quotes pulled".into(),
-            Some(RiskCode::Halt) => "quoting halted, cancel-all sent".into(),
+            Some(RiskCode::Halt) => match HaltCause::from_i64(t.b) {
+                Some(HaltCause::KillSwitch) => {
+                    "kill switch: quoting halted until restart, cancel-all sent".into()
+                }
+                Some(HaltCause::PnlLimit) => {
+                    "PnL limit (event above): quoting halted until restart, cancel-all sent".into()
+                }
+                _ => "quoting halted until restart, cancel-all sent".into(),
+            },
+            Some(RiskCode::Shutdown) => "end of run (end of tape, --duration, Ctrl+C/SIGTERM): \
+                 quoting stopped, every order cancelled with one cancel-all; a normal stop, \
+                 not a limit"
+                .into(),
             Some(c) => format!("{} (b={}, c={}, d={})", c.name(), t.b, t.c, t.d),
             None => format!("unknown risk code {}", t.a),
         };

@@ -60,7 +60,10 @@ pub struct Pnl {
     pub unrealized: f64,
     /// Fees paid (positive = paid, negative = rebate).
     pub fees: f64,
-    /// Currency of the figures (`USD` when every currency could be converted).
+    /// Currency of the figures: in the total, the stablecoin when every instrument settles in
+    /// the same one (`USDT` for the re-hosted Binance USD-M perpetuals, `USDC`), else `USD`
+    /// when every currency could be converted (stablecoins 1:1, coins at the index), else the
+    /// only currency, unconverted; per currency, that currency.
     pub currency: String,
 }
 
@@ -296,6 +299,12 @@ pub fn pnl(
         } else {
             total.currency = "USD (partial: some currencies had no index)".into();
         }
+    } else if let [only] = by.keys().collect::<Vec<_>>()[..] {
+        // One USD stablecoin settles everything (re-hosted Binance USD-M: USDT): the figures
+        // are in it, unconverted; label them so.
+        if only == "USDT" || only == "USDC" {
+            total.currency = only.clone();
+        }
     }
     (total, by)
 }
@@ -328,8 +337,13 @@ pub fn print_summary(r: &Report) {
         r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_event_count
     );
     let m = &r.metrics;
+    // The USD figures of the metrics are in the stablecoin when it settles everything.
+    let ccy = match r.pnl.currency.as_str() {
+        c @ ("USDT" | "USDC") => c,
+        _ => "USD",
+    };
     println!(
-        "  fill rate {:.4}  spread captured {:.4} USD ({:.4}/fill, {:.2} bps avg)  max |inventory| {:.2} USD  time at limit {:.1} s",
+        "  fill rate {:.4}  spread captured {:.4} {ccy} ({:.4}/fill, {:.2} bps avg)  max |inventory| {:.2} {ccy}  time at limit {:.1} s",
         m.fill_rate,
         m.spread_captured_usd,
         m.spread_captured_per_fill_usd,
@@ -338,7 +352,7 @@ pub fn print_summary(r: &Report) {
         m.time_at_limit_s
     );
     println!(
-        "  pnl series: {} samples  sharpe/s {}  max drawdown {:.4} USD  limit breaches (sim ledger) {}",
+        "  pnl series: {} samples  sharpe/s {}  max drawdown {:.4} {ccy}  limit breaches (sim ledger) {}",
         m.pnl_samples,
         m.sharpe_per_second
             .map_or("-".to_string(), |v| format!("{v:.3}")),

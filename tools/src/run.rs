@@ -36,6 +36,12 @@ pub const DERIBIT_PROD: &str = "wss://www.deribit.com/ws/api/v2";
 /// Deribit testnet endpoint.
 pub const DERIBIT_TEST: &str = "wss://test.deribit.com/ws/api/v2";
 
+/// The refusal of `--post-only false` (and of the USD maker JSON's `execution.post_only:
+/// false`).
+pub const POST_ONLY_REFUSED: &str = "--post-only false is not supported: mm-fast quotes \
+     post-only always (a quote that would cross is rejected by the venue, never executed as \
+     taker); remove the setting or set it to true";
+
 /// Options of a run that tests set directly (not on the command line).
 #[derive(Clone, Debug, Default)]
 pub struct RunExtras {
@@ -226,7 +232,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, signal.clone());
     }
-    let mut tel = TelState::new(&table);
+    let mut tel = TelState::new(&table, args.log_quotes);
     let deadline = args.duration.map(|d| t0 + Duration::from_secs_f64(d));
     let mut tape_done_at: Option<Instant> = None;
     let mut stats = StatsLine::new(args.stats_interval, t0);
@@ -565,11 +571,18 @@ struct TelState {
     last_cancel_written: u64,
     /// Risk-event list and per-run metrics (fills, marks, limits, risk events).
     metrics: crate::metrics::MetricsTel,
+    /// `--log-quotes`: write each `Quote` record as a log line (target
+    /// [`crate::quotelog::TARGET`]).
+    log_quotes: bool,
+    /// The run's instruments (names, ticks and lots of the quote log).
+    table: InstrumentTable,
 }
 
 impl TelState {
-    fn new(table: &InstrumentTable) -> Self {
+    fn new(table: &InstrumentTable, log_quotes: bool) -> Self {
         TelState {
+            log_quotes,
+            table: table.clone(),
             rec: LatencyRecorder::new(),
             window: LatencyRecorder::new(),
             fills: Vec::new(),
@@ -614,6 +627,13 @@ impl TelState {
                     }
                     TelKind::Gap | TelKind::Risk | TelKind::Reject => {}
                     TelKind::Mark | TelKind::Limit => {}
+                    TelKind::Quote => {
+                        if self.log_quotes {
+                            if let Some(line) = crate::quotelog::line(&self.table, &t) {
+                                log::info!(target: crate::quotelog::TARGET, "{line}");
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -716,6 +736,9 @@ fn to_lots(amount: f64, lot: Dec) -> i64 {
 /// # Errors
 /// A flag value the engine cannot use, naming the flag.
 pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfig, String> {
+    if !args.post_only {
+        return Err(POST_ONLY_REFUSED.into());
+    }
     let spread = if let Some(k) = args.improve_ticks {
         if k < 0 {
             return Err("--improve-ticks must be ≥ 0".into());
@@ -852,5 +875,6 @@ pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfi
     cfg.daily_loss_usd_e4 = args.daily_loss_usd.map_or(0, usd_e4);
     cfg.requote_ticks = args.requote_ticks;
     cfg.stale_ns = args.stale_ms * 1_000_000;
+    cfg.log_quotes = args.log_quotes;
     Ok(cfg)
 }

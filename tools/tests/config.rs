@@ -278,19 +278,16 @@ fn usd_maker_json_maps_to_flags() {
     let q2 = file("json", r#"{"symbol": "BTCUSDT", "strategy": "x"}"#);
     let e = config_err(load(&q2, &[]));
     assert!(e.contains("`strategy`"), "{e}");
-    // post_only = false: mapped when mm-fast can turn it off, else a warning (always on).
+    // post_only = false: refused, naming the key (mm-fast quotes post-only always).
     let q3 = file(
         "json",
         r#"{"symbol": "BTC-PERPETUAL", "execution": {"post_only": false}}"#,
     );
-    let l = load(&q3, &[]).unwrap();
-    if !has_flag("no-post-only") && !has_flag("post-only") {
-        assert!(
-            l.warnings.iter().any(|w| w.contains("post_only")),
-            "{:?}",
-            l.warnings
-        );
-    }
+    let e = config_err(load(&q3, &[]));
+    assert!(
+        e.contains("execution.post_only") && e.contains("refused") && e.contains("post-only"),
+        "{e}"
+    );
     for p in [p, q, q2, q3] {
         let _ = std::fs::remove_file(p);
     }
@@ -339,4 +336,73 @@ fn subcommands_and_plain_flags() {
     };
     assert!(mm_tools::kill::kill_command(&k).is_err());
     let _ = std::fs::remove_file(p);
+}
+
+/// Quotes are always post-only: `--post-only false` (flag or TOML key) is refused by the
+/// engine settings with a clear message; `true` (also the USD maker's
+/// `execution.post_only: true`) is accepted.
+#[test]
+fn post_only_false_is_refused() {
+    use mm_core::instrument::InstrumentTable;
+    use mm_tools::run::{engine_config, POST_ONLY_REFUSED};
+    let table = InstrumentTable::new();
+    let l = parse_args(["mm-fast"]).unwrap();
+    assert!(l.args.post_only, "on by default");
+    assert_eq!(origin(&l, "post-only"), Origin::Default);
+    assert!(engine_config(&l.args, &table).is_ok());
+    let p = file("toml", "[execution]\npost-only = false\n");
+    let l = load(&p, &[]).unwrap();
+    assert!(!l.args.post_only);
+    assert_eq!(origin(&l, "post-only"), Origin::Config);
+    assert_eq!(
+        engine_config(&l.args, &table).unwrap_err(),
+        POST_ONLY_REFUSED
+    );
+    assert!(POST_ONLY_REFUSED.contains("--post-only false is not supported"));
+    let l = parse_args(["mm-fast", "--post-only", "false"]).unwrap();
+    assert!(engine_config(&l.args, &table).is_err());
+    let l = parse_args(["mm-fast", "--post-only", "true"]).unwrap();
+    assert!(engine_config(&l.args, &table).is_ok());
+    let q = file(
+        "json",
+        r#"{"symbol": "BTCUSDT", "execution": {"post_only": true}}"#,
+    );
+    let l = load(&q, &[]).unwrap();
+    assert!(l.args.post_only);
+    assert_eq!(origin(&l, "post-only"), Origin::Config);
+    for f in [p, q] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// `--log-quotes`: a switch, from the command line, a TOML key or the USD maker's
+/// `flags.log_quotes`, and it reaches the engine settings.
+#[test]
+fn log_quotes_from_every_source() {
+    use mm_core::instrument::InstrumentTable;
+    use mm_tools::run::engine_config;
+    let table = InstrumentTable::new();
+    let l = parse_args(["mm-fast"]).unwrap();
+    assert!(!l.args.log_quotes);
+    assert!(!engine_config(&l.args, &table).unwrap().log_quotes);
+    let l = parse_args(["mm-fast", "--log-quotes"]).unwrap();
+    assert!(engine_config(&l.args, &table).unwrap().log_quotes);
+    let p = file("toml", "[operations]\nlog_quotes = true\n");
+    let l = load(&p, &[]).unwrap();
+    assert!(l.args.log_quotes);
+    assert_eq!(origin(&l, "log-quotes"), Origin::Config);
+    let q = file(
+        "json",
+        r#"{"symbol": "BTCUSDT", "flags": {"log_quotes": true, "dry_run": true}}"#,
+    );
+    let l = load(&q, &[]).unwrap();
+    assert!(l.args.log_quotes && l.args.dry_run);
+    let q2 = file(
+        "json",
+        r#"{"symbol": "BTCUSDT", "flags": {"log_quotes": false}}"#,
+    );
+    assert!(!load(&q2, &[]).unwrap().args.log_quotes);
+    for f in [p, q, q2] {
+        let _ = std::fs::remove_file(f);
+    }
 }

@@ -7,8 +7,14 @@
 use mm_tools::config::{self, CliError, Command};
 use mm_tools::run::{run, RunExtras};
 
-fn init_log(level: &str) {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+/// Logging: `--log LEVEL` (or `RUST_LOG`); `--log-quotes` also enables the quote log's
+/// target at `info`.
+fn init_log(level: &str, log_quotes: bool) {
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
+    if log_quotes {
+        b.filter_module(mm_tools::quotelog::TARGET, log::LevelFilter::Info);
+    }
+    b.init();
 }
 
 fn main() {
@@ -29,7 +35,7 @@ fn main() {
             }
         },
         Command::CheckConfig(l) => {
-            init_log(&l.args.log);
+            init_log(&l.args.log, l.args.log_quotes);
             match config::check_config(&l) {
                 Ok(text) => print!("{text}"),
                 Err(e) => {
@@ -39,7 +45,7 @@ fn main() {
             }
         }
         Command::Run(l) => {
-            init_log(&l.args.log);
+            init_log(&l.args.log, l.args.log_quotes);
             for w in &l.warnings {
                 log::warn!("{w}");
             }

@@ -102,6 +102,278 @@ pub fn open_session(
     Ok(out)
 }
 
+/// The order session's bookkeeping, independent of the socket: intents → JSON-RPC requests,
+/// replies and private notifications → [`ExecEvent`]s (see the module docs). [`run_gateway`]
+/// drives it over the order WebSocket; a test harness can drive it in lockstep with an
+/// in-process simulator, so both run exactly this translation.
+pub struct OrderSession {
+    table: Arc<InstrumentTable>,
+    enc: Encoder,
+    next_id: u64,
+    pending: HashMap<u64, Pending>,
+    venue_ids: HashMap<ClientId, String>,
+    seen_trades: HashSet<String>,
+    answer_test: bool,
+    /// What the session counted (requests, errors, fills, …).
+    pub stats: GatewayStats,
+}
+
+impl OrderSession {
+    /// A session for the instruments of `table` (request ids start at 1000).
+    pub fn new(table: Arc<InstrumentTable>) -> OrderSession {
+        OrderSession {
+            table,
+            enc: Encoder::new(),
+            next_id: 1000,
+            pending: HashMap::with_capacity(4096),
+            venue_ids: HashMap::with_capacity(4096),
+            seen_trades: HashSet::with_capacity(4096),
+            answer_test: false,
+            stats: GatewayStats::default(),
+        }
+    }
+
+    /// The request frame of an intent (counted in `stats.requests`), or, for an amend or
+    /// cancel of an order with no venue id (it never reached the venue's book), the
+    /// `Rejected` event (`code` 10004, `qty` −1) to report instead; `t` stamps it.
+    ///
+    /// # Errors
+    /// That `Rejected` event: nothing is to be written.
+    pub fn request(&mut self, it: &OrderIntent, t: u64) -> Result<&str, ExecEvent> {
+        let table = &self.table;
+        let inst = table.get(it.instrument.min(table.len().saturating_sub(1) as u32));
+        let id = self.next_id;
+        let frame = match it.kind {
+            IntentKind::New => {
+                Some(
+                    self.enc
+                        .order(id, inst, it.side, it.price, it.qty, it.flags, it.client_id),
+                )
+            }
+            IntentKind::Amend => self.venue_ids.get(&it.client_id).map(|oid| {
+                self.enc.edit(
+                    id,
+                    inst,
+                    oid,
+                    it.price,
+                    it.qty,
+                    it.flags & mm_core::event::intent_flags::POST_ONLY != 0,
+                )
+            }),
+            IntentKind::Cancel => self
+                .venue_ids
+                .get(&it.client_id)
+                .map(|oid| self.enc.cancel(id, oid)),
+            IntentKind::CancelAll => Some(self.enc.cancel_all(id)),
+        };
+        let Some(frame) = frame else {
+            return Err(ExecEvent {
+                t_recv: t,
+                client_id: it.client_id,
+                instrument: it.instrument,
+                kind: ExecKind::Rejected,
+                code: 10004,
+                qty: -1,
+                side: it.side,
+                ..Default::default()
+            });
+        };
+        self.next_id += 1;
+        self.pending.insert(
+            id,
+            Pending {
+                kind: it.kind,
+                client_id: it.client_id,
+                instrument: it.instrument,
+                side: it.side,
+            },
+        );
+        self.stats.requests += 1;
+        Ok(frame)
+    }
+
+    /// The `public/test` answer when the venue's heartbeat asked for one (once per request).
+    pub fn test_answer(&mut self) -> Option<&str> {
+        if !self.answer_test {
+            return None;
+        }
+        self.answer_test = false;
+        let id = self.next_id;
+        self.next_id += 1;
+        Some(self.enc.test(id))
+    }
+
+    /// Handles one frame read from the order connection at `t_recv`: pushes the events it
+    /// means onto `out` (none for heartbeats, subscriptions and unknown replies).
+    pub fn on_frame(&mut self, frame: &[u8], t_recv: u64, out: &mut Vec<ExecEvent>) {
+        let table = &*self.table;
+        let stats = &mut self.stats;
+        let pending = &mut self.pending;
+        let venue_ids = &mut self.venue_ids;
+        match decode_private(frame) {
+            Err(e) => {
+                stats.decode_errors += 1;
+                log::warn!(
+                    "gateway: undecodable frame ({e}): {}",
+                    String::from_utf8_lossy(&frame[..frame.len().min(200)])
+                );
+            }
+            Ok(PrivateMsg::Heartbeat { test_request }) => self.answer_test |= test_request,
+            Ok(PrivateMsg::RpcOk { id, result }) => {
+                let Some(p) = pending.remove(&id) else { return };
+                match (p.kind, result) {
+                    (IntentKind::New, RpcResult::Order { order, .. }) => {
+                        venue_ids.insert(p.client_id, order.order_id.to_string());
+                        let (kind, qty) = order_event(&order, table, p.instrument);
+                        out.push(ExecEvent {
+                            t_recv,
+                            client_id: p.client_id,
+                            price: price_ticks(&order, table, p.instrument),
+                            qty,
+                            leaves: qty,
+                            instrument: p.instrument,
+                            kind,
+                            side: p.side,
+                            ..Default::default()
+                        });
+                    }
+                    (IntentKind::Amend, RpcResult::Order { order, .. }) => {
+                        let (kind, qty) = order_event(&order, table, p.instrument);
+                        let kind = if kind == ExecKind::Accepted {
+                            ExecKind::Amended
+                        } else {
+                            kind
+                        };
+                        out.push(ExecEvent {
+                            t_recv,
+                            client_id: p.client_id,
+                            price: price_ticks(&order, table, p.instrument),
+                            qty,
+                            instrument: p.instrument,
+                            kind,
+                            side: p.side,
+                            ..Default::default()
+                        });
+                    }
+                    (IntentKind::Cancel, _) => {
+                        out.push(ExecEvent {
+                            t_recv,
+                            client_id: p.client_id,
+                            instrument: p.instrument,
+                            kind: ExecKind::Cancelled,
+                            side: p.side,
+                            ..Default::default()
+                        });
+                    }
+                    (IntentKind::CancelAll, RpcResult::Count(n)) => {
+                        out.push(ExecEvent {
+                            t_recv,
+                            qty: n,
+                            instrument: u32::MAX,
+                            kind: ExecKind::CancelAllDone,
+                            ..Default::default()
+                        });
+                    }
+                    (_, _) => {}
+                }
+            }
+            Ok(PrivateMsg::RpcErr { id, code, message }) => {
+                stats.errors += 1;
+                *stats.error_codes.entry(code).or_default() += 1;
+                let Some(p) = pending.remove(&id) else {
+                    log::warn!("gateway: error {code} {message} for unknown request {id}");
+                    return;
+                };
+                log::debug!(
+                    "gateway: {:?} of order {} rejected: {code} {message}",
+                    p.kind,
+                    p.client_id
+                );
+                let qty = if NOT_OPEN_CODES.contains(&code) {
+                    -1
+                } else {
+                    0
+                };
+                out.push(ExecEvent {
+                    t_recv,
+                    client_id: p.client_id,
+                    instrument: if p.kind == IntentKind::CancelAll {
+                        u32::MAX
+                    } else {
+                        p.instrument
+                    },
+                    kind: ExecKind::Rejected,
+                    code,
+                    qty,
+                    side: p.side,
+                    ..Default::default()
+                });
+            }
+            Ok(PrivateMsg::Orders(order)) => {
+                // Only terminal states matter here (cancel-all, cancel-on-disconnect,
+                // edit_post_only_reject); fills come from user.trades.
+                if order.state == OrderState::Cancelled {
+                    if let (Some(cid), Some(inst)) =
+                        (parse_label(order.label), table.id(order.instrument_name))
+                    {
+                        if venue_ids.remove(&cid).is_some() {
+                            out.push(ExecEvent {
+                                t_recv,
+                                client_id: cid,
+                                instrument: inst,
+                                kind: ExecKind::Cancelled,
+                                side: order.side,
+                                ..Default::default()
+                            });
+                        }
+                    }
+                } else if order.state == OrderState::Filled {
+                    if let Some(cid) = parse_label(order.label) {
+                        venue_ids.remove(&cid);
+                    }
+                }
+            }
+            Ok(PrivateMsg::Trades(trades)) => {
+                for t in trades.iter() {
+                    let Ok(t) = t else {
+                        stats.decode_errors += 1;
+                        continue;
+                    };
+                    if !self.seen_trades.insert(t.trade_id.to_string()) {
+                        stats.duplicate_trades += 1;
+                        continue;
+                    }
+                    let Some(inst_id) = table.id(t.instrument_name) else {
+                        continue;
+                    };
+                    let Some(cid) = parse_label(t.label) else {
+                        stats.foreign_fills += 1;
+                        continue;
+                    };
+                    let inst = table.get(inst_id);
+                    let price = inst.ticks_round(t.price).unwrap_or(0);
+                    let qty = inst.lots_round(t.amount).unwrap_or(0);
+                    let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
+                    stats.fills += 1;
+                    out.push(ExecEvent {
+                        t_recv,
+                        client_id: cid,
+                        price,
+                        qty,
+                        fee_nano,
+                        instrument: inst_id,
+                        kind: ExecKind::Fill,
+                        side: t.side,
+                        maker: t.maker as u8,
+                        ..Default::default()
+                    });
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
 /// The gateway loop. Runs until `stop` is set or the connection drops. With `dry_run`, no
 /// order request is written: intents are acknowledged locally (decide and log, send nothing).
 #[allow(clippy::too_many_arguments)]
@@ -116,15 +388,9 @@ pub fn run_gateway(
     dry_run: bool,
     clock: fn() -> u64,
 ) -> GatewayStats {
-    let mut enc = Encoder::new();
-    let mut next_id: u64 = 1000;
-    let mut pending: HashMap<u64, Pending> = HashMap::with_capacity(4096);
-    let mut venue_ids: HashMap<ClientId, String> = HashMap::with_capacity(4096);
-    let mut seen_trades: HashSet<String> = HashSet::with_capacity(4096);
-    let mut stats = GatewayStats::default();
+    let mut session = OrderSession::new(table.clone());
     let mut waiter = IdleWaiter::new(idle);
     let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
-    let mut answer_test = false;
     // Dry run: the orders acknowledged locally, so a cancel-all can cancel each of them (as
     // the venue's `user.orders` notifications do live).
     let mut dry_live: HashMap<ClientId, (InstrumentId, Side)> = HashMap::new();
@@ -149,8 +415,8 @@ pub fn run_gateway(
         while let Some(it) = intents.pop() {
             work = true;
             let t_pop = clock();
-            let inst = table.get(it.instrument.min(table.len().saturating_sub(1) as u32));
             if dry_run {
+                let inst = table.get(it.instrument.min(table.len().saturating_sub(1) as u32));
                 let kind = match it.kind {
                     IntentKind::New => ExecKind::Accepted,
                     IntentKind::Amend => ExecKind::Amended,
@@ -212,56 +478,19 @@ pub fn run_gateway(
                 }
                 continue;
             }
-            let id = next_id;
-            next_id += 1;
-            let frame = match it.kind {
-                IntentKind::New => {
-                    Some(enc.order(id, inst, it.side, it.price, it.qty, it.flags, it.client_id))
+            match session.request(&it, t_pop) {
+                Err(ev) => {
+                    // No venue id known: the order never reached the venue's book.
+                    push(exec_tx, ev);
+                    continue;
                 }
-                IntentKind::Amend => venue_ids.get(&it.client_id).map(|oid| {
-                    enc.edit(
-                        id,
-                        inst,
-                        oid,
-                        it.price,
-                        it.qty,
-                        it.flags & mm_core::event::intent_flags::POST_ONLY != 0,
-                    )
-                }),
-                IntentKind::Cancel => venue_ids.get(&it.client_id).map(|oid| enc.cancel(id, oid)),
-                IntentKind::CancelAll => Some(enc.cancel_all(id)),
-            };
-            let Some(frame) = frame else {
-                // No venue id known: the order never reached the venue's book.
-                push(
-                    exec_tx,
-                    ExecEvent {
-                        t_recv: t_pop,
-                        client_id: it.client_id,
-                        instrument: it.instrument,
-                        kind: ExecKind::Rejected,
-                        code: 10004,
-                        qty: -1,
-                        side: it.side,
-                        ..Default::default()
-                    },
-                );
-                continue;
-            };
-            pending.insert(
-                id,
-                Pending {
-                    kind: it.kind,
-                    client_id: it.client_id,
-                    instrument: it.instrument,
-                    side: it.side,
-                },
-            );
-            if let Err(e) = ws.send_text(frame) {
-                log::warn!("gateway: send failed: {e}");
+                Ok(frame) => {
+                    if let Err(e) = ws.send_text(frame) {
+                        log::warn!("gateway: send failed: {e}");
+                    }
+                }
             }
             let t_wire = clock();
-            stats.requests += 1;
             let _ = tel_tx.push(Telemetry {
                 t: t_wire,
                 kind: TelKind::Latency,
@@ -284,175 +513,12 @@ pub fn run_gateway(
         }
         // 2. Wire → exec events.
         out.clear();
-        let read = ws.read_frames(|frame| {
-            let t_recv = clock();
-            match decode_private(frame) {
-                Err(e) => {
-                    stats.decode_errors += 1;
-                    log::warn!(
-                        "gateway: undecodable frame ({e}): {}",
-                        String::from_utf8_lossy(&frame[..frame.len().min(200)])
-                    );
-                }
-                Ok(PrivateMsg::Heartbeat { test_request }) => answer_test |= test_request,
-                Ok(PrivateMsg::RpcOk { id, result }) => {
-                    let Some(p) = pending.remove(&id) else { return };
-                    match (p.kind, result) {
-                        (IntentKind::New, RpcResult::Order { order, .. }) => {
-                            venue_ids.insert(p.client_id, order.order_id.to_string());
-                            let (kind, qty) = order_event(&order, &table, p.instrument);
-                            out.push(ExecEvent {
-                                t_recv,
-                                client_id: p.client_id,
-                                price: price_ticks(&order, &table, p.instrument),
-                                qty,
-                                leaves: qty,
-                                instrument: p.instrument,
-                                kind,
-                                side: p.side,
-                                ..Default::default()
-                            });
-                        }
-                        (IntentKind::Amend, RpcResult::Order { order, .. }) => {
-                            let (kind, qty) = order_event(&order, &table, p.instrument);
-                            let kind = if kind == ExecKind::Accepted {
-                                ExecKind::Amended
-                            } else {
-                                kind
-                            };
-                            out.push(ExecEvent {
-                                t_recv,
-                                client_id: p.client_id,
-                                price: price_ticks(&order, &table, p.instrument),
-                                qty,
-                                instrument: p.instrument,
-                                kind,
-                                side: p.side,
-                                ..Default::default()
-                            });
-                        }
-                        (IntentKind::Cancel, _) => {
-                            out.push(ExecEvent {
-                                t_recv,
-                                client_id: p.client_id,
-                                instrument: p.instrument,
-                                kind: ExecKind::Cancelled,
-                                side: p.side,
-                                ..Default::default()
-                            });
-                        }
-                        (IntentKind::CancelAll, RpcResult::Count(n)) => {
-                            out.push(ExecEvent {
-                                t_recv,
-                                qty: n,
-                                instrument: u32::MAX,
-                                kind: ExecKind::CancelAllDone,
-                                ..Default::default()
-                            });
-                        }
-                        (_, _) => {}
-                    }
-                }
-                Ok(PrivateMsg::RpcErr { id, code, message }) => {
-                    stats.errors += 1;
-                    *stats.error_codes.entry(code).or_default() += 1;
-                    let Some(p) = pending.remove(&id) else {
-                        log::warn!("gateway: error {code} {message} for unknown request {id}");
-                        return;
-                    };
-                    log::debug!(
-                        "gateway: {:?} of order {} rejected: {code} {message}",
-                        p.kind,
-                        p.client_id
-                    );
-                    let qty = if NOT_OPEN_CODES.contains(&code) {
-                        -1
-                    } else {
-                        0
-                    };
-                    out.push(ExecEvent {
-                        t_recv,
-                        client_id: p.client_id,
-                        instrument: if p.kind == IntentKind::CancelAll {
-                            u32::MAX
-                        } else {
-                            p.instrument
-                        },
-                        kind: ExecKind::Rejected,
-                        code,
-                        qty,
-                        side: p.side,
-                        ..Default::default()
-                    });
-                }
-                Ok(PrivateMsg::Orders(order)) => {
-                    // Only terminal states matter here (cancel-all, cancel-on-disconnect,
-                    // edit_post_only_reject); fills come from user.trades.
-                    if order.state == OrderState::Cancelled {
-                        if let (Some(cid), Some(inst)) =
-                            (parse_label(order.label), table.id(order.instrument_name))
-                        {
-                            if venue_ids.remove(&cid).is_some() {
-                                out.push(ExecEvent {
-                                    t_recv,
-                                    client_id: cid,
-                                    instrument: inst,
-                                    kind: ExecKind::Cancelled,
-                                    side: order.side,
-                                    ..Default::default()
-                                });
-                            }
-                        }
-                    } else if order.state == OrderState::Filled {
-                        if let Some(cid) = parse_label(order.label) {
-                            venue_ids.remove(&cid);
-                        }
-                    }
-                }
-                Ok(PrivateMsg::Trades(trades)) => {
-                    for t in trades.iter() {
-                        let Ok(t) = t else {
-                            stats.decode_errors += 1;
-                            continue;
-                        };
-                        if !seen_trades.insert(t.trade_id.to_string()) {
-                            stats.duplicate_trades += 1;
-                            continue;
-                        }
-                        let Some(inst_id) = table.id(t.instrument_name) else {
-                            continue;
-                        };
-                        let Some(cid) = parse_label(t.label) else {
-                            stats.foreign_fills += 1;
-                            continue;
-                        };
-                        let inst = table.get(inst_id);
-                        let price = inst.ticks_round(t.price).unwrap_or(0);
-                        let qty = inst.lots_round(t.amount).unwrap_or(0);
-                        let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
-                        stats.fills += 1;
-                        out.push(ExecEvent {
-                            t_recv,
-                            client_id: cid,
-                            price,
-                            qty,
-                            fee_nano,
-                            instrument: inst_id,
-                            kind: ExecKind::Fill,
-                            side: t.side,
-                            maker: t.maker as u8,
-                            ..Default::default()
-                        });
-                    }
-                }
-                Ok(_) => {}
-            }
-        });
+        let read = ws.read_frames(|frame| session.on_frame(frame, clock(), &mut out));
         match read {
             Ok(n) => work |= n > 0,
             Err(e) => {
                 log::warn!("gateway: connection lost: {e}");
-                stats.disconnected = true;
+                session.stats.disconnected = true;
                 push(
                     exec_tx,
                     ExecEvent {
@@ -468,11 +534,8 @@ pub fn run_gateway(
         for ev in out.drain(..) {
             push(exec_tx, ev);
         }
-        if answer_test {
-            answer_test = false;
-            let f = enc.test(next_id).to_string();
-            next_id += 1;
-            let _ = ws.send_text(&f);
+        if let Some(f) = session.test_answer() {
+            let _ = ws.send_text(f);
         }
         let _ = ws.flush();
         if work {
@@ -482,7 +545,7 @@ pub fn run_gateway(
         }
     }
     ws.close();
-    stats
+    session.stats
 }
 
 /// The `TelKind::CancelWritten` record of a cancel intent written at `t` (kill switch timing).
