@@ -11,9 +11,12 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use mm_bench::decode::{Corpus, Ours, KINDS};
 use mm_bench::peers::{SerdeJson, SimdJson, SonicRs};
 
+/// Frames of one kind, as `(tape index, frame)`.
+type Frames<'a> = Vec<(usize, &'a [u8])>;
+
 fn bench_decode(c: &mut Criterion) {
     let corpus = Corpus::load();
-    let mut sets: Vec<(&str, Vec<(usize, &[u8])>)> = KINDS
+    let mut sets: Vec<(&str, Frames<'_>)> = KINDS
         .iter()
         .map(|k| (k.name(), corpus.frames(*k)))
         .collect();

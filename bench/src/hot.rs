@@ -11,7 +11,7 @@
 //! order would stay in flight and later steps would do less work than real ones).
 
 use mm_core::engine::{Engine, EngineConfig, TelemetrySink};
-use mm_core::event::{ExecEvent, ExecKind, IntentKind, MdEvent, OrderIntent, Telemetry};
+use mm_core::event::{ExecEvent, MdEvent, OrderIntent, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::types::Nanos;
@@ -114,23 +114,8 @@ impl Rig {
             return;
         }
         self.intents += self.out.len() as u64;
-        for it in self.out.drain(..) {
-            let kind = match it.kind {
-                IntentKind::New => ExecKind::Accepted,
-                IntentKind::Amend => ExecKind::Amended,
-                IntentKind::Cancel => ExecKind::Cancelled,
-                IntentKind::CancelAll => ExecKind::CancelAllDone,
-            };
-            self.acks.push(ExecEvent {
-                client_id: it.client_id,
-                price: it.price,
-                qty: it.qty,
-                instrument: it.instrument,
-                kind,
-                side: it.side,
-                ..Default::default()
-            });
-        }
+        self.acks
+            .extend(self.out.drain(..).map(|it| ExecEvent::ack_of(&it)));
         for a in self.acks.drain(..) {
             self.engine.on_exec(&a, t, &mut self.out, &mut self.tel);
         }

@@ -252,13 +252,11 @@ pub fn throughput<T: Tx, R: Rx>(
     let cons = mm_io::thread::spawn_pinned("mmb-cons", cb, move || -> Result<Instant, String> {
         let mut dl = None;
         s2.wait();
-        let mut expect = 0u64;
-        for _ in 0..n {
+        for expect in 0..n as u64 {
             let v = spin_pop(&mut rx, &mut dl)?;
             if v.seq != expect {
                 return Err("out of order".into());
             }
-            expect += 1;
         }
         Ok(Instant::now())
     })

@@ -222,7 +222,7 @@ pub fn write_scaled(v: i128, scale: u32, out: &mut [u8]) -> usize {
     let mut a = v.unsigned_abs();
     let mut s = scale;
     // strip trailing zeros of the fraction
-    while s > 0 && a % 10 == 0 {
+    while s > 0 && a.is_multiple_of(10) {
         a /= 10;
         s -= 1;
     }

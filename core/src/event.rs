@@ -172,6 +172,30 @@ pub struct ExecEvent {
     pub maker: u8,
 }
 
+impl ExecEvent {
+    /// The venue's plain acknowledgement of `it`: `New` → `Accepted`, `Amend` → `Amended`,
+    /// `Cancel` → `Cancelled`, `CancelAll` → `CancelAllDone`, echoing the intent's id, price
+    /// (ticks), size (lots), instrument and side. What a venue that accepts everything and
+    /// fills nothing sends back; used by benches, replays and tests.
+    pub fn ack_of(it: &OrderIntent) -> ExecEvent {
+        let kind = match it.kind {
+            IntentKind::New => ExecKind::Accepted,
+            IntentKind::Amend => ExecKind::Amended,
+            IntentKind::Cancel => ExecKind::Cancelled,
+            IntentKind::CancelAll => ExecKind::CancelAllDone,
+        };
+        ExecEvent {
+            client_id: it.client_id,
+            price: it.price,
+            qty: it.qty,
+            instrument: it.instrument,
+            kind,
+            side: it.side,
+            ..Default::default()
+        }
+    }
+}
+
 /// Measurement stage of a latency sample (design.md §5).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -68,22 +68,7 @@ fn snapshot(
 }
 
 fn ack(e: &mut Engine, out: &mut Vec<OrderIntent>, tel: &mut Vec<Telemetry>, it: &OrderIntent) {
-    let kind = match it.kind {
-        IntentKind::New => ExecKind::Accepted,
-        IntentKind::Amend => ExecKind::Amended,
-        IntentKind::Cancel => ExecKind::Cancelled,
-        IntentKind::CancelAll => ExecKind::CancelAllDone,
-    };
-    let ev = ExecEvent {
-        client_id: it.client_id,
-        price: it.price,
-        qty: it.qty,
-        instrument: it.instrument,
-        kind,
-        side: it.side,
-        ..Default::default()
-    };
-    e.on_exec(&ev, 11, out, tel);
+    e.on_exec(&ExecEvent::ack_of(it), 11, out, tel);
 }
 
 #[test]

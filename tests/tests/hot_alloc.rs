@@ -95,21 +95,7 @@ fn engine_steps_allocate_nothing_over_whole_replays() {
             for ev in &events {
                 e.on_md(ev, 5, &mut out, &mut tel);
                 for it in out.drain(..) {
-                    let kind = match it.kind {
-                        IntentKind::New => ExecKind::Accepted,
-                        IntentKind::Amend => ExecKind::Amended,
-                        IntentKind::Cancel => ExecKind::Cancelled,
-                        IntentKind::CancelAll => ExecKind::CancelAllDone,
-                    };
-                    acks.push(ExecEvent {
-                        client_id: it.client_id,
-                        price: it.price,
-                        qty: it.qty,
-                        instrument: it.instrument,
-                        kind,
-                        side: it.side,
-                        ..Default::default()
-                    });
+                    acks.push(ExecEvent::ack_of(&it));
                     if it.kind == IntentKind::New {
                         news += 1;
                         if news % 3 == 0 {

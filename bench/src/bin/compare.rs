@@ -84,51 +84,22 @@ fn book_stream(s: &DepthStream, reps: usize) -> Value {
     let mut w = books::Ours::with_window(books::OPTION_WINDOW, books::OUR_OVERFLOW);
     let mut h = books::HashMap::new(s);
     let mut r = books::Roi::new(s);
-    let t = interleaved(
-        reps,
-        &mut [
+    // One timed batch of a book: reset to the snapshot (untimed), apply every change.
+    macro_rules! batch {
+        ($b:expr) => {
             &mut || {
                 timed(
-                    &mut o,
-                    |o| o.reset(s),
-                    |o| {
-                        black_box(o.apply(s));
+                    &mut $b,
+                    |b| b.reset(s),
+                    |b| {
+                        black_box(b.apply(s));
                         n
                     },
                 )
-            },
-            &mut || {
-                timed(
-                    &mut w,
-                    |o| o.reset(s),
-                    |o| {
-                        black_box(o.apply(s));
-                        n
-                    },
-                )
-            },
-            &mut || {
-                timed(
-                    &mut h,
-                    |h| h.reset(s),
-                    |h| {
-                        black_box(h.apply(s));
-                        n
-                    },
-                )
-            },
-            &mut || {
-                timed(
-                    &mut r,
-                    |r| r.reset(s),
-                    |r| {
-                        black_box(r.apply(s));
-                        n
-                    },
-                )
-            },
-        ],
-    );
+            }
+        };
+    }
+    let t = interleaved(reps, &mut [batch!(o), batch!(w), batch!(h), batch!(r)]);
     let (ours, wide, hm, roi) = (t[0], t[1], t[2], t[3]);
     // Same final touch from the same updates.
     let ob = o.book();
@@ -164,65 +135,36 @@ fn decode_set(c: &Corpus, frames: &[(usize, &[u8])], reps: usize, max_len: usize
     let mut sj = SerdeJson::new(8192);
     let mut simd = SimdJson::new(max_len, 8192);
     let mut sonic = SonicRs::new(8192);
+    // One timed batch of a decoder over every frame; `$d(state, tape, frame)` returns a fold
+    // of what it extracted.
+    macro_rules! batch {
+        ($st:expr, $setup:expr, $d:expr) => {
+            &mut || {
+                timed(&mut $st, $setup, |st| {
+                    let mut acc = 0u64;
+                    for &(t, f) in frames {
+                        acc ^= $d(&mut *st, t, f);
+                    }
+                    black_box(acc);
+                    n
+                })
+            }
+        };
+    }
     let t = interleaved(
         reps,
         &mut [
-            &mut || {
-                timed(
-                    &mut ours,
-                    |o| o.reset(),
-                    |ours| {
-                        let mut acc = 0u64;
-                        for &(t, f) in frames {
-                            acc ^= ours.decode(t, f);
-                        }
-                        black_box(acc);
-                        n
-                    },
-                )
-            },
-            &mut || {
-                timed(
-                    &mut sj,
-                    |_| {},
-                    |sj| {
-                        let mut acc = 0u64;
-                        for &(_, f) in frames {
-                            acc ^= sj.decode(f).map_or(u64::MAX, |x| x.fold());
-                        }
-                        black_box(acc);
-                        n
-                    },
-                )
-            },
-            &mut || {
-                timed(
-                    &mut simd,
-                    |_| {},
-                    |simd| {
-                        let mut acc = 0u64;
-                        for &(_, f) in frames {
-                            acc ^= simd.decode(f).map_or(u64::MAX, |x| x.fold());
-                        }
-                        black_box(acc);
-                        n
-                    },
-                )
-            },
-            &mut || {
-                timed(
-                    &mut sonic,
-                    |_| {},
-                    |sonic| {
-                        let mut acc = 0u64;
-                        for &(_, f) in frames {
-                            acc ^= sonic.decode(f).map_or(u64::MAX, |x| x.fold());
-                        }
-                        black_box(acc);
-                        n
-                    },
-                )
-            },
+            batch!(ours, |o: &mut Ours| o.reset(), |o: &mut Ours, t, f| o
+                .decode(t, f)),
+            batch!(sj, |_: &mut SerdeJson| {}, |d: &mut SerdeJson, _, f| d
+                .decode(f)
+                .map_or(u64::MAX, |x| x.fold())),
+            batch!(simd, |_: &mut SimdJson| {}, |d: &mut SimdJson, _, f| d
+                .decode(f)
+                .map_or(u64::MAX, |x| x.fold())),
+            batch!(sonic, |_: &mut SonicRs| {}, |d: &mut SonicRs, _, f| d
+                .decode(f)
+                .map_or(u64::MAX, |x| x.fold())),
         ],
     );
     let (t_ours, t_sj, t_simd, t_sonic) = (t[0], t[1], t[2], t[3]);
