@@ -1,9 +1,11 @@
-//! `mm-latency` end to end: a short measurement writes the JSON document with every key,
-//! samples on both sides and ratios consistent with the percentiles; `plot` draws `.hgrm`
-//! files into a PNG.
+//! `mm-latency` end to end: short measurements (the default recorded tape, and the touch
+//! walk) write the JSON document with exactly the required top-level keys, samples on both
+//! sides and ratios consistent with the percentiles; `plot` draws `.hgrm` files (the
+//! harness's and `mm-fast --hgrm`'s) into a PNG; the stimulus marks of the default tape.
 
 use clap::Parser;
-use mm_tools::latency::{self, Cli, Command};
+use mm_core::quote::{Reference, SpreadMode};
+use mm_tools::latency::{self, Cli, Command, QuoteModel};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -23,36 +25,50 @@ fn assert_png(p: &Path) {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
 }
 
-#[test]
-fn short_run_writes_every_key_and_consistent_ratios() {
-    let dir = temp_dir("run");
+fn btcusdt_files() -> Vec<PathBuf> {
+    let d = latency::data_dir();
+    latency::BTCUSDT_FILES.iter().map(|f| d.join(f)).collect()
+}
+
+/// Runs `mm-latency run ARGS --json --hgrm` and returns the JSON document and the hgrm dir.
+fn run(dir: &Path, args: &[&str]) -> (Value, PathBuf) {
     let json = dir.join("lat.json");
     let hgrm = dir.join("hgrm");
-    let cli = Cli::parse_from([
-        "mm-latency",
-        "run",
-        "--rate",
-        "500",
-        "--duration",
-        "1.5",
-        "--warmup-frames",
-        "100",
-        "--idle",
-        "yield",
+    let mut argv = vec!["mm-latency", "run"];
+    argv.extend_from_slice(args);
+    argv.extend([
         "--json",
         json.to_str().unwrap(),
         "--hgrm",
         hgrm.to_str().unwrap(),
     ]);
+    let cli = Cli::parse_from(argv);
     assert!(matches!(cli.command, Some(Command::Run(_))));
     latency::main_with(cli).expect("mm-latency run");
-
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (v, hgrm)
+}
+
+/// The document's shape: exactly the required top-level keys, consistent figures.
+fn check_document(v: &Value) {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "context",
+            "echo_rtt",
+            "engine",
+            "ratio_p50",
+            "ratio_p99",
+            "wire_to_wire"
+        ]
+    );
     for side in ["wire_to_wire", "echo_rtt"] {
         let s = &v[side];
-        for k in ["p50", "p99", "p999", "max", "count"] {
-            assert!(s[k].is_u64(), "{side}.{k} missing in {v}");
-        }
+        let mut k: Vec<&str> = s.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        k.sort_unstable();
+        assert_eq!(k, ["count", "max", "p50", "p99", "p999"], "{side}");
         assert!(
             s["count"].as_u64().unwrap() > 0,
             "{side} has no samples: {v}"
@@ -93,18 +109,17 @@ fn short_run_writes_every_key_and_consistent_ratios() {
         }
     }
     assert!(engine["tick_to_wire"]["count"].as_u64().unwrap() > 0);
-    // Context.
-    assert_eq!(v["unit"], "ns");
-    assert_eq!(v["rate_per_s"].as_f64(), Some(500.0));
-    assert_eq!(v["idle"], "yield");
-    assert_eq!(v["tape"], "touch-walk");
-    let probe = &v["probe"];
-    assert_eq!(probe["samples"], w["count"]);
-    assert!(probe["book_frames"].as_u64().unwrap() > 0);
-    assert!(v["samples_discarded"].is_u64());
-    assert_eq!(v["echo"]["samples"], e["count"]);
+    let c = &v["context"];
+    assert_eq!(c["unit"], "ns");
+    assert_eq!(c["idle"], "yield");
+    assert_eq!(c["probe"]["samples"], w["count"]);
+    assert!(c["probe"]["book_frames"].as_u64().unwrap() > 0);
+    assert_eq!(c["echo"]["samples"], e["count"]);
+    assert!(c["passes"].as_u64().unwrap() >= 1);
+    assert!(c["machine"]["cpus"].as_u64().unwrap() >= 1);
+}
 
-    // The histograms as .hgrm files, and a plot of two of them.
+fn check_hgrm_and_plot(dir: &Path, hgrm: &Path) {
     for f in ["wire_to_wire", "echo_rtt", "tick_to_wire", "decode"] {
         let p = hgrm.join(format!("{f}.hgrm"));
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -119,12 +134,144 @@ fn short_run_writes_every_key_and_consistent_ratios() {
         "plot",
         hgrm.join("wire_to_wire.hgrm").to_str().unwrap(),
         hgrm.join("echo_rtt.hgrm").to_str().unwrap(),
+        hgrm.join("tick_to_wire.hgrm").to_str().unwrap(),
         "-o",
         png.to_str().unwrap(),
     ]);
     latency::main_with(cli).expect("mm-latency plot");
     assert_png(&png);
+}
+
+#[test]
+fn default_run_replays_the_recorded_btcusdt_tape_in_passes() {
+    let dir = temp_dir("run");
+    // A small sample target reached within two passes of at most 2 s each.
+    let (v, hgrm) = run(
+        &dir,
+        &[
+            "--rate",
+            "1000",
+            "--samples",
+            "60",
+            "--max-passes",
+            "2",
+            "--duration",
+            "4",
+            "--warmup-frames",
+            "100",
+            "--idle",
+            "yield",
+        ],
+    );
+    check_document(&v);
+    let c = &v["context"];
+    assert_eq!(c["tape"], "btcusdt");
+    assert_eq!(c["tape_files"].as_array().unwrap().len(), 2);
+    assert_eq!(c["attribution"], "Marked");
+    assert_eq!(c["rate_per_s"].as_f64(), Some(1000.0));
+    assert!(c["quoting"]
+        .as_str()
+        .unwrap()
+        .contains("--reference mid --spread-ticks 1000"));
+    let (n, k) = (
+        c["tape_book_frames"][0].as_u64().unwrap(),
+        c["tape_book_frames"][1].as_u64().unwrap(),
+    );
+    assert!(n > 9000 && k > 200 && k < n / 20, "{n} frames, {k} marked");
+    // Every book frame is either marked or not; nothing is guessed.
+    let p = &c["probe"];
+    assert!(p["unmarked"].as_u64().unwrap() > 0);
+    assert_eq!(p["ambiguous"], 0);
+    assert_eq!(p["unanswered"], 0);
+    // Quoted wide: nothing filled, nothing rejected (every order reacts to market data).
+    assert_eq!(c["engine_counters"]["fills"], 0);
+    assert_eq!(c["engine_counters"]["rejects"], 0);
+    check_hgrm_and_plot(&dir, &hgrm);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn touch_walk_is_still_available() {
+    let dir = temp_dir("walk");
+    let (v, hgrm) = run(
+        &dir,
+        &[
+            "--tape",
+            "touch-walk",
+            "--rate",
+            "500",
+            "--duration",
+            "1.5",
+            "--warmup-frames",
+            "100",
+            "--idle",
+            "yield",
+        ],
+    );
+    check_document(&v);
+    let c = &v["context"];
+    assert_eq!(c["tape"], "touch-walk");
+    assert_eq!(c["attribution"], "EveryFrame");
+    assert_eq!(c["passes"], 1);
+    assert_eq!(c["engine_figures"], "exact");
+    check_hgrm_and_plot(&dir, &hgrm);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stimulus_marks_of_the_btcusdt_tape() {
+    let files = btcusdt_files();
+    let micro = latency::stimulus_marks(
+        &files,
+        &QuoteModel {
+            reference: Reference::Micro,
+            spread: SpreadMode::Ticks(1000),
+            requote_ticks: 1,
+        },
+    )
+    .unwrap();
+    let touch = latency::stimulus_marks(
+        &files,
+        &QuoteModel {
+            reference: Reference::Mid,
+            spread: SpreadMode::Improve(0),
+            requote_ticks: 1,
+        },
+    )
+    .unwrap();
+    assert_eq!(micro.len(), touch.len());
+    assert!(micro.len() > 9000);
+    assert!(micro[0] && touch[0], "the snapshot places the first quotes");
+    let count = |m: &[bool]| m.iter().filter(|&&x| x).count();
+    // The touch moves rarely; the microprice (half-tick resolution) about twice as often.
+    assert!((200..320).contains(&count(&touch)), "{}", count(&touch));
+    assert!((400..600).contains(&count(&micro)), "{}", count(&micro));
+    // A frame that moves the touch moves the microprice too (both sides nonempty).
+    let missed = touch
+        .iter()
+        .zip(&micro)
+        .filter(|(t, m)| **t && !**m)
+        .count();
+    assert!(missed * 10 < count(&touch), "{missed}");
+}
+
+#[test]
+fn histogram_rebuilt_from_hgrm_keeps_count_max_and_percentiles() {
+    let mut h = mm_venues::sim::probe::new_histogram();
+    for i in 1..=50_000u64 {
+        h.record(20_000 + (i * 7919) % 80_000).unwrap();
+    }
+    let mut buf = Vec::new();
+    latency::write_hgrm(&h, &mut buf).unwrap();
+    let pts = latency::parse_hgrm(std::str::from_utf8(&buf).unwrap()).unwrap();
+    let r = latency::histogram_from_hgrm(&pts);
+    assert_eq!(r.len(), h.len());
+    assert!(r.equivalent(r.max(), h.max()));
+    for q in [0.5, 0.9, 0.99] {
+        let (a, b) = (h.value_at_quantile(q) as f64, r.value_at_quantile(q) as f64);
+        // at or above the original, within one row (≤ 10 % of the range here)
+        assert!(b >= a * 0.999 && b <= a * 1.1, "q {q}: {a} vs {b}");
+    }
 }
 
 #[test]

@@ -23,7 +23,7 @@
 //!
 //! Book frames and order frames carry nothing that ties one to the other, so the probe
 //! attributes by time, per instrument (the engine quotes an instrument only from that
-//! instrument's book). Two rules, chosen by the stimulus ([`Attribution`]):
+//! instrument's book). Three rules, chosen by the stimulus ([`Attribution`]):
 //!
 //! **[`Attribution::EveryFrame`]** — for a tape in which *every* book frame changes what the
 //! engine must quote (the harness's touch walk). Every book frame of instrument *i* is a
@@ -45,7 +45,20 @@
 //! order are counted in [`ProbeCounts::unanswered`] (normal on a recorded tape; on a tape
 //! where every frame needs a reaction they would be stalls this rule cannot time).
 //!
-//! Both rules share one error: an order the engine emitted *before* it read frame *k* (a late
+//! **[`Attribution::Marked`]** — for a recorded tape whose stimuli are known in advance
+//! ([`WireProbe::with_stimuli`]): the harness replays the tape's books through the engine's own
+//! quoting function and marks the book frames after which the engine's target quote moves
+//! (by at least the requote threshold). The probe numbers the book frames it sees in the order
+//! they are written (the tape's order: one subscriber, one market-data connection), and only
+//! the marked ones are stimuli, each pending until the next order frame of its instrument —
+//! [`Attribution::EveryFrame`] restricted to the marked frames, with its stall accounting.
+//! Unmarked frames are counted ([`ProbeCounts::unmarked`]), never timed; an order frame with no
+//! marked frame pending is a follow-up. This removes the error below for every order that
+//! answers a marked frame; what remains is an engine that skips a marked frame (its target
+//! moved and moved back inside one batch): that frame then waits for the next order, counted
+//! in [`ProbeCounts::coalesced`] and in the tail.
+//!
+//! The first two rules share one error: an order the engine emitted *before* it read frame *k* (a late
 //! reaction to *k − 1*) but read by the simulator after W(*k*) is taken as *k*'s reaction,
 //! with too small a latency. It needs a reaction slower than the frame gap, so drive the
 //! replay at a fixed open-loop rate ([`super::Speed::Rate`]) whose gap is far above the
@@ -136,6 +149,9 @@ pub enum Attribution {
     /// Only the latest book frame is a stimulus, and only if it came at least the guard after
     /// the previous one.
     Latest,
+    /// Only the book frames marked in advance are stimuli ([`WireProbe::with_stimuli`]); each
+    /// is pending until the next order frame of its instrument.
+    Marked,
 }
 
 /// Counters of a [`WireProbe`] (see the module docs for the attribution rules).
@@ -157,12 +173,14 @@ pub struct ProbeCounts {
     /// [`Attribution::Latest`]: book frames superseded by the next frame of their instrument
     /// before any order for it was read (no sample).
     pub unanswered: u64,
-    /// [`Attribution::EveryFrame`]: samples beyond the first one recorded for one order
-    /// frame (book frames answered together, e.g. after a stall).
+    /// [`Attribution::EveryFrame`], [`Attribution::Marked`]: samples beyond the first one
+    /// recorded for one order frame (book frames answered together, e.g. after a stall).
     pub coalesced: u64,
-    /// [`Attribution::EveryFrame`]: book frames dropped because [`MAX_PENDING`] were
-    /// already waiting (no sample).
+    /// [`Attribution::EveryFrame`], [`Attribution::Marked`]: book frames dropped because
+    /// [`MAX_PENDING`] were already waiting (no sample).
     pub overflow: u64,
+    /// [`Attribution::Marked`]: book frames not marked as stimuli (counted, not timed).
+    pub unmarked: u64,
     /// Samples ≥ the guard (recorded; see the module docs).
     pub slow: u64,
     /// Samples above [`HIST_HIGHEST_NS`], recorded as that bound.
@@ -202,6 +220,9 @@ struct ProbeState {
     windows: Vec<Window>,
     hist: Histogram<u64>,
     counts: ProbeCounts,
+    /// Book frames seen since the probe was made (not cleared by [`WireProbe::reset`]): the
+    /// index of the next one in [`WireProbe::marks`].
+    seq: u64,
 }
 
 impl ProbeState {
@@ -222,6 +243,8 @@ impl ProbeState {
 pub struct WireProbe {
     mode: Attribution,
     guard_ns: u64,
+    /// [`Attribution::Marked`]: stimulus flag of every book frame, in the order written.
+    marks: Vec<bool>,
     state: Mutex<ProbeState>,
 }
 
@@ -239,16 +262,34 @@ impl WireProbe {
     /// A probe with attribution rule `mode` and guard `guard` (samples ≥ the guard are
     /// counted as slow; with [`Attribution::Latest`] a book frame written less than `guard`
     /// after the previous one of its instrument yields no sample). Allocates its histogram.
+    /// `mode` [`Attribution::Marked`] without marks makes no frame a stimulus: use
+    /// [`WireProbe::with_stimuli`].
     pub fn new(mode: Attribution, guard: Duration) -> WireProbe {
         WireProbe {
             mode,
             guard_ns: u64::try_from(guard.as_nanos()).unwrap_or(u64::MAX),
+            marks: Vec::new(),
             state: Mutex::new(ProbeState {
                 windows: Vec::with_capacity(64),
                 hist: new_histogram(),
                 counts: ProbeCounts::default(),
+                seq: 0,
             }),
         }
+    }
+
+    /// A probe with [`Attribution::Marked`]: `marks[n]` says whether the `n`-th book frame
+    /// written (counting from the first, over all instruments, in the order written) is a
+    /// stimulus; frames beyond the end of `marks` are not.
+    pub fn with_stimuli(marks: Vec<bool>, guard: Duration) -> WireProbe {
+        let mut p = WireProbe::new(Attribution::Marked, guard);
+        p.marks = marks;
+        p
+    }
+
+    /// Book frames seen since the probe was made (not cleared by [`WireProbe::reset`]).
+    pub fn frames_seen(&self) -> u64 {
+        self.lock().seq
     }
 
     /// The attribution rule.
@@ -280,8 +321,23 @@ impl WireProbe {
             }
             let w = &mut st.windows[i];
             st.counts.book_frames += 1;
+            let n = st.seq;
+            st.seq += 1;
+            let marked = match self.mode {
+                Attribution::Marked => usize::try_from(n)
+                    .ok()
+                    .and_then(|n| self.marks.get(n))
+                    .copied()
+                    .unwrap_or(false),
+                _ => true,
+            };
+            if !marked {
+                st.counts.unmarked += 1;
+                w.last_book = t_ns.max(1);
+                continue;
+            }
             match self.mode {
-                Attribution::EveryFrame => {
+                Attribution::EveryFrame | Attribution::Marked => {
                     if w.pending.capacity() == 0 {
                         w.pending.reserve_exact(MAX_PENDING);
                     }
@@ -327,7 +383,12 @@ impl WireProbe {
         }
         w.reacted = true;
         match self.mode {
-            Attribution::EveryFrame => {
+            Attribution::EveryFrame | Attribution::Marked => {
+                if w.pending.is_empty() {
+                    // no stimulus since the last order (an unmarked frame came first)
+                    st.counts.follow_ups += 1;
+                    return;
+                }
                 let mut pending = std::mem::take(&mut w.pending);
                 st.counts.coalesced += pending.len().saturating_sub(1) as u64;
                 for &wt in &pending {
@@ -875,6 +936,37 @@ mod tests {
         assert_eq!(p.counts(), ProbeCounts::default());
         p.order_read(3, 5_020_000); // still the same window: a follow-up
         assert_eq!(p.counts().follow_ups, 1);
+    }
+
+    #[test]
+    fn marked_times_only_marked_frames_each_until_the_next_order() {
+        // frames 0..6 of instrument 0; 1, 3 and 4 are stimuli
+        let marks = vec![false, true, false, true, true, false];
+        let p = WireProbe::with_stimuli(marks, Duration::from_nanos(G));
+        p.book_written(0, 1_000_000); // unmarked
+        p.order_read(0, 1_010_000); // nothing pending: follow-up
+        p.book_written(0, 2_000_000); // stimulus
+        p.book_written(0, 2_500_000); // unmarked: does not move the window
+        p.order_read(0, 2_040_000 + 500_000); // 540 µs after frame 1 (not 40 after frame 2)
+        p.order_read(0, 2_600_000); // second side: follow-up
+        p.books_written(&[0, 0], 3_000_000); // two stimuli in one flush
+        p.book_written(0, 3_200_000); // unmarked
+        p.order_read(0, 3_300_000); // answers both: 300 µs each, one coalesced
+        p.book_written(0, 4_000_000); // past the marks: unmarked
+        p.order_read(0, 4_010_000); // follow-up
+        let s = p.snapshot();
+        assert_eq!(p.mode(), Attribution::Marked);
+        assert_eq!(p.frames_seen(), 7);
+        assert_eq!(s.counts.book_frames, 7);
+        assert_eq!(s.counts.unmarked, 4);
+        assert_eq!(s.counts.samples, 3);
+        assert_eq!(s.counts.coalesced, 1);
+        assert_eq!(s.counts.follow_ups, 3);
+        assert_eq!(s.counts.unanswered + s.counts.ambiguous, 0);
+        assert!(s.hist.equivalent(s.hist.min(), 300_000));
+        assert!(s.hist.equivalent(s.hist.max(), 540_000));
+        p.reset();
+        assert_eq!(p.frames_seen(), 7); // the numbering survives a reset
     }
 
     #[test]
