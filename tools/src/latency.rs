@@ -1678,58 +1678,7 @@ pub fn table(r: &LatencyReport) -> String {
     s
 }
 
-/// Writes `h` (values in ns) in the `.hgrm` text format `LatencyRecorder::write_hgrm` writes
-/// (HdrHistogram's `outputPercentileDistribution(out, 5, 1000.0)`: values in µs).
-///
-/// # Errors
-/// Any IO error from `w`.
-pub fn write_hgrm(h: &Histogram<u64>, w: &mut impl Write) -> io::Result<()> {
-    const TICKS_PER_HALF_DISTANCE: u32 = 5;
-    const RATIO: f64 = 1000.0;
-    let p = usize::from(h.sigfig());
-    writeln!(
-        w,
-        "{:>12} {:>14} {:>10} {:>14}\n",
-        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
-    )?;
-    if !h.is_empty() {
-        let mut total = 0u64;
-        for v in h.iter_quantiles(TICKS_PER_HALF_DISTANCE) {
-            total += v.count_since_last_iteration();
-            let q = v.quantile_iterated_to();
-            let value = v.value_iterated_to() as f64 / RATIO;
-            if q < 1.0 {
-                writeln!(
-                    w,
-                    "{value:>12.p$} {q:>2.12} {total:>10} {:>14.2}",
-                    1.0 / (1.0 - q)
-                )?;
-            } else {
-                writeln!(w, "{value:>12.p$} {q:>2.12} {total:>10}")?;
-            }
-        }
-    }
-    let (mean, stdev, max) = if h.is_empty() {
-        (0.0, 0.0, 0.0)
-    } else {
-        (h.mean() / RATIO, h.stdev() / RATIO, h.max() as f64 / RATIO)
-    };
-    writeln!(
-        w,
-        "#[Mean    = {mean:>12.p$}, StdDeviation   = {stdev:>12.p$}]"
-    )?;
-    writeln!(
-        w,
-        "#[Max     = {max:>12.p$}, Total count    = {:>12}]",
-        h.len()
-    )?;
-    writeln!(
-        w,
-        "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
-        h.buckets(),
-        (2 * 10u64.pow(u32::from(h.sigfig()))).next_power_of_two()
-    )
-}
+pub use mm_io::telemetry::write_hgrm;
 
 /// [`write_hgrm`] into a file (created or truncated).
 ///
