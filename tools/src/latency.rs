@@ -837,6 +837,25 @@ struct Pass {
     cpu: CpuDelta,
 }
 
+/// What is read at the end of a measurement window (besides the probe).
+struct WindowEnd {
+    echo: ProbeSnapshot,
+    at: Instant,
+    sched: Vec<(u32, SchedStat)>,
+    cpu: Option<CpuTimes>,
+}
+
+impl WindowEnd {
+    fn now(echo: &EchoHandle) -> WindowEnd {
+        WindowEnd {
+            echo: echo.snapshot(),
+            at: Instant::now(),
+            sched: sched_stats(),
+            cpu: cpu_times(),
+        }
+    }
+}
+
 /// When a pass stops measuring (whichever comes first; the end of the tape too).
 struct Limits {
     time: Duration,
@@ -905,12 +924,7 @@ fn one_pass(
     let deadline = t0 + lim.time;
     let mut last_frames = 0;
     let mut last_change = t0;
-    let mut paused: Option<(
-        ProbeSnapshot,
-        Instant,
-        Vec<(u32, SchedStat)>,
-        Option<CpuTimes>,
-    )> = None;
+    let mut paused: Option<WindowEnd> = None;
     loop {
         std::thread::sleep(Duration::from_millis(2));
         let now = Instant::now();
@@ -920,7 +934,7 @@ fn one_pass(
             last_change = now;
             paused = None;
         } else if paused.is_none() && now.duration_since(last_change) >= pause {
-            paused = Some((echo.snapshot(), now, sched_stats(), cpu_times()));
+            paused = Some(WindowEnd::now(echo));
         }
         if now >= deadline
             || lim.frames.is_some_and(|n| c.book_frames >= n)
@@ -933,10 +947,12 @@ fn one_pass(
     }
     let w2w = probe.snapshot();
     let frames_seen = probe.frames_seen();
-    let (echo_snap, t_end, sched1, cpu1) = match paused {
-        Some(p) => p,
-        None => (echo.snapshot(), Instant::now(), sched_stats(), cpu_times()),
-    };
+    let WindowEnd {
+        echo: echo_snap,
+        at: t_end,
+        sched: sched1,
+        cpu: cpu1,
+    } = paused.unwrap_or_else(|| WindowEnd::now(echo));
     stop.store(true, Ordering::Release);
     let out = engine
         .join()
@@ -1767,8 +1783,8 @@ impl Default for PlotStyle {
 
 /// Draws the `.hgrm` files as percentile-distribution curves into a PNG: x = percentile on a
 /// log `1/(1-p)` scale (like HdrHistogram's plotter), y = latency µs (linear, or log with
-/// `style.log_y`), one line per file with its file stem as the legend. Text uses a font
-/// embedded in the binary (no system fonts needed).
+/// `style.log_y`), one line per file with its file stem as the legend (`dir/stem` when two
+/// files share a stem). Text uses a font embedded in the binary (no system fonts needed).
 ///
 /// # Errors
 /// An unreadable or malformed file, or a drawing/encoding error.
@@ -1776,14 +1792,26 @@ pub fn plot(files: &[PathBuf], out: &Path, style: &PlotStyle) -> Result<(), Stri
     use plotters::prelude::*;
     use plotters::style::{register_font, FontStyle};
 
+    let stem = |f: &Path| {
+        f.file_stem().map_or_else(
+            || f.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    };
     let mut series = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("read {}: {e}", f.display()))?;
         let pts = parse_hgrm(&text).map_err(|e| format!("{}: {e}", f.display()))?;
-        let name = f.file_stem().map_or_else(
-            || f.display().to_string(),
-            |s| s.to_string_lossy().into_owned(),
-        );
+        // The file stem, prefixed by its directory when two files share a stem (e.g. the
+        // `tick_to_wire.hgrm` of two runs).
+        let name = if files.iter().filter(|g| stem(g) == stem(f)).count() > 1 {
+            match f.parent().and_then(Path::file_name) {
+                Some(d) => format!("{}/{}", d.to_string_lossy(), stem(f)),
+                None => stem(f),
+            }
+        } else {
+            stem(f)
+        };
         series.push((name, pts));
     }
     // x: up to the last finite 1/(1-p) of any file, at least 99.99 %, whole decades.

@@ -1,7 +1,9 @@
 //! `mm-latency`: the wire-to-wire latency harness (see `mm_tools::latency`).
 //!
 //! ```text
-//! mm-latency --json lat.json --hgrm hgrm/          # measure (the `run` subcommand)
+//! mm-latency --json lat.json --hgrm hgrm/          # measure (the `run` subcommand) on the
+//!                                                  # recorded Binance BTCUSDT tape
+//! mm-latency --tape touch-walk --rate 2000         # the synthetic tape instead
 //! mm-latency plot hgrm/wire_to_wire.hgrm hgrm/echo_rtt.hgrm -o lat.png
 //! ```
 
