@@ -331,9 +331,10 @@ fn worst_linear_usd(l: &LedgerSnapshot) -> f64 {
     worst
 }
 
-#[test]
-fn max_position_usd_binds_and_holds_in_the_ledger() {
-    // 260 USD ≈ 4 lots at ≈ 64 000 USDT.
+/// Replays the two Binance days with the USD limit `flag` set to `limit` (USD) and checks, in
+/// the simulator's ledger, that the worst linear value stays within the limit and gets above
+/// `reached` (the limit binds), and that the engine reported `code`.
+fn usd_limit_binds_and_holds(flag: &str, limit: &str, reached: f64, code: &str) {
     let out = replay_tapes(
         &BINANCE_2D,
         &[
@@ -341,66 +342,37 @@ fn max_position_usd_binds_and_holds_in_the_ledger() {
             "2",
             "--size",
             "0.002",
-            "--max-position-usd",
-            "260",
+            flag,
+            limit,
             "--max-position",
             "1",
         ],
     );
+    let lim: f64 = limit.parse().expect("numeric limit");
     let v = worst_linear_usd(out.sim_ledger.as_ref().unwrap());
     assert!(
-        v <= 260.0 && v > 190.0,
-        "position worth {v} USD: within and reached"
+        v <= lim && v > reached,
+        "{flag} {limit}: worth {v} USD: within and reached"
     );
-    assert!(codes(&out).contains(&"max_position_usd"));
+    assert!(codes(&out).contains(&code));
+}
+
+#[test]
+fn max_position_usd_binds_and_holds_in_the_ledger() {
+    // 260 USD ≈ 4 lots at ≈ 64 000 USDT.
+    usd_limit_binds_and_holds("--max-position-usd", "260", 190.0, "max_position_usd");
 }
 
 #[test]
 fn max_inventory_usd_binds_and_holds_in_the_ledger() {
     // 200 USD ≈ 3 lots.
-    let out = replay_tapes(
-        &BINANCE_2D,
-        &[
-            "--spread-ticks",
-            "2",
-            "--size",
-            "0.002",
-            "--max-inventory-usd",
-            "200",
-            "--max-position",
-            "1",
-        ],
-    );
-    let v = worst_linear_usd(out.sim_ledger.as_ref().unwrap());
-    assert!(
-        v <= 200.0 && v > 120.0,
-        "inventory worth {v} USD: within and reached"
-    );
-    assert!(codes(&out).contains(&"max_inventory_usd"));
+    usd_limit_binds_and_holds("--max-inventory-usd", "200", 120.0, "max_inventory_usd");
 }
 
 #[test]
 fn max_exposure_binds_and_holds_in_the_ledger() {
     // 130 USD ≈ 2 lots of worst case, pending orders of both sides included.
-    let out = replay_tapes(
-        &BINANCE_2D,
-        &[
-            "--spread-ticks",
-            "2",
-            "--size",
-            "0.002",
-            "--max-exposure",
-            "130",
-            "--max-position",
-            "1",
-        ],
-    );
-    let v = worst_linear_usd(out.sim_ledger.as_ref().unwrap());
-    assert!(
-        v <= 130.0 && v > 60.0,
-        "exposure {v} USD: within and reached"
-    );
-    assert!(codes(&out).contains(&"max_exposure"));
+    usd_limit_binds_and_holds("--max-exposure", "130", 60.0, "max_exposure");
 }
 
 #[test]
