@@ -1388,28 +1388,13 @@ impl Engine {
             (Side::Bid, inst.round_to_grid(base + collar, true))
         };
         let qty = pos.abs();
-        let Some(id) = self.orders.create(i as u32, side, px, qty) else {
-            self.risk_event(RiskCode::OrderPoolFull, i, 0, 0, 0, t_pop, tel);
+        let flags = intent_flags::REDUCE_ONLY | intent_flags::IOC;
+        let why = (QuoteReason::Flatten, 0);
+        let Some(id) = self.emit_new(i, side, px, qty, flags, why, t_recv, t_pop, out, tel) else {
             return;
         };
-        let now = self.stamp(t_recv, t_pop, tel);
-        let it = OrderIntent {
-            t_recv,
-            t_decide: now,
-            client_id: id,
-            price: px,
-            qty,
-            instrument: i as u32,
-            kind: IntentKind::New,
-            side,
-            flags: intent_flags::REDUCE_ONLY | intent_flags::IOC,
-        };
-        self.log_quote(tel, &it, QuoteReason::Flatten, 0, qty);
-        out.push(it);
-        self.counters.orders_sent += 1;
         self.counters.flattens += 1;
         self.insts[i].flatten = id;
-        self.recount_order(id);
         self.risk_event(RiskCode::Flatten, i, pos, hard, id as i64, t_pop, tel);
     }
 
@@ -1731,6 +1716,47 @@ impl Engine {
         }
     }
 
+    /// Creates a live order and sends its `New` intent (`qty` lots at `px` ticks, `flags` from
+    /// [`intent_flags`]), logs it with `why` (reason, ladder level), counts it and adds it to
+    /// the pending exposure. `None`, with an `OrderPoolFull` risk event, when the live-order
+    /// pool is full.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_new(
+        &mut self,
+        i: usize,
+        side: Side,
+        px: Ticks,
+        qty: Lots,
+        flags: u8,
+        why: (QuoteReason, usize),
+        t_recv: Nanos,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) -> Option<ClientId> {
+        let Some(id) = self.orders.create(i as u32, side, px, qty) else {
+            self.risk_event(RiskCode::OrderPoolFull, i, 0, 0, 0, t_pop, tel);
+            return None;
+        };
+        let now = self.stamp(t_recv, t_pop, tel);
+        let it = OrderIntent {
+            t_recv,
+            t_decide: now,
+            client_id: id,
+            price: px,
+            qty,
+            instrument: i as u32,
+            kind: IntentKind::New,
+            side,
+            flags,
+        };
+        self.log_quote(tel, &it, why.0, why.1, qty);
+        out.push(it);
+        self.counters.orders_sent += 1;
+        self.recount_order(id);
+        Some(id)
+    }
+
     /// Sends a new post-only quote into working slot `at.0` for ladder level `at.1`.
     #[allow(clippy::too_many_arguments)]
     fn send_new(
@@ -1745,27 +1771,12 @@ impl Engine {
         out: &mut impl IntentSink,
         tel: &mut impl TelemetrySink,
     ) {
-        let Some(id) = self.orders.create(i as u32, side, px, size) else {
-            self.risk_event(RiskCode::OrderPoolFull, i, 0, 0, 0, t_pop, tel);
+        let flags = intent_flags::POST_ONLY;
+        let why = (QuoteReason::Place, at.1);
+        let Some(id) = self.emit_new(i, side, px, size, flags, why, t_recv, t_pop, out, tel) else {
             return;
         };
-        let now = self.stamp(t_recv, t_pop, tel);
-        let it = OrderIntent {
-            t_recv,
-            t_decide: now,
-            client_id: id,
-            price: px,
-            qty: size,
-            instrument: i as u32,
-            kind: IntentKind::New,
-            side,
-            flags: intent_flags::POST_ONLY,
-        };
-        self.log_quote(tel, &it, QuoteReason::Place, at.1, size);
-        out.push(it);
-        self.counters.orders_sent += 1;
         self.insts[i].working[side.idx()][at.0] = id;
-        self.recount_order(id);
         self.check_limits(i, side);
     }
 
