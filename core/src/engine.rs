@@ -46,10 +46,11 @@ use crate::event::{
     QuoteReason, Stage, TelKind, Telemetry,
 };
 use crate::instrument::{Instrument, InstrumentTable, Kind};
+use crate::model::{signals, CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind};
 use crate::orders::{InFlight, Orders, Status};
 use crate::quote::{
-    self, level_size, skewed_size, Inventory, Ladder, Market, QuoteParams, QuoteSpec, Reference,
-    MAX_LEVELS,
+    self, level_size, skewed_size, Adjust, Inventory, Ladder, Market, QuoteParams, QuoteSpec,
+    Reference, MAX_LEVELS,
 };
 use crate::risk::{self, HaltCause, RiskCode, FLATTEN_COLLAR_BPS_E2, NO_LIMIT};
 use crate::types::{ClientId, InstrumentId, Lots, Nanos, Side, Ticks};
@@ -167,6 +168,9 @@ pub struct EngineConfig {
     /// and level) as a `TelKind::Quote` telemetry record, for the control thread to log
     /// (`--log-quotes`). Off by default: the records cost ring slots, not formatting.
     pub log_quotes: bool,
+    /// Model-based quoting, imbalance and cooldown (strategies.md §4, [`crate::model`]);
+    /// default: all off (fixed quoting).
+    pub model: ModelConfig,
 }
 
 impl EngineConfig {
@@ -211,6 +215,7 @@ impl EngineConfig {
             daily_loss_usd_e4: 0,
             mark_every_ns: 1_000_000_000,
             log_quotes: false,
+            model: ModelConfig::default(),
         }
     }
 }
@@ -246,6 +251,12 @@ pub struct Counters {
     pub limit_violations: u64,
     /// Reduce-only IOC flatten orders sent (hard max position reached).
     pub flattens: u64,
+    /// Model coefficient sets applied ([`Engine::on_model`]).
+    pub model_updates: u64,
+    /// Calibration samples dropped because the buffer was full (the caller did not drain).
+    pub calib_dropped: u64,
+    /// Adverse-selection cooldowns started (large trade or fast move).
+    pub cooldowns: u64,
 }
 
 /// Scale of the inverse-future coin accumulator (`Σ side·lots·Q / price_ticks`).
@@ -337,6 +348,30 @@ pub struct Engine {
     any_dirty: bool,
     refresh_scan_at: Nanos,
     counters: Counters,
+    /// Any model feature on (else the model code never runs).
+    model_on: bool,
+    /// Calibration samples are produced.
+    calib_on: bool,
+    /// Per-instrument model state.
+    mstate: Vec<ModelInst>,
+    /// Calibration samples not yet drained (capacity [`CALIB_CAP`], never grows).
+    calib_buf: Vec<CalibSample>,
+}
+
+/// Capacity of the engine's calibration-sample buffer (drained after every `on_md`).
+pub const CALIB_CAP: usize = 1024;
+
+/// Model state of one instrument.
+#[derive(Clone, Copy, Debug, Default)]
+struct ModelInst {
+    /// Last coefficients applied (all 0 = none: fixed spread).
+    coeffs: ModelCoeffs,
+    /// Twice-mid after the last book frame (ticks; 0 = none).
+    last_mid2: Ticks,
+    /// Cooldown end, exchange ns (0 = none).
+    cooldown_until: Nanos,
+    /// Trade size starting a cooldown (lots; 0 = off).
+    cooldown_trade_lots: Lots,
 }
 
 /// What the engine needs to know of an instrument (copied from the table at construction).
@@ -523,7 +558,19 @@ impl Engine {
         let usd_limits = cfg.max_position_usd_e4 != NO_LIMIT
             || cfg.max_exposure_usd_e4 != NO_LIMIT
             || cfg.max_inventory_usd_e4 != NO_LIMIT;
+        let model_on = cfg.model.any();
+        let calib_on = cfg.model.needs_calibration();
+        let mstate = (0..n)
+            .map(|k| ModelInst {
+                cooldown_trade_lots: cfg.model.cooldown_trade_lots.get(k).copied().unwrap_or(0),
+                ..Default::default()
+            })
+            .collect();
         let mut e = Engine {
+            model_on,
+            calib_on,
+            mstate,
+            calib_buf: Vec::with_capacity(if calib_on { CALIB_CAP } else { 0 }),
             insts,
             meta,
             usd_limits,
@@ -640,6 +687,10 @@ impl Engine {
                 if st.trusted {
                     let ts = if ev.exch_ts != 0 { ev.exch_ts } else { t_pop };
                     st.exch_ts = ts;
+                    if self.model_on {
+                        self.model_frame(i, ts);
+                    }
+                    let st = &mut self.insts[i];
                     let every = self.cfg.mark_every_ns;
                     if every > 0 && ts >= st.next_mark {
                         st.next_mark = ts - ts % every + every;
@@ -692,8 +743,176 @@ impl Engine {
                     }
                 }
             }
-            MdKind::Trade | MdKind::Disconnected => {}
+            MdKind::Trade => {
+                if self.model_on {
+                    self.model_trade(i, ev, t_pop, out, tel);
+                }
+            }
+            MdKind::Disconnected => {}
         }
+    }
+
+    /// Applies new model coefficients of `c.instrument` (O(1), no allocation) and re-quotes
+    /// that instrument (strategies.md §4). Coefficients with `half_spread_e6 == 0` leave the
+    /// fixed spread in force; out-of-range instruments are ignored.
+    pub fn on_model(
+        &mut self,
+        c: &ModelCoeffs,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) {
+        let i = c.instrument as usize;
+        if i >= self.insts.len() {
+            return;
+        }
+        self.mstate[i].coeffs = *c;
+        self.counters.model_updates += 1;
+        if self.insts[i].trusted && !self.pnl_checks(i, t_pop, out, tel) {
+            self.requote(i, 0, t_pop, out, tel);
+        }
+    }
+
+    /// Hands every calibration sample written since the last call to `f` (mid changes per
+    /// book frame and public trades, see [`crate::model`]) and empties the buffer. Call after
+    /// each `on_md` when a calibrator runs; the buffer holds [`CALIB_CAP`] samples, beyond
+    /// which samples are dropped and counted ([`Counters::calib_dropped`]).
+    #[inline]
+    pub fn drain_calib(&mut self, f: &mut impl FnMut(&CalibSample)) {
+        for s in self.calib_buf.drain(..) {
+            f(&s);
+        }
+    }
+
+    /// The model coefficients in force for an instrument (all 0 = none).
+    pub fn model_coeffs(&self, id: InstrumentId) -> ModelCoeffs {
+        self.mstate[id as usize].coeffs
+    }
+
+    /// True while the adverse-selection cooldown of an instrument lasts (exchange time of its
+    /// last book frame before the cooldown's end).
+    pub fn in_cooldown(&self, id: InstrumentId) -> bool {
+        let i = id as usize;
+        self.insts[i].exch_ts < self.mstate[i].cooldown_until
+    }
+
+    #[inline]
+    fn push_calib(&mut self, s: CalibSample) {
+        if self.calib_buf.len() < self.calib_buf.capacity() {
+            self.calib_buf.push(s);
+        } else {
+            self.counters.calib_dropped += 1;
+        }
+    }
+
+    fn start_cooldown(&mut self, i: usize, ts: Nanos) {
+        let until = ts.saturating_add(self.cfg.model.cooldown_ns);
+        if until > self.mstate[i].cooldown_until {
+            if ts >= self.mstate[i].cooldown_until {
+                self.counters.cooldowns += 1;
+            }
+            self.mstate[i].cooldown_until = until;
+        }
+    }
+
+    /// After a trusted book frame at exchange time `ts`: the mid-change sample and the
+    /// fast-move cooldown trigger.
+    fn model_frame(&mut self, i: usize, ts: Nanos) {
+        let mid2 = self.insts[i].book.mid_x2().unwrap_or(0);
+        let prev = self.mstate[i].last_mid2;
+        if mid2 == prev {
+            return;
+        }
+        self.mstate[i].last_mid2 = mid2;
+        if self.calib_on && mid2 > 0 {
+            self.push_calib(CalibSample {
+                t: ts,
+                mid2,
+                instrument: i as u32,
+                kind: SampleKind::Mid,
+                ..Default::default()
+            });
+        }
+        if self.cfg.model.cooldown_ns > 0
+            && signals::fast_move(prev, mid2, self.cfg.model.cooldown_move_bps_e2)
+        {
+            self.start_cooldown(i, ts);
+        }
+    }
+
+    /// A public trade: the calibration sample and the large-trade cooldown trigger (which
+    /// re-quotes at once, so a pull does not wait for the next book frame).
+    fn model_trade(
+        &mut self,
+        i: usize,
+        ev: &MdEvent,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) {
+        let ts = if ev.exch_ts != 0 { ev.exch_ts } else { t_pop };
+        if self.calib_on {
+            let mid2 = if self.insts[i].trusted {
+                self.insts[i].book.mid_x2().unwrap_or(0)
+            } else {
+                0
+            };
+            self.push_calib(CalibSample {
+                t: ts,
+                mid2,
+                price: ev.price,
+                qty: ev.qty,
+                instrument: i as u32,
+                kind: SampleKind::Trade,
+                side: ev.side,
+            });
+        }
+        let lots = self.mstate[i].cooldown_trade_lots;
+        if self.cfg.model.cooldown_ns > 0 && lots > 0 && ev.qty >= lots {
+            self.start_cooldown(i, ts);
+            // The cooldown is measured against the instrument's exchange clock.
+            if self.insts[i].exch_ts < ts {
+                self.insts[i].exch_ts = ts;
+            }
+            if self.insts[i].trusted {
+                self.requote(i, ev.t_recv, t_pop, out, tel);
+            }
+        }
+    }
+
+    /// The model adjustments of instrument `i` (see [`Adjust`]), or `None` to pull its
+    /// quotes (cooldown with [`CooldownAction::Pull`]).
+    fn model_adjust(&self, i: usize) -> Option<Adjust> {
+        let st = &self.insts[i];
+        let ms = &self.mstate[i];
+        let mc = &self.cfg.model;
+        let mut adj = Adjust::NONE;
+        if st.exch_ts < ms.cooldown_until {
+            match mc.cooldown_action {
+                CooldownAction::Pull => return None,
+                CooldownAction::Widen => adj.widen_bps_e2 = mc.cooldown_widen_bps_e2,
+            }
+        }
+        let c = &ms.coeffs;
+        let mut shift_e6: i128 = 0;
+        if mc.kind != ModelKind::Fixed && c.half_spread_e6 > 0 {
+            adj.spread_ticks = ((2 * c.half_spread_e6 + 500_000) / 1_000_000).max(1);
+            adj.behind_touch = true;
+            // q in units of the order size, relative to the target position.
+            let q_lots = (st.position - self.meta[i].target) as i128;
+            if st.base_size > 0 {
+                shift_e6 += c.skew_e6 as i128 * q_lots / st.base_size as i128;
+            }
+        }
+        if mc.vol_adaptive() {
+            adj.vol_ratio_ppm = c.vol_ratio_ppm;
+        }
+        if mc.imbalance_levels > 0 {
+            let imb = signals::imbalance_ppm(&st.book, mc.imbalance_levels);
+            shift_e6 -= signals::imbalance_shift_e6(imb, mc.imbalance_shift_e6) as i128;
+        }
+        adj.shift = (shift_e6 / 1_000_000).clamp(i64::MIN as i128 / 4, i64::MAX as i128 / 4) as i64;
+        Some(adj)
     }
 
     /// Applies one execution report and re-evaluates the instrument.
@@ -1454,7 +1673,14 @@ impl Engine {
                 0
             },
         };
-        let lad = quote::ladder(&meta.inst, &meta.spec, &market, &inv);
+        let lad = if self.model_on {
+            match self.model_adjust(i) {
+                Some(adj) => quote::ladder_adj(&meta.inst, &meta.spec, &market, &inv, &adj),
+                None => Ladder::default(),
+            }
+        } else {
+            quote::ladder(&meta.inst, &meta.spec, &market, &inv)
+        };
         if meta.linear && lad.ref2 > 0 {
             // USD per lot for the limits, valued at the highest price we may trade at, so a
             // fill never values the position above what the limits assumed.

@@ -276,6 +276,61 @@ pub fn reference_x2(reference: Reference, m: &Market) -> Option<Ticks> {
 /// Returns an empty ladder (`ref2 == 0`) when no reference price exists; improve mode needs
 /// both sides of the book.
 pub fn ladder(inst: &Instrument, p: &QuoteSpec, m: &Market, inv: &Inventory) -> Ladder {
+    ladder_impl::<false>(inst, p, m, inv, &Adjust::NONE)
+}
+
+/// Model adjustments of a ladder (strategies.md §4, [`crate::model`]), applied by
+/// [`ladder_adj`] on top of the steps of the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Adjust {
+    /// Step 1: total spread in ticks replacing the configured one (0 = configured). The
+    /// model's `2 × half-spread`.
+    pub spread_ticks: Ticks,
+    /// Step 1b: volatility-adaptive spread, `σ_now/σ_avg` in ppm (0 = off): each side's
+    /// distance from the reference is scaled by it (outward rounding).
+    pub vol_ratio_ppm: i64,
+    /// Step 2b: extra distance of each side, hundredths of a bp of the reference (cooldown
+    /// widening; 0 = none).
+    pub widen_bps_e2: i64,
+    /// Step 3: extra downward shift of both quotes, ticks (model inventory skew minus the
+    /// imbalance shift).
+    pub shift: Ticks,
+    /// Step 4b: never better than the touch: `bid ≤ best_bid`, `ask ≥ best_ask` (GLFT/AS).
+    pub behind_touch: bool,
+}
+
+impl Adjust {
+    /// No adjustment.
+    pub const NONE: Adjust = Adjust {
+        spread_ticks: 0,
+        vol_ratio_ppm: 0,
+        widen_bps_e2: 0,
+        shift: 0,
+        behind_touch: false,
+    };
+}
+
+/// [`ladder`] with model adjustments (see [`Adjust`]): the model spread replaces step 1, the
+/// volatility ratio scales it, the cooldown widens after the minimum spread, the model skew
+/// and imbalance shift join the inventory skews, and model quotes stay behind the touch.
+pub fn ladder_adj(
+    inst: &Instrument,
+    p: &QuoteSpec,
+    m: &Market,
+    inv: &Inventory,
+    adj: &Adjust,
+) -> Ladder {
+    ladder_impl::<true>(inst, p, m, inv, adj)
+}
+
+#[inline(always)]
+fn ladder_impl<const ADJ: bool>(
+    inst: &Instrument,
+    p: &QuoteSpec,
+    m: &Market,
+    inv: &Inventory,
+    adj: &Adjust,
+) -> Ladder {
     let mut out = Ladder::default();
     let improve = matches!(p.spread, SpreadMode::Improve(_));
     if improve && (m.best_bid.is_none() || m.best_ask.is_none()) {
@@ -287,8 +342,13 @@ pub fn ladder(inst: &Instrument, p: &QuoteSpec, m: &Market, inv: &Inventory) -> 
     if ref2 <= 0 {
         return out;
     }
-    // 1. Base spread.
-    let (mut bid, mut ask): (i64, i64) = match p.spread {
+    // 1. Base spread (or the model's).
+    let spread = if ADJ && adj.spread_ticks > 0 {
+        SpreadMode::Ticks(adj.spread_ticks)
+    } else {
+        p.spread
+    };
+    let (mut bid, mut ask): (i64, i64) = match spread {
         SpreadMode::Bps(s) => (
             mul_div_floor(ref2, 2_000_000 - s, 4_000_000),
             mul_div_ceil(ref2, 2_000_000 + s, 4_000_000),
@@ -300,6 +360,15 @@ pub fn ladder(inst: &Instrument, p: &QuoteSpec, m: &Market, inv: &Inventory) -> 
             ((ref2 - n).div_euclid(2), -((-(ref2 + n)).div_euclid(2)))
         }
     };
+    // 1b. Volatility-adaptive: scale each side's distance from the reference.
+    if ADJ && adj.vol_ratio_ppm > 0 && adj.vol_ratio_ppm != 1_000_000 {
+        let db = (ref2 - 2 * bid).max(0);
+        let da = (2 * ask - ref2).max(0);
+        let db = mul_div_ceil(db, adj.vol_ratio_ppm, 1_000_000);
+        let da = mul_div_ceil(da, adj.vol_ratio_ppm, 1_000_000);
+        bid = (ref2 - db).div_euclid(2);
+        ask = -((-(ref2 + da)).div_euclid(2));
+    }
     // 2. Minimum spread, at least one tick: widen symmetrically around the reference.
     let min_ticks = if p.min_spread_bps_e2 > 0 {
         mul_div_ceil(ref2, p.min_spread_bps_e2, 2_000_000).max(1)
@@ -310,8 +379,14 @@ pub fn ladder(inst: &Instrument, p: &QuoteSpec, m: &Market, inv: &Inventory) -> 
         bid = (ref2 - min_ticks).div_euclid(2);
         ask = -((-(ref2 + min_ticks)).div_euclid(2));
     }
+    // 2b. Cooldown widening.
+    if ADJ && adj.widen_bps_e2 > 0 {
+        let e = mul_div_ceil(ref2, adj.widen_bps_e2, 2_000_000);
+        bid -= e;
+        ask += e;
+    }
     // 3. Inventory skews: one downward shift of both quotes.
-    let mut shift: i64 = 0;
+    let mut shift: i64 = if ADJ { adj.shift } else { 0 };
     if p.skew_per_100_usd_bps_e2 != 0 && inv.usd_e4 != 0 {
         // skew_bps_e2 = inv_usd/100 · skew_e2 ; shift = ref · skew_bps_e2 / 1e6
         let skew_e2 = mul_div_trunc(inv.usd_e4, p.skew_per_100_usd_bps_e2, 1_000_000);
@@ -347,6 +422,15 @@ pub fn ladder(inst: &Instrument, p: &QuoteSpec, m: &Market, inv: &Inventory) -> 
         let e = mul_div_ceil(ref2, p.min_edge_bps_e2, 2_000_000);
         bid = bid.min((ref2 - 2 * e).div_euclid(2));
         ask = ask.max(-((-(ref2 + 2 * e)).div_euclid(2)));
+    }
+    // 4b. Model quotes never improve the touch.
+    if ADJ && adj.behind_touch {
+        if let Some(b) = m.best_bid {
+            bid = bid.min(b);
+        }
+        if let Some(a) = m.best_ask {
+            ask = ask.max(a);
+        }
     }
     // 5. Never cross the book (post-only).
     if let Some(a) = m.best_ask {
