@@ -44,6 +44,8 @@ pub struct Lockstep {
     pub telemetry: Vec<Telemetry>,
     /// Tape events replayed.
     pub events: usize,
+    /// The model driver (calibrator) when one ran (`--model as|glft`, vol-adaptive spread).
+    pub model: Option<mm_core::model::ModelDriver>,
 }
 
 /// Engine clock (stamps only; decisions run on tape time).
@@ -82,6 +84,8 @@ pub fn replay(args: &Args) -> Lockstep {
         mm_tools::run::select_instruments(args, all, Some(&names)).expect("instruments selected"),
     );
     let cfg = mm_tools::run::engine_config(args, &table).expect("settings accepted");
+    // `--model as|glft` or the vol-adaptive spread: the calibrator runs between events.
+    let model = mm_core::model::ModelDriver::new(&table, &cfg.model);
     let mut engine = Engine::new(&table, cfg, clock);
     let md = MdDecoder::new(table.clone());
     let session = OrderSession::new(table.clone());
@@ -125,6 +129,7 @@ pub fn replay(args: &Args) -> Lockstep {
         intents,
         execs: Vec::with_capacity(256),
         mds: Vec::with_capacity(4096),
+        model,
     };
     let mut t = t0;
     for ev in &tape.events {
@@ -145,6 +150,7 @@ pub fn replay(args: &Args) -> Lockstep {
         table,
         telemetry: tel,
         events: tape.events.len(),
+        model: wire.model,
     }
 }
 
@@ -155,6 +161,7 @@ struct Wire {
     intents: Intents,
     execs: Vec<ExecEvent>,
     mds: Vec<MdEvent>,
+    model: Option<mm_core::model::ModelDriver>,
 }
 
 impl Wire {
@@ -183,6 +190,9 @@ impl Wire {
                     }
                     for e in &self.mds {
                         engine.on_md(e, t, &mut self.intents, tel);
+                    }
+                    if let Some(m) = self.model.as_mut() {
+                        m.step(engine, t, &mut self.intents, tel);
                     }
                 } else {
                     self.execs.clear();

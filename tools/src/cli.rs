@@ -23,6 +23,26 @@ pub enum ReferenceArg {
     Mark,
 }
 
+/// Quoting model (strategies.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// The configured spread and skews (strategies.md §1–§3).
+    Fixed,
+    /// Avellaneda–Stoikov (2008) with a rolling horizon `--horizon-secs`.
+    As,
+    /// Guéant–Lehalle–Fernandez-Tapia (2013), infinite horizon.
+    Glft,
+}
+
+/// What the adverse-selection cooldown does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CooldownArg {
+    /// Cancel the instrument's quotes until the cooldown ends.
+    Pull,
+    /// Keep quoting, each side `--cooldown-widen-bps` further out.
+    Widen,
+}
+
 /// mm-fast: a low-latency market-making engine. Keeps two-sided post-only quotes on
 /// perpetuals, futures and options strikes, with inventory skew and position/exposure limits,
 /// and reports tick-to-quote latency.
@@ -237,4 +257,61 @@ pub struct Args {
     /// address (e.g. `127.0.0.1:9100`; port 0 = any free port, printed at startup).
     #[arg(long, value_name = "HOST:PORT")]
     pub status_addr: Option<String>,
+
+    // --- Model-based quoting (strategies.md §4; README "Model-based quoting"). Units: prices
+    // in ticks, σ in ticks per √second, κ per tick, A per second, inventory q in order sizes
+    // (position / --size).
+    /// Quoting model: `fixed` (the spread flags), `as` (Avellaneda–Stoikov) or `glft`
+    /// (Guéant–Lehalle–Fernandez-Tapia). `as`/`glft` calibrate σ, A, κ online from the
+    /// market-data stream on a calibration thread; until an instrument is calibrated it
+    /// quotes with the fixed spread.
+    #[arg(long, value_enum, default_value = "fixed")]
+    pub model: ModelArg,
+    /// Risk aversion γ of `as`/`glft`, per (tick × order size of inventory).
+    #[arg(long, value_name = "GAMMA", default_value_t = 0.05)]
+    pub gamma: f64,
+    /// Avellaneda–Stoikov horizon T − t, seconds: a perpetual has no end, so the horizon
+    /// rolls (constant T − t).
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub horizon_secs: f64,
+    /// Calibration window of exchange time, seconds (σ, A, κ are fitted over it).
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub calib_window_secs: f64,
+    /// Recalibration interval, seconds of exchange time.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub recalib_secs: f64,
+    /// Window of the current σ of the volatility-adaptive spread, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub vol_window_secs: f64,
+    /// Volatility-adaptive spread, lower bound of σ_now/σ_avg (spread × ratio; default 0.5
+    /// when `--vol-spread-max` is set).
+    #[arg(long, value_name = "RATIO")]
+    pub vol_spread_min: Option<f64>,
+    /// Volatility-adaptive spread, upper bound of σ_now/σ_avg; setting it turns the
+    /// volatility-adaptive spread on (with any `--model`).
+    #[arg(long, value_name = "RATIO")]
+    pub vol_spread_max: Option<f64>,
+    /// Order-book imbalance over the top N levels per side (0 = off).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub imbalance_levels: usize,
+    /// Reference shift at full imbalance, ticks: the reference moves by K × imb (up when
+    /// the bids are heavier), imb = (bid − ask)/(bid + ask) depth.
+    #[arg(long, value_name = "K", default_value_t = 0.0)]
+    pub imbalance_shift_ticks: f64,
+    /// Adverse-selection cooldown after a public trade at least this large (amount unit).
+    #[arg(long, value_name = "AMOUNT")]
+    pub cooldown_trade_size: Option<f64>,
+    /// Adverse-selection cooldown after the mid moves at least this many bps within one book
+    /// frame.
+    #[arg(long, value_name = "BPS")]
+    pub cooldown_move_bps: Option<f64>,
+    /// Cooldown length, milliseconds of exchange time.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub cooldown_ms: u64,
+    /// During a cooldown: `pull` the instrument's quotes or `widen` them.
+    #[arg(long, value_enum, default_value = "pull")]
+    pub cooldown_action: CooldownArg,
+    /// Extra distance of each side during a `widen` cooldown, bps of the reference.
+    #[arg(long, value_name = "BPS", default_value_t = 10.0)]
+    pub cooldown_widen_bps: f64,
 }

@@ -8,6 +8,7 @@ use mm_core::engine::{Engine, IntentSink, TelemetrySink};
 use mm_core::event::{
     ExecEvent, IntentKind, MdEvent, MdKind, OrderIntent, Stage, TelKind, Telemetry,
 };
+use mm_core::model::{CalibSample, ModelCoeffs};
 use mm_core::risk::HaltCause;
 use mm_io::ring::{Consumer, Producer};
 use mm_io::{Idle, IdleWaiter};
@@ -127,8 +128,20 @@ impl PublishedCounters {
     }
 }
 
-/// Runs the hot loop until `ctl.exit`; returns the engine (for the report) and the number of
-/// telemetry records dropped.
+/// The hot thread's ends of the model rings (strategies.md §4, `mm_core::model`): calibration
+/// samples out to the calibration thread, coefficients back.
+pub struct ModelRings {
+    /// Calibration samples (dropped and counted when full: never blocks).
+    pub samples: Producer<CalibSample>,
+    /// Fresh coefficients, applied before market data.
+    pub coeffs: Consumer<ModelCoeffs>,
+}
+
+/// Runs the hot loop until `ctl.exit`; returns the engine (for the report), the number of
+/// telemetry records dropped and the number of calibration samples dropped (ring full).
+/// With `model` (a calibrator runs) the loop drains the coefficient ring after the exec ring
+/// and before market data, and forwards the engine's calibration samples after each
+/// market-data event.
 #[allow(clippy::too_many_arguments)]
 pub fn hot_loop(
     mut engine: Engine,
@@ -139,7 +152,9 @@ pub fn hot_loop(
     ctl: &HotControl,
     idle: Idle,
     clock: fn() -> u64,
-) -> (Engine, u64) {
+    mut model: Option<ModelRings>,
+) -> (Engine, u64, u64) {
+    let mut calib_dropped = 0u64;
     let mut waiter = IdleWaiter::new(idle);
     let mut tel = TelOut {
         ring: tel_tx,
@@ -155,6 +170,13 @@ pub fn hot_loop(
             let t = clock();
             engine.on_exec(&ev, t, &mut out, &mut tel);
         }
+        if let Some(m) = model.as_mut() {
+            while let Some(c) = m.coeffs.pop() {
+                work = true;
+                let t = clock();
+                engine.on_model(&c, t, &mut out, &mut tel);
+            }
+        }
         for _ in 0..256 {
             let Some(ev) = md_rx.pop() else { break };
             work = true;
@@ -169,6 +191,13 @@ pub fn hot_loop(
                 });
             }
             engine.on_md(&ev, t_pop, &mut out, &mut tel);
+            if let Some(m) = model.as_mut() {
+                engine.drain_calib(&mut |s| {
+                    if m.samples.push(*s).is_err() {
+                        calib_dropped += 1;
+                    }
+                });
+            }
         }
         if ctl.halt.load(Ordering::Relaxed) && !ctl.flat.load(Ordering::Relaxed) {
             let now = clock();
@@ -217,5 +246,5 @@ pub fn hot_loop(
             waiter.reset();
         }
     }
-    (engine, tel.dropped)
+    (engine, tel.dropped, calib_dropped)
 }

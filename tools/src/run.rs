@@ -11,8 +11,8 @@
 //! and sends one cancel-all; the control thread waits (bounded, 5 s) until the venue has
 //! acknowledged every cancel, then stops the threads and writes the report.
 
-use crate::cli::{Args, ReferenceArg, VenueArg};
-use crate::hot::{hot_loop, HotControl};
+use crate::cli::{Args, CooldownArg, ModelArg, ReferenceArg, VenueArg};
+use crate::hot::{hot_loop, HotControl, ModelRings};
 use crate::report::{self, BookOut, FillRec, Report, SimLedgerOut};
 use crate::select::Selection;
 use mm_core::book::BookView;
@@ -20,6 +20,9 @@ use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::{ExecEvent, MdEvent, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::{InstrumentTable, Kind};
+use mm_core::model::{
+    CalibSample, Calibrator, CooldownAction, ModelCoeffs, ModelConfig, ModelKind,
+};
 use mm_core::quote::{QuoteParams, Reference, SpreadMode};
 use mm_io::ring::{ring, Consumer};
 use mm_io::{Idle, LatencyRecorder, WsClient, WsOptions};
@@ -148,6 +151,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let cfg = engine_config(args, &table)?;
     let limits = crate::breaches::Limits::from_config(&cfg);
     log::info!("quoting {} instruments on {endpoint}", table.len());
+    let model_cfg = cfg.model.clone();
     let engine = Engine::new(&table, cfg, clock);
 
     // Rings.
@@ -207,6 +211,22 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             })
             .map_err(|e| format!("spawn gateway thread: {e}"))?
     };
+    // calibration thread (strategies.md §4): only when a model or the vol-adaptive spread
+    // needs it; samples in, coefficients out, both through SPSC rings.
+    let stop_calib = Arc::new(AtomicBool::new(false));
+    let (model_rings, calib_handle) = if model_cfg.needs_calibration() {
+        let (samples, mut srx) = ring::<CalibSample>(1 << 16);
+        let (mut ctx, coeffs) = ring::<ModelCoeffs>(1 << 10);
+        let stop = stop_calib.clone();
+        let table = table.clone();
+        let h = std::thread::Builder::new()
+            .name("mm-calib".into())
+            .spawn(move || calib_loop(&table, &model_cfg, &mut srx, &mut ctx, &stop))
+            .map_err(|e| format!("spawn calibration thread: {e}"))?;
+        (Some(ModelRings { samples, coeffs }), Some(h))
+    } else {
+        (None, None)
+    };
     // hot thread.
     let hot_handle = {
         let ctl = ctl.clone();
@@ -220,6 +240,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                 &ctl,
                 idle,
                 clock,
+                model_rings,
             )
         })
         .map_err(|e| format!("spawn hot thread: {e}"))?
@@ -317,7 +338,16 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     stop_gw.store(true, Ordering::Release);
     let gw_stats = gw_handle.join().map_err(|_| "gateway thread panicked")?;
     ctl.exit.store(true, Ordering::Release);
-    let (engine, tel_dropped) = hot_handle.join().map_err(|_| "hot thread panicked")?;
+    let (engine, tel_dropped, calib_dropped) =
+        hot_handle.join().map_err(|_| "hot thread panicked")?;
+    stop_calib.store(true, Ordering::Release);
+    if let Some(h) = calib_handle {
+        let summary = h.join().map_err(|_| "calibration thread panicked")?;
+        log::info!("calibration: {summary}");
+    }
+    if calib_dropped > 0 {
+        log::warn!("{calib_dropped} calibration samples dropped (ring full)");
+    }
     tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
     if tel_dropped > 0 {
         log::warn!("{tel_dropped} telemetry records dropped (ring full)");
@@ -876,5 +906,132 @@ pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfi
     cfg.requote_ticks = args.requote_ticks;
     cfg.stale_ns = args.stale_ms * 1_000_000;
     cfg.log_quotes = args.log_quotes;
+    cfg.model = model_config(args, table)?;
     Ok(cfg)
+}
+
+/// The calibration thread: observes the hot thread's samples, recalibrates on their
+/// exchange clock and sends the coefficients back (dropped when the ring is full; the next
+/// recalibration sends fresh ones). Returns a summary line of the last fit per instrument.
+fn calib_loop(
+    table: &InstrumentTable,
+    cfg: &ModelConfig,
+    rx: &mut Consumer<CalibSample>,
+    tx: &mut mm_io::ring::Producer<ModelCoeffs>,
+    stop: &AtomicBool,
+) -> String {
+    let mut c = Calibrator::new(table, cfg);
+    let mut last_t = 0u64;
+    let mut lost = 0u64;
+    loop {
+        let mut work = false;
+        while let Some(s) = rx.pop() {
+            work = true;
+            c.observe(&s);
+            last_t = last_t.max(s.t);
+        }
+        if last_t > 0 {
+            c.poll(last_t, &mut |k| {
+                if tx.push(k).is_err() {
+                    lost += 1;
+                }
+            });
+        }
+        if !work {
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let mut s = format!(
+        "{} samples, {} coefficient sets ({} not sent: ring full), {} not calibrated",
+        c.samples, c.pushed, lost, c.rejected
+    );
+    for i in table.iter() {
+        let f = c.fit(i.id as usize);
+        s.push_str(&format!(
+            "; {}: σ {:?} ticks/√s, A {:?} /s, κ {:?} /tick",
+            i.name, f.sigma, f.a, f.kappa
+        ));
+    }
+    s
+}
+
+/// The model settings of the flags (strategies.md §4, [`mm_core::model`]).
+///
+/// # Errors
+/// A model flag out of range, naming it.
+pub fn model_config(args: &Args, table: &InstrumentTable) -> Result<ModelConfig, String> {
+    let secs_ns = |v: f64, flag: &str| -> Result<u64, String> {
+        if v.is_finite() && v > 0.0 && v < 1e9 {
+            Ok((v * 1e9).round() as u64)
+        } else {
+            Err(format!("--{flag} must be > 0 seconds"))
+        }
+    };
+    let ppm = |v: f64, flag: &str| -> Result<i64, String> {
+        if v.is_finite() && v > 0.0 && v < 1e6 {
+            Ok((v * 1e6).round() as i64)
+        } else {
+            Err(format!("--{flag} must be > 0"))
+        }
+    };
+    let (vmin, vmax) = match (args.vol_spread_min, args.vol_spread_max) {
+        (_, None) => (0, 0),
+        (lo, Some(hi)) => (
+            ppm(lo.unwrap_or(0.5), "vol-spread-min")?,
+            ppm(hi, "vol-spread-max")?,
+        ),
+    };
+    if !args.imbalance_shift_ticks.is_finite() || args.imbalance_shift_ticks.abs() > 1e6 {
+        return Err("--imbalance-shift-ticks must be a finite number of ticks".into());
+    }
+    let mut m = ModelConfig {
+        kind: match args.model {
+            ModelArg::Fixed => ModelKind::Fixed,
+            ModelArg::As => ModelKind::As,
+            ModelArg::Glft => ModelKind::Glft,
+        },
+        gamma: args.gamma,
+        horizon_secs: args.horizon_secs,
+        calib_window_ns: secs_ns(args.calib_window_secs, "calib-window-secs")?,
+        recalib_ns: secs_ns(args.recalib_secs, "recalib-secs")?,
+        vol_window_ns: secs_ns(args.vol_window_secs, "vol-window-secs")?,
+        vol_ratio_min_ppm: vmin,
+        vol_ratio_max_ppm: vmax,
+        imbalance_levels: args.imbalance_levels,
+        imbalance_shift_e6: (args.imbalance_shift_ticks * 1e6).round() as i64,
+        cooldown_ns: args.cooldown_ms.saturating_mul(1_000_000),
+        cooldown_action: match args.cooldown_action {
+            CooldownArg::Pull => CooldownAction::Pull,
+            CooldownArg::Widen => CooldownAction::Widen,
+        },
+        ..ModelConfig::default()
+    };
+    if args.imbalance_levels > 64 {
+        return Err("--imbalance-levels must be in 0..=64".into());
+    }
+    for (v, flag) in [
+        (args.cooldown_trade_size, "cooldown-trade-size"),
+        (args.cooldown_move_bps, "cooldown-move-bps"),
+        (Some(args.cooldown_widen_bps), "cooldown-widen-bps"),
+    ] {
+        if let Some(x) = v {
+            if !(x.is_finite() && x >= 0.0) {
+                return Err(format!("--{flag} must be ≥ 0"));
+            }
+        }
+    }
+    m.cooldown_move_bps_e2 = args.cooldown_move_bps.map_or(0, |b| (b * 100.0).round() as i64);
+    m.cooldown_widen_bps_e2 = (args.cooldown_widen_bps * 100.0).round() as i64;
+    m.cooldown_trade_lots = table
+        .iter()
+        .map(|i| {
+            args.cooldown_trade_size
+                .map_or(0, |a| ((a / i.lot.to_f64()).round() as i64).max(1))
+        })
+        .collect();
+    m.validate()?;
+    Ok(m)
 }

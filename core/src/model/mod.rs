@@ -35,9 +35,11 @@
 
 pub mod as_glft;
 pub mod calibrate;
+pub mod driver;
 pub mod signals;
 
 pub use calibrate::Calibrator;
+pub use driver::ModelDriver;
 
 use crate::types::{InstrumentId, Lots, Nanos, Side, Ticks};
 
