@@ -46,7 +46,9 @@ use crate::event::{
     QuoteReason, Stage, TelKind, Telemetry,
 };
 use crate::instrument::{Instrument, InstrumentTable, Kind};
-use crate::model::{signals, CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind};
+use crate::model::{
+    signals, CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind,
+};
 use crate::orders::{InFlight, Orders, Status};
 use crate::quote::{
     self, level_size, skewed_size, Adjust, Inventory, Ladder, Market, QuoteParams, QuoteSpec,

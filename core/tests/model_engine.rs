@@ -7,7 +7,9 @@ use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::*;
 use mm_core::instrument::{Instrument, InstrumentTable, Kind};
-use mm_core::model::{CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind};
+use mm_core::model::{
+    CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind,
+};
 use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::types::Side;
 
@@ -73,8 +75,14 @@ impl Rig {
     /// A snapshot with `bids`/`asks` as (price, qty), at exchange time `ts`; answers intents.
     fn book(&mut self, bids: &[(i64, i64)], asks: &[(i64, i64)], ts: u64) {
         let mut evs = vec![md(MdKind::BookClear, Side::Bid, 0, 0, ts)];
-        evs.extend(bids.iter().map(|&(p, q)| md(MdKind::Level, Side::Bid, p, q, ts)));
-        evs.extend(asks.iter().map(|&(p, q)| md(MdKind::Level, Side::Ask, p, q, ts)));
+        evs.extend(
+            bids.iter()
+                .map(|&(p, q)| md(MdKind::Level, Side::Bid, p, q, ts)),
+        );
+        evs.extend(
+            asks.iter()
+                .map(|&(p, q)| md(MdKind::Level, Side::Ask, p, q, ts)),
+        );
         evs.push(md(MdKind::BookDone, Side::Bid, 0, 0, ts));
         for ev in evs {
             self.e.on_md(&ev, 10, &mut self.out, &mut self.tel);
@@ -191,13 +199,25 @@ fn imbalance_shifts_the_reference_toward_the_heavy_side() {
     };
     let mut r = Rig::new(cfg);
     // Balanced: fixed 20 ticks around 20001 → 9990 / 10011.
-    r.book(&[(10_000, 5), (9_999, 5)], &[(10_001, 5), (10_002, 5)], 1_000);
+    r.book(
+        &[(10_000, 5), (9_999, 5)],
+        &[(10_001, 5), (10_002, 5)],
+        1_000,
+    );
     assert_eq!(r.e.quotes(0), (Some(9990), Some(10_011)));
     // Bids 30 vs asks 10: imb = 0.5 → +2 ticks.
-    r.book(&[(10_000, 15), (9_999, 15)], &[(10_001, 5), (10_002, 5)], 2_000);
+    r.book(
+        &[(10_000, 15), (9_999, 15)],
+        &[(10_001, 5), (10_002, 5)],
+        2_000,
+    );
     assert_eq!(r.e.quotes(0), (Some(9992), Some(10_013)));
     // Asks heavier: imb = −0.5 → −2 ticks.
-    r.book(&[(10_000, 5), (9_999, 5)], &[(10_001, 15), (10_002, 15)], 3_000);
+    r.book(
+        &[(10_000, 5), (9_999, 5)],
+        &[(10_001, 15), (10_002, 15)],
+        3_000,
+    );
     assert_eq!(r.e.quotes(0), (Some(9988), Some(10_009)));
 }
 
@@ -283,10 +303,19 @@ fn calibration_samples_come_out_of_on_md() {
     let mut got: Vec<CalibSample> = Vec::new();
     r.e.drain_calib(&mut |s| got.push(*s));
     assert_eq!(got.len(), 3, "{got:?}");
-    assert_eq!((got[0].kind, got[0].mid2, got[0].t), (SampleKind::Mid, 20_001, 1_000));
-    assert_eq!((got[1].kind, got[1].mid2, got[1].t), (SampleKind::Mid, 20_003, 3_000));
+    assert_eq!(
+        (got[0].kind, got[0].mid2, got[0].t),
+        (SampleKind::Mid, 20_001, 1_000)
+    );
+    assert_eq!(
+        (got[1].kind, got[1].mid2, got[1].t),
+        (SampleKind::Mid, 20_003, 3_000)
+    );
     assert_eq!(got[2].kind, SampleKind::Trade);
-    assert_eq!((got[2].price, got[2].qty, got[2].side, got[2].mid2), (10_001, 3, Side::Ask, 20_003));
+    assert_eq!(
+        (got[2].price, got[2].qty, got[2].side, got[2].mid2),
+        (10_001, 3, Side::Ask, 20_003)
+    );
     let mut again = 0;
     r.e.drain_calib(&mut |_| again += 1);
     assert_eq!(again, 0);

@@ -72,6 +72,11 @@ pub struct RunOutput {
     pub fills: Vec<FillRec>,
     /// The instruments quoted.
     pub table: Arc<InstrumentTable>,
+    /// Model coefficient sets the engine applied (`--model as|glft`, vol-adaptive spread).
+    pub model_updates: u64,
+    /// The calibration thread's closing summary (samples, pushes, last σ, A, κ per
+    /// instrument), when one ran.
+    pub calib_summary: Option<String>,
 }
 
 /// Runs the engine as the command line says.
@@ -341,9 +346,11 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let (engine, tel_dropped, calib_dropped) =
         hot_handle.join().map_err(|_| "hot thread panicked")?;
     stop_calib.store(true, Ordering::Release);
+    let mut calib_summary = None;
     if let Some(h) = calib_handle {
         let summary = h.join().map_err(|_| "calibration thread panicked")?;
         log::info!("calibration: {summary}");
+        calib_summary = Some(summary);
     }
     if calib_dropped > 0 {
         log::warn!("{calib_dropped} calibration samples dropped (ring full)");
@@ -451,6 +458,8 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         sim_ledger: ledger,
         fills: tel.fills,
         table,
+        model_updates: c.model_updates,
+        calib_summary,
     })
 }
 
@@ -1023,7 +1032,9 @@ pub fn model_config(args: &Args, table: &InstrumentTable) -> Result<ModelConfig,
             }
         }
     }
-    m.cooldown_move_bps_e2 = args.cooldown_move_bps.map_or(0, |b| (b * 100.0).round() as i64);
+    m.cooldown_move_bps_e2 = args
+        .cooldown_move_bps
+        .map_or(0, |b| (b * 100.0).round() as i64);
     m.cooldown_widen_bps_e2 = (args.cooldown_widen_bps * 100.0).round() as i64;
     m.cooldown_trade_lots = table
         .iter()

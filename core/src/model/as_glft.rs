@@ -88,7 +88,9 @@ pub fn coeffs(cfg: &ModelConfig, id: InstrumentId, t: Nanos, fit: &Fit) -> Model
         ..Default::default()
     };
     let hs = match (cfg.kind, fit.sigma, fit.a, fit.kappa) {
-        (ModelKind::As, Some(s), _, Some(k)) => avellaneda_stoikov(cfg.gamma, s, k, cfg.horizon_secs),
+        (ModelKind::As, Some(s), _, Some(k)) => {
+            avellaneda_stoikov(cfg.gamma, s, k, cfg.horizon_secs)
+        }
         (ModelKind::Glft, Some(s), Some(a), Some(k)) => glft(cfg.gamma, s, a, k),
         _ => None,
     };
@@ -132,7 +134,9 @@ mod tests {
         assert!(close(h.skew, 0.4), "{h:?}");
         // Longer horizon widens and skews more: τ = 2 s → skew 0.8, half (0.8 + 1.29077)/2.
         let h2 = avellaneda_stoikov(0.1, 2.0, 1.5, 2.0).unwrap();
-        assert!(close(h2.skew, 0.8) && close(h2.half_spread, (0.8 + 1.290_770_422_751_423_3) / 2.0));
+        assert!(
+            close(h2.skew, 0.8) && close(h2.half_spread, (0.8 + 1.290_770_422_751_423_3) / 2.0)
+        );
         assert!(avellaneda_stoikov(0.1, f64::NAN, 1.5, 1.0).is_none());
         assert!(avellaneda_stoikov(0.1, 2.0, 0.0, 1.0).is_none());
     }
@@ -172,7 +176,10 @@ mod tests {
         assert_eq!(c.skew_e6, 273_662);
         // σ_now/σ = 4, clamped to the max 2.0.
         assert_eq!(c.vol_ratio_ppm, 2_000_000);
-        assert_eq!((c.sigma_e6, c.a_e6, c.kappa_e6), (2_000_000, 5_000_000, 1_500_000));
+        assert_eq!(
+            (c.sigma_e6, c.a_e6, c.kappa_e6),
+            (2_000_000, 5_000_000, 1_500_000)
+        );
         // Not calibrated: no model spread (fixed spread applies).
         let c = coeffs(&cfg, 3, 42, &Fit { a: None, ..fit });
         assert_eq!((c.half_spread_e6, c.skew_e6), (0, 0));

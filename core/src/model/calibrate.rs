@@ -74,7 +74,8 @@ impl Calibrator {
     /// A calibrator for the instruments of `table` (ids `0..table.len()`). Allocates the
     /// windows here.
     pub fn new(table: &InstrumentTable, cfg: &ModelConfig) -> Calibrator {
-        let max_steps = (cfg.calib_window_ns.div_ceil(cfg.step_ns.max(1))).clamp(2, 1 << 22) as usize;
+        let max_steps =
+            (cfg.calib_window_ns.div_ceil(cfg.step_ns.max(1))).clamp(2, 1 << 22) as usize;
         let insts = (0..table.len())
             .map(|_| InstCalib {
                 step: u64::MAX,
