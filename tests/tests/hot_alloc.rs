@@ -135,3 +135,122 @@ fn engine_steps_allocate_nothing_over_whole_replays() {
         }
     }
 }
+
+/// `--model glft` with every model signal on (imbalance, cooldown, vol-adaptive spread): the
+/// engine's step functions, `drain_calib` and `on_model` allocate nothing. The calibrator runs
+/// between steps with counting disarmed (it is the calibration thread's, allowed to
+/// allocate); fixed coefficients are also applied every 50 events so `on_model` always runs
+/// with a model spread and skew even before the calibrator has enough data.
+#[test]
+fn model_steps_allocate_nothing_over_whole_replays() {
+    use mm_core::model::{
+        CalibSample, Calibrator, CooldownAction, ModelCoeffs, ModelConfig, ModelKind,
+    };
+    for tape in DERIBIT_TAPES.iter().take(2) {
+        let path = data(tape);
+        let sim = Sim::start(SimConfig::new(&path)).expect("sim");
+        let table = sim.instruments();
+        drop(sim);
+        let mut dec = MdDecoder::new(Arc::clone(&table));
+        let mut events = Vec::new();
+        for f in frames(&path) {
+            let _ = dec.decode(f.as_bytes(), 1, &mut |e| events.push(e));
+        }
+        let n = table.len();
+        let q = QuoteParams {
+            spread: SpreadMode::Bps(300),
+            min_spread_bps_e2: 100,
+            skew_per_100_usd_bps_e2: 0,
+        };
+        let mut cfg = EngineConfig::uniform(&table, q, 1, 3);
+        cfg.levels = 2;
+        cfg.model = ModelConfig {
+            kind: ModelKind::Glft,
+            step_ns: 1_000_000,
+            recalib_ns: 10_000_000,
+            calib_window_ns: 60_000_000_000,
+            vol_window_ns: 1_000_000_000,
+            vol_ratio_min_ppm: 500_000,
+            vol_ratio_max_ppm: 2_000_000,
+            imbalance_levels: 5,
+            imbalance_shift_e6: 1_000_000,
+            cooldown_trade_lots: vec![1; n],
+            cooldown_move_bps_e2: 100,
+            cooldown_ns: 1_000_000,
+            cooldown_action: CooldownAction::Widen,
+            cooldown_widen_bps_e2: 200,
+            ..Default::default()
+        };
+        let mut calib = Calibrator::new(&table, &cfg.model);
+        let mut e = Engine::new(&table, cfg, now);
+        let mut out: Vec<OrderIntent> = Vec::with_capacity(4096);
+        let mut tel: Vec<Telemetry> = Vec::with_capacity(1 << 20);
+        let mut acks: Vec<ExecEvent> = Vec::with_capacity(4096);
+        let mut samples: Vec<CalibSample> = Vec::with_capacity(mm_core::engine::CALIB_CAP);
+        let mut coeffs: Vec<ModelCoeffs> = Vec::with_capacity(n * 4);
+        let mut news = 0u64;
+        let mut allocs = 0u64;
+        let mut last_t = 0u64;
+        for (k, ev) in events.iter().enumerate() {
+            mm_tests::arm_allocation_count(true);
+            e.on_md(ev, 5, &mut out, &mut tel);
+            e.drain_calib(&mut |s| samples.push(*s));
+            if k % 50 == 0 {
+                for id in 0..n as u32 {
+                    let c = ModelCoeffs {
+                        instrument: id,
+                        half_spread_e6: 3_000_000,
+                        skew_e6: 1_500_000,
+                        vol_ratio_ppm: 1_500_000,
+                        ..Default::default()
+                    };
+                    e.on_model(&c, 5, &mut out, &mut tel);
+                }
+            }
+            for c in coeffs.drain(..) {
+                e.on_model(&c, 5, &mut out, &mut tel);
+            }
+            for it in out.drain(..) {
+                acks.push(ExecEvent::ack_of(&it));
+                if it.kind == IntentKind::New {
+                    news += 1;
+                    if news % 3 == 0 {
+                        acks.push(ExecEvent {
+                            client_id: it.client_id,
+                            price: it.price,
+                            qty: it.qty,
+                            instrument: it.instrument,
+                            kind: ExecKind::Fill,
+                            side: it.side,
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+            for a in acks.drain(..) {
+                e.on_exec(&a, 6, &mut out, &mut tel);
+            }
+            e.on_idle(6, &mut out, &mut tel);
+            mm_tests::arm_allocation_count(false);
+            allocs += mm_tests::take_allocation_count();
+            // The calibration side (may allocate).
+            for s in samples.drain(..) {
+                calib.observe(&s);
+                last_t = last_t.max(s.t);
+            }
+            calib.poll(last_t, &mut |c| coeffs.push(c));
+        }
+        mm_tests::arm_allocation_count(true);
+        let _ = e.halt(8, &mut out, &mut tel);
+        mm_tests::arm_allocation_count(false);
+        allocs += mm_tests::take_allocation_count();
+        let c = e.counters();
+        assert!(c.orders_sent > 0 && c.model_updates > 0, "{tape}: {c:?}");
+        eprintln!("{tape}: {} calibration samples, {c:?}", calib.samples);
+        assert!(calib.samples > 0, "{tape}: samples reached the calibrator");
+        assert_eq!(
+            allocs, 0,
+            "{tape}: {allocs} allocations in the model step functions"
+        );
+    }
+}
