@@ -1039,8 +1039,10 @@ pub fn model_config(args: &Args, table: &InstrumentTable) -> Result<ModelConfig,
     m.cooldown_trade_lots = table
         .iter()
         .map(|i| {
-            args.cooldown_trade_size
-                .map_or(0, |a| ((a / i.lot.to_f64()).round() as i64).max(1))
+            match args.cooldown_trade_size {
+                Some(a) if a > 0.0 => ((a / i.lot.to_f64()).round() as i64).max(1),
+                _ => 0, // off
+            }
         })
         .collect();
     m.validate()?;

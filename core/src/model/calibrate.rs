@@ -95,9 +95,8 @@ impl Calibrator {
         }
     }
 
-    /// Takes one sample (a mid change or a trade). Samples of unknown instruments and
-    /// out-of-order timestamps (older than the step in progress) count toward the step in
-    /// progress.
+    /// Takes one sample (a mid change or a trade). Samples of instruments outside the table
+    /// are ignored; a sample older than the step in progress counts toward that step.
     pub fn observe(&mut self, s: &CalibSample) {
         let i = s.instrument as usize;
         if i >= self.insts.len() {
@@ -166,7 +165,9 @@ impl Calibrator {
     /// If a recalibration is due at `now` (ns, on the samples' clock: exchange time — the
     /// live calibration thread passes the last sample's time), computes the fit of every
     /// instrument and pushes its coefficients to `out` when it has enough data (see the
-    /// module docs). The first call is due at once; the next one `recalib_ns` later.
+    /// module docs). The first call is due at once; the next one `recalib_ns` later. An
+    /// instrument without a usable fit gets nothing (the engine keeps what it has: the fixed
+    /// spread, or the last coefficients).
     pub fn poll(&mut self, now: Nanos, out: &mut impl FnMut(ModelCoeffs)) {
         if now < self.next_due {
             return;
