@@ -20,6 +20,7 @@ pub use instrument::{Instrument, InstrumentTable, Kind};
 pub use types::*;
 pub mod book;
 pub mod engine;
+pub mod options;
 pub mod orders;
 pub mod quote;
 pub mod risk;

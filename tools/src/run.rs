@@ -355,6 +355,12 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         risk_event_count: c.risk_events,
         limit_violations: c.limit_violations,
         open_orders_at_exit: engine.open_orders(),
+        net_delta: engine.net_delta_e8() as f64 / mm_core::options::greeks::DELTA_SCALE,
+        net_vega: engine.net_vega_e6() as f64 / mm_core::options::greeks::VEGA_SCALE,
+        max_abs_net_delta: engine.max_abs_net_delta_e8() as f64
+            / mm_core::options::greeks::DELTA_SCALE,
+        max_abs_net_vega: engine.max_abs_net_vega_e6() as f64
+            / mm_core::options::greeks::VEGA_SCALE,
         ..Default::default()
     };
     let mut marks = vec![None; table.len()];
@@ -876,5 +882,41 @@ pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfi
     cfg.requote_ticks = args.requote_ticks;
     cfg.stale_ns = args.stale_ms * 1_000_000;
     cfg.log_quotes = args.log_quotes;
+    options_config(args, &mut cfg)?;
     Ok(cfg)
+}
+
+/// The options settings (`--quote-around`, `--theo-iv`, `--greeks`, `--max-delta`,
+/// `--max-vega`) into `cfg`.
+///
+/// # Errors
+/// A negative or non-finite delta or vega limit.
+fn options_config(args: &Args, cfg: &mut EngineConfig) -> Result<(), String> {
+    use crate::cli::{GreeksArg, QuoteAroundArg, TheoIvArg};
+    use mm_core::options::{greeks, GreeksSource, TheoIv};
+    cfg.option_reference = args.quote_around.map(|q| match q {
+        QuoteAroundArg::Mark => Reference::Mark,
+        QuoteAroundArg::Theo => Reference::Theo,
+        QuoteAroundArg::Mid => Reference::Mid,
+    });
+    cfg.theo_iv = match args.theo_iv {
+        TheoIvArg::Mark => TheoIv::Mark,
+        TheoIvArg::Smile => TheoIv::Smile,
+    };
+    cfg.greeks = match args.greeks {
+        GreeksArg::Ticker => GreeksSource::Ticker,
+        GreeksArg::Computed => GreeksSource::Computed,
+    };
+    let fixed = |v: Option<f64>, scale: f64, flag: &str| -> Result<i64, String> {
+        match v {
+            None => Ok(mm_core::risk::NO_LIMIT),
+            Some(x) if x >= 0.0 && x.is_finite() && x * scale < 9e18 => {
+                Ok((x * scale).round() as i64)
+            }
+            Some(_) => Err(format!("--{flag} must be a finite number ≥ 0")),
+        }
+    };
+    cfg.max_delta_e8 = fixed(args.max_delta, greeks::DELTA_SCALE, "max-delta")?;
+    cfg.max_vega_e6 = fixed(args.max_vega, greeks::VEGA_SCALE, "max-vega")?;
+    Ok(())
 }
