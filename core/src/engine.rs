@@ -903,6 +903,18 @@ impl Engine {
         if regreek {
             self.recount_greeks(i);
         }
+        if regreek || moved {
+            tel.push(Telemetry {
+                t: t_pop,
+                kind: TelKind::Theo,
+                instrument: i as u32,
+                a: theo.unwrap_or(0),
+                b: dl.unwrap_or(i64::MIN),
+                c: vg.unwrap_or(i64::MIN),
+                d: now as i64,
+                ..Default::default()
+            });
+        }
         let by_theo = self.meta[i].spec.reference == Reference::Theo;
         if self.insts[i].trusted && ((by_theo && moved) || (self.greek_limits && regreek)) {
             if self.pnl_checks(i, t_pop, out, tel) {

@@ -292,6 +292,10 @@ pub enum TelKind {
     /// `c` = [`quote_word`] (intent kind, [`QuoteReason`], level, open size), `d` = client id
     /// (0 for CancelAll). Rendered and logged by the control thread, never on the hot thread.
     Quote = 9,
+    /// An option's theo or greeks changed (an `OptionTicker` arrived): `instrument`,
+    /// `a` = theo in ticks (0 = none), `b` = delta per lot in 1e-8 coin, `c` = vega per lot
+    /// in 1e-6 USD per vol point (`i64::MIN` = unknown), `d` = exchange time (ns).
+    Theo = 10,
 }
 
 /// Why the engine sent a quote intent (the reason of a `TelKind::Quote` record).

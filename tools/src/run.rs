@@ -632,7 +632,7 @@ impl TelState {
                         self.last_cancel_written = self.last_cancel_written.max(t.t);
                     }
                     TelKind::Gap | TelKind::Risk | TelKind::Reject => {}
-                    TelKind::Mark | TelKind::Limit => {}
+                    TelKind::Mark | TelKind::Limit | TelKind::Theo => {}
                     TelKind::Quote => {
                         if self.log_quotes {
                             if let Some(line) = crate::quotelog::line(&self.table, &t) {
