@@ -49,6 +49,7 @@ use crate::instrument::{Instrument, InstrumentTable, Kind};
 use crate::model::{
     signals, CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind,
 };
+use crate::options::{self, greeks, GreeksSource, TheoIv, TickerData};
 use crate::orders::{InFlight, Orders, Status};
 use crate::quote::{
     self, level_size, skewed_size, Adjust, Inventory, Ladder, Market, QuoteParams, QuoteSpec,
@@ -173,6 +174,19 @@ pub struct EngineConfig {
     /// Model-based quoting, imbalance and cooldown (strategies.md §4, [`crate::model`]);
     /// default: all off (fixed quoting).
     pub model: ModelConfig,
+
+    /// Reference of option instruments (`--quote-around mark|theo|mid`); `None` = the
+    /// general `reference`.
+    pub option_reference: Option<Reference>,
+    /// IV of the option theo (`--theo-iv mark|smile`).
+    pub theo_iv: TheoIv,
+    /// Source of the option greeks (`--greeks ticker|computed`).
+    pub greeks: GreeksSource,
+    /// Max |net delta| across the book, 1e-8 coin of the underlying (`NO_LIMIT` = none),
+    /// in-flight aware ([`crate::options::greeks`]).
+    pub max_delta_e8: i64,
+    /// Max |net vega| across the book, 1e-6 USD per vol point (`NO_LIMIT` = none).
+    pub max_vega_e6: i64,
 }
 
 impl EngineConfig {
@@ -218,6 +232,11 @@ impl EngineConfig {
             mark_every_ns: 1_000_000_000,
             log_quotes: false,
             model: ModelConfig::default(),
+            option_reference: None,
+            theo_iv: TheoIv::Mark,
+            greeks: GreeksSource::Ticker,
+            max_delta_e8: NO_LIMIT,
+            max_vega_e6: NO_LIMIT,
         }
     }
 }
@@ -309,6 +328,49 @@ struct InstState {
     next_mark: Nanos,
     /// Local time of the next refresh.
     refresh_due: Nanos,
+    /// Options: the latest ticker and the theo computed from it.
+    opt: OptState,
+    /// Delta per lot, 1e-8 coin (`None` = unknown: no option ticker or index yet).
+    delta_lot: Option<i64>,
+    /// Vega per lot, 1e-6 USD per vol point (`None` = unknown).
+    vega_lot: Option<i64>,
+    /// Worst-case contributions `(up, down)` to the net delta (1e-8 coin) and vega (1e-6 USD).
+    dl: (i64, i64),
+    vg: (i64, i64),
+    /// Position-only contributions to the net delta and vega.
+    dl_pos: i64,
+    vg_pos: i64,
+}
+
+/// An option's latest ticker (floats: inputs of the theo and the smile, never compared on
+/// the hot path) and its theo.
+#[derive(Clone, Copy, Debug, Default)]
+struct OptState {
+    /// Underlying (forward) price, USD (0 = no ticker yet).
+    forward: f64,
+    /// Mark IV, fraction.
+    iv: f64,
+    /// Log-moneyness `ln(K/F)`.
+    k: f64,
+    /// Theoretical value, ticks (`None` = none: no quote around theo).
+    theo: Option<Ticks>,
+}
+
+/// Net greeks across the book (see [`crate::options::greeks`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct NetGreeks {
+    /// Σ worst-case up / down delta (1e-8 coin), in-flight included.
+    dl_up: i64,
+    dl_dn: i64,
+    /// Σ worst-case up / down vega (1e-6 USD per vol point).
+    vg_up: i64,
+    vg_dn: i64,
+    /// Net delta and vega of the positions alone.
+    delta: i64,
+    vega: i64,
+    /// Largest |net| of the positions seen so far.
+    max_abs_delta: i64,
+    max_abs_vega: i64,
 }
 
 /// How an instrument's PnL converts to 1e-4 USD (precomputed factors).
@@ -358,6 +420,11 @@ pub struct Engine {
     mstate: Vec<ModelInst>,
     /// Calibration samples not yet drained (capacity [`CALIB_CAP`], never grows).
     calib_buf: Vec<CalibSample>,
+    /// A delta or vega limit is set.
+    greek_limits: bool,
+    net: NetGreeks,
+    /// Options of one expiry (same base currency and expiry), by group (the smile's points).
+    groups: Vec<Vec<u32>>,
 }
 
 /// Capacity of the engine's calibration-sample buffer (drained after every `on_md`).
@@ -396,6 +463,8 @@ struct InstMeta {
     hard_max: Lots,
     /// Max position normalising the skews: min(max position, hard max).
     skew_max: Lots,
+    /// Options: index of the expiry group in `Engine::groups` (`usize::MAX` = none).
+    group: usize,
 }
 
 /// Re-quote thresholds of one evaluation (ticks): `now` applies (one tick during a
@@ -485,11 +554,18 @@ impl Engine {
                         den: tl_den,
                     }
                 };
+                let spec = match (i.kind, cfg.option_reference) {
+                    (Kind::Option, Some(r)) => QuoteSpec {
+                        reference: r,
+                        ..base_spec
+                    },
+                    _ => base_spec,
+                };
                 InstMeta {
                     inst: i.clone(),
                     fixed_usd_e4_per_lot: fixed,
                     linear: i.kind != Kind::Option && !i.inverse,
-                    spec: base_spec.resolve(i),
+                    spec: spec.resolve(i),
                     requote_abs_ticks: cfg
                         .requote_abs
                         .map_or(0, |d| d.div_round(i.tick).unwrap_or(1).max(1)),
@@ -514,9 +590,29 @@ impl Engine {
                     size_skew_range: cfg.size_skew_range[k],
                     hard_max: cfg.hard_max_position[k],
                     skew_max: cfg.max_position[k].min(cfg.hard_max_position[k]),
+                    group: usize::MAX,
                 }
             })
             .collect();
+        let mut meta = meta;
+        let mut group_keys: Vec<(String, u64)> = Vec::new();
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        for (k, m) in meta.iter_mut().enumerate() {
+            let inst = &m.inst;
+            if let (Kind::Option, Some(exp)) = (inst.kind, inst.expiry_ms) {
+                let key = (inst.base_currency.clone(), exp);
+                let g = match group_keys.iter().position(|x| *x == key) {
+                    Some(g) => g,
+                    None => {
+                        group_keys.push(key);
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    }
+                };
+                groups[g].push(k as u32);
+                m.group = g;
+            }
+        }
         let insts = meta
             .iter()
             .zip(table.iter())
@@ -555,6 +651,19 @@ impl Engine {
                 exch_ts: 0,
                 next_mark: 0,
                 refresh_due: 0,
+                opt: OptState::default(),
+                delta_lot: match inst.kind {
+                    Kind::Option => None,
+                    _ if !inst.inverse => {
+                        greeks::per_lot(1.0, inst.lot.to_f64(), greeks::DELTA_SCALE)
+                    }
+                    _ => None,
+                },
+                vega_lot: (inst.kind != Kind::Option).then_some(0),
+                dl: (0, 0),
+                vg: (0, 0),
+                dl_pos: 0,
+                vg_pos: 0,
             })
             .collect();
         let usd_limits = cfg.max_position_usd_e4 != NO_LIMIT
@@ -592,7 +701,11 @@ impl Engine {
             any_dirty: false,
             refresh_scan_at: 0,
             counters: Counters::default(),
+            greek_limits: false,
+            net: NetGreeks::default(),
+            groups,
         };
+        e.greek_limits = e.cfg.max_delta_e8 != NO_LIMIT || e.cfg.max_vega_e6 != NO_LIMIT;
         for i in 0..e.insts.len() {
             e.refresh_usd(i);
         }
@@ -637,6 +750,39 @@ impl Engine {
     /// The limit currently binding a side of an instrument, if any.
     pub fn limited(&self, id: InstrumentId, side: Side) -> Option<RiskCode> {
         RiskCode::from_i64(self.insts[id as usize].limited[side.idx()])
+    }
+
+    /// Net delta of the positions across the book, 1e-8 coin of the underlying (options ×
+    /// their delta per lot, futures in coin; instruments whose delta is unknown count 0).
+    pub fn net_delta_e8(&self) -> i64 {
+        self.net.delta
+    }
+
+    /// Net vega of the positions across the book, 1e-6 USD per vol point.
+    pub fn net_vega_e6(&self) -> i64 {
+        self.net.vega
+    }
+
+    /// Largest |net delta| of the positions seen so far (1e-8 coin).
+    pub fn max_abs_net_delta_e8(&self) -> i64 {
+        self.net.max_abs_delta
+    }
+
+    /// Largest |net vega| of the positions seen so far (1e-6 USD per vol point).
+    pub fn max_abs_net_vega_e6(&self) -> i64 {
+        self.net.max_abs_vega
+    }
+
+    /// An option's theoretical value (ticks), when its ticker gave one.
+    pub fn theo(&self, id: InstrumentId) -> Option<Ticks> {
+        self.insts[id as usize].opt.theo
+    }
+
+    /// Delta per lot (1e-8 coin) and vega per lot (1e-6 USD per vol point) of an instrument,
+    /// when known.
+    pub fn greeks_per_lot(&self, id: InstrumentId) -> (Option<i64>, Option<i64>) {
+        let st = &self.insts[id as usize];
+        (st.delta_lot, st.vega_lot)
     }
 
     /// Realized + marked PnL in 1e-4 USD as last evaluated for the daily-loss limit (only
@@ -733,6 +879,15 @@ impl Engine {
                         ..Default::default()
                     });
                 }
+                if ev.qty > 0 && self.meta[i].fixed_usd_e4_per_lot > 0 {
+                    // Inverse future: delta per lot = lot USD / index (coin).
+                    let d = greeks::inverse_delta_e8(self.meta[i].fixed_usd_e4_per_lot, ev.qty);
+                    if d != self.insts[i].delta_lot {
+                        self.insts[i].delta_lot = d;
+                        self.recount_greeks(i);
+                    }
+                }
+                let st = &mut self.insts[i];
                 if self.meta[i].inst.kind == Kind::Option && ev.qty > 0 {
                     // qty carries the underlying index in 1e-4 USD: lot (coin) × index
                     let lot = self.meta[i].inst.lot;
@@ -745,6 +900,7 @@ impl Engine {
                     }
                 }
             }
+            MdKind::OptionTicker => self.on_option_ticker(i, ev, t_pop, out, tel),
             MdKind::Trade => {
                 if self.model_on {
                     self.model_trade(i, ev, t_pop, out, tel);
@@ -915,6 +1071,90 @@ impl Engine {
         }
         adj.shift = (shift_e6 / 1_000_000).clamp(i64::MIN as i128 / 4, i64::MAX as i128 / 4) as i64;
         Some(adj)
+    }
+
+    /// An option ticker: new theo (Black-76 at the mark IV or the expiry's smile IV), greeks
+    /// per lot; re-quotes the option when it is quoted around theo and the theo moved, or
+    /// when a greek limit is set. Bounded `f64` work, no allocation (see
+    /// [`crate::options`]).
+    fn on_option_ticker(
+        &mut self,
+        i: usize,
+        ev: &MdEvent,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) {
+        let Some(td) = TickerData::from_event(ev) else {
+            return;
+        };
+        let inst = &self.meta[i].inst;
+        if inst.kind != Kind::Option {
+            return;
+        }
+        let now = if td.exch_ts != 0 {
+            td.exch_ts
+        } else {
+            self.insts[i].exch_ts
+        };
+        let k = options::log_moneyness(inst, td.forward).unwrap_or(f64::NAN);
+        self.insts[i].opt.forward = td.forward;
+        self.insts[i].opt.iv = td.iv;
+        self.insts[i].opt.k = k;
+        let iv = match self.cfg.theo_iv {
+            TheoIv::Mark => Some(td.iv),
+            TheoIv::Smile => self.smile_iv(i, k),
+        };
+        let inst = &self.meta[i].inst;
+        let theo = iv.and_then(|v| options::theo_of(inst, td.forward, v, now));
+        let (delta, vega) = match (self.cfg.greeks, td.delta, td.vega) {
+            (GreeksSource::Ticker, Some(d), Some(v)) => (Some(d), Some(v)),
+            _ => (theo.map(|t| t.1.delta), theo.map(|t| t.1.vega)),
+        };
+        let lot = inst.lot.to_f64();
+        let dl = delta.and_then(|d| greeks::per_lot(d, lot, greeks::DELTA_SCALE));
+        let vg = vega.and_then(|v| greeks::per_lot(v, lot, greeks::VEGA_SCALE));
+        let theo = theo.map(|t| t.0);
+        let st = &mut self.insts[i];
+        let moved = st.opt.theo != theo;
+        st.opt.theo = theo;
+        let regreek = st.delta_lot != dl || st.vega_lot != vg;
+        st.delta_lot = dl;
+        st.vega_lot = vg;
+        if regreek {
+            self.recount_greeks(i);
+        }
+        if regreek || moved {
+            tel.push(Telemetry {
+                t: t_pop,
+                kind: TelKind::Theo,
+                instrument: i as u32,
+                a: theo.unwrap_or(0),
+                b: dl.unwrap_or(i64::MIN),
+                c: vg.unwrap_or(i64::MIN),
+                d: now as i64,
+                ..Default::default()
+            });
+        }
+        let by_theo = self.meta[i].spec.reference == Reference::Theo;
+        if self.insts[i].trusted && ((by_theo && moved) || (self.greek_limits && regreek)) {
+            if self.pnl_checks(i, t_pop, out, tel) {
+                return;
+            }
+            self.requote(i, ev.t_recv, t_pop, out, tel);
+        }
+    }
+
+    /// The IV (fraction) of option `i`'s expiry smile at log-moneyness `k`: a least-squares
+    /// fit over the latest mark IVs of the expiry's options ([`crate::options::smile`]).
+    fn smile_iv(&self, i: usize, k: f64) -> Option<f64> {
+        let g = self.meta[i].group;
+        let members = self.groups.get(g)?;
+        let pts = members.iter().filter_map(|&j| {
+            let o = &self.insts[j as usize].opt;
+            (o.forward > 0.0).then_some((o.k, o.iv))
+        });
+        options::smile::fit(pts)?.iv(k)
     }
 
     /// Applies one execution report and re-evaluates the instrument.
@@ -1521,6 +1761,33 @@ impl Engine {
         st.exposure_e4 = e;
         st.long_e4 = long;
         st.short_e4 = short;
+        self.recount_greeks(i);
+    }
+
+    /// Updates instrument `i`'s contributions to the net delta and vega (worst cases and
+    /// positions) and the run's largest |net|.
+    fn recount_greeks(&mut self, i: usize) {
+        let st = &mut self.insts[i];
+        let (pos, buys, sells) = (st.position, st.pending[0], st.pending[1]);
+        let sat = |x: i128| x.clamp(i64::MIN as i128 / 4, i64::MAX as i128 / 4) as i64;
+        let dl = st
+            .delta_lot
+            .map_or((0, 0), |g| greeks::contribution(pos, buys, sells, g));
+        let vg = st
+            .vega_lot
+            .map_or((0, 0), |g| greeks::contribution(pos, buys, sells, g));
+        let dp = st.delta_lot.map_or(0, |g| sat(pos as i128 * g as i128));
+        let vp = st.vega_lot.map_or(0, |g| sat(pos as i128 * g as i128));
+        let n = &mut self.net;
+        n.dl_up += dl.0 - st.dl.0;
+        n.dl_dn += dl.1 - st.dl.1;
+        n.vg_up += vg.0 - st.vg.0;
+        n.vg_dn += vg.1 - st.vg.1;
+        n.delta += dp - st.dl_pos;
+        n.vega += vp - st.vg_pos;
+        n.max_abs_delta = n.max_abs_delta.max(n.delta.abs());
+        n.max_abs_vega = n.max_abs_vega.max(n.vega.abs());
+        (st.dl, st.vg, st.dl_pos, st.vg_pos) = (dl, vg, dp, vp);
     }
 
     /// The binding cap of a side: the largest `signed position + pending same side` (lots)
@@ -1564,6 +1831,41 @@ impl Engine {
                 if a < cap {
                     cap = a;
                     code = RiskCode::MaxInventoryUsd;
+                }
+            }
+        }
+        if self.greek_limits {
+            let st = &self.insts[i];
+            let n = &self.net;
+            for (limit, per_lot, own, up, dn, c) in [
+                (
+                    self.cfg.max_delta_e8,
+                    st.delta_lot,
+                    st.dl,
+                    n.dl_up,
+                    n.dl_dn,
+                    RiskCode::MaxDelta,
+                ),
+                (
+                    self.cfg.max_vega_e6,
+                    st.vega_lot,
+                    st.vg,
+                    n.vg_up,
+                    n.vg_dn,
+                    RiskCode::MaxVega,
+                ),
+            ] {
+                if limit == NO_LIMIT {
+                    continue;
+                }
+                let Some(g) = per_lot else {
+                    return (i64::MIN / 4, RiskCode::NoGreeks);
+                };
+                if let Some(a) = greeks::side_level(side, limit, up - own.0, dn - own.1, g) {
+                    if a < cap {
+                        cap = a;
+                        code = c;
+                    }
                 }
             }
         }
@@ -1646,7 +1948,11 @@ impl Engine {
         let market = Market {
             best_bid: bb,
             best_ask: ba,
-            mark: st.mark,
+            mark: if meta.spec.reference == Reference::Theo {
+                st.opt.theo
+            } else {
+                st.mark
+            },
             bid_qty: match (meta.spec.reference, bb) {
                 (Reference::Micro, Some(b)) => st.book.qty_at(Side::Bid, b),
                 _ => 0,

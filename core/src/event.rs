@@ -38,6 +38,39 @@ pub enum MdKind {
     /// The market-data connection dropped: every book of this connection is untrusted.
     /// `instrument` is `u32::MAX`.
     Disconnected = 6,
+    /// Option ticker data (sent after the frame's `Mark`): `price` = mark IV in ppm of a
+    /// fraction (`mark_iv` 48.18 → 481 800); `qty` = `underlying_price` (the expiry's
+    /// forward) in 1e-4 USD; `seq` = the ticker's greeks packed by [`pack_greeks`] (delta in
+    /// 1e-6, vega in 1e-4 USD per vol point, per coin) when `flags & 1`
+    /// ([`md_flags::GREEKS`]); `exch_ts` = the ticker's timestamp. See
+    /// [`crate::options`].
+    OptionTicker = 7,
+}
+
+/// Flags of an [`MdEvent`].
+pub mod md_flags {
+    /// `OptionTicker`: `seq` carries the ticker's greeks ([`super::pack_greeks`]).
+    pub const GREEKS: u8 = 1;
+}
+
+/// Packs a delta (1e-6, clamped to the i32 range) and a vega (1e-4 USD per vol point,
+/// clamped to the i32 range) into an `OptionTicker`'s `seq`: delta in the high 32 bits,
+/// vega in the low 32 bits, both two's complement.
+#[inline]
+pub fn pack_greeks(delta_e6: i64, vega_e4: i64) -> u64 {
+    let c = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32 as u32 as u64;
+    (c(delta_e6) << 32) | c(vega_e4)
+}
+
+/// The `(delta_e6, vega_e4)` of an `OptionTicker` event when it carries greeks.
+#[inline]
+pub fn unpack_greeks(ev: &MdEvent) -> Option<(i64, i64)> {
+    (ev.flags & md_flags::GREEKS != 0).then(|| {
+        (
+            (ev.seq >> 32) as u32 as i32 as i64,
+            ev.seq as u32 as i32 as i64,
+        )
+    })
 }
 
 /// A normalized market-data event (md ring payload). 64 bytes.
@@ -259,6 +292,10 @@ pub enum TelKind {
     /// `c` = [`quote_word`] (intent kind, [`QuoteReason`], level, open size), `d` = client id
     /// (0 for CancelAll). Rendered and logged by the control thread, never on the hot thread.
     Quote = 9,
+    /// An option's theo or greeks changed (an `OptionTicker` arrived): `instrument`,
+    /// `a` = theo in ticks (0 = none), `b` = delta per lot in 1e-8 coin, `c` = vega per lot
+    /// in 1e-6 USD per vol point (`i64::MIN` = unknown), `d` = exchange time (ns).
+    Theo = 10,
 }
 
 /// Why the engine sent a quote intent (the reason of a `TelKind::Quote` record).

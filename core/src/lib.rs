@@ -21,6 +21,7 @@ pub use types::*;
 pub mod book;
 pub mod engine;
 pub mod model;
+pub mod options;
 pub mod orders;
 pub mod quote;
 pub mod risk;

@@ -7,7 +7,9 @@
 //! - mid: `ref2 = best_bid + best_ask`;
 //! - micro-price (size-weighted mid): `micro = (bid·ask_qty + ask·bid_qty)/(bid_qty + ask_qty)`,
 //!   `ref2 = round(2·micro)` (half up);
-//! - venue mark price: `ref2 = 2·mark` (no mark yet ⇒ no quote).
+//! - venue mark price: `ref2 = 2·mark` (no mark yet ⇒ no quote);
+//! - option theo ([`Reference::Theo`], `--quote-around theo`): `ref2 = 2·theo` (no theo yet ⇒
+//!   no quote).
 //!
 //! Mid and micro fall back to the mark price when one side of the book is empty.
 //!
@@ -68,6 +70,10 @@ pub enum Reference {
     Micro,
     /// The venue's mark price (ticker `mark_price`).
     Mark,
+    /// The option's theoretical value (Black-76 on the mark IV or the fitted smile,
+    /// [`crate::options`]). The engine passes it in [`Market::mark`]; like `Mark`, no value
+    /// ⇒ no quote (never falls back to the book).
+    Theo,
 }
 
 /// How the distance between our quotes is set.
@@ -155,7 +161,8 @@ pub struct Market {
     /// Best ask (ticks).
     pub best_ask: Option<Ticks>,
     /// Venue mark price (ticks): the reference with [`Reference::Mark`], and the fallback
-    /// when one side of the book is empty.
+    /// when one side of the book is empty. With [`Reference::Theo`] the engine puts the
+    /// option's theoretical value (ticks) here instead.
     pub mark: Option<Ticks>,
     /// Size at the best bid (lots; micro-price only).
     pub bid_qty: Lots,
@@ -259,7 +266,7 @@ pub fn reference_x2(reference: Reference, m: &Market) -> Option<Ticks> {
         _ => None,
     };
     match (reference, m.best_bid, m.best_ask) {
-        (Reference::Mark, _, _) => mark2,
+        (Reference::Mark | Reference::Theo, _, _) => mark2,
         (Reference::Micro, Some(b), Some(a)) if m.bid_qty > 0 && m.ask_qty > 0 => {
             // round(2·(b·qa + a·qb)/(qa + qb)) = ⌊(4·num + den) / (2·den)⌋
             let num = b as i128 * m.ask_qty as i128 + a as i128 * m.bid_qty as i128;

@@ -20,6 +20,10 @@
 //!   `Σ (pos − pending sells) × USD per lot` may not go below `−max` through an ask (the side
 //!   that increases the inventory beyond it stops).
 //!
+//! - **max net delta / vega** across the book (options, futures in delta): see
+//!   [`crate::options::greeks`]; the side that would move the worst-case net greek beyond
+//!   `±limit` stops.
+//!
 //! PnL limits (cancel everything and halt for the rest of the run):
 //! - **stop-loss** on a position: unrealized loss versus the entry value (average entry
 //!   price × position, quote currency) at or above the set fraction;
@@ -80,6 +84,14 @@ pub enum RiskCode {
     /// every order is cancelled with one cancel-all. Not a limit: listed so that the closing
     /// cancel-all is accounted for in the report.
     Shutdown = 16,
+    /// A side was stopped or shrunk by the net delta limit across the book (`b` = side
+    /// index; see [`crate::options::greeks`]).
+    MaxDelta = 17,
+    /// A side was stopped or shrunk by the net vega limit across the book (`b` = side index).
+    MaxVega = 18,
+    /// Not quotable: the instrument's delta or vega per lot is unknown (no option ticker, no
+    /// index yet) while a delta/vega limit is set (`b` = side index).
+    NoGreeks = 19,
 }
 
 /// Why [`crate::engine::Engine::halt_for`] stopped quoting (carried in `b` of the `Halt` risk
@@ -127,6 +139,9 @@ impl RiskCode {
             RiskCode::StopLoss => "stop_loss",
             RiskCode::DailyLoss => "daily_loss",
             RiskCode::Shutdown => "shutdown",
+            RiskCode::MaxDelta => "max_delta",
+            RiskCode::MaxVega => "max_vega",
+            RiskCode::NoGreeks => "no_greeks",
         }
     }
 
@@ -139,7 +154,10 @@ impl RiskCode {
             | RiskCode::MaxInventoryUsd
             | RiskCode::ThresholdBand
             | RiskCode::HardMax
-            | RiskCode::NoUsdValue => "limit_side",
+            | RiskCode::NoUsdValue
+            | RiskCode::MaxDelta
+            | RiskCode::MaxVega
+            | RiskCode::NoGreeks => "limit_side",
             RiskCode::GapPulled => "pull_instrument",
             RiskCode::Stale => "pull_all",
             RiskCode::IntentBackPressure => "defer",
@@ -176,6 +194,9 @@ impl RiskCode {
             14 => RiskCode::StopLoss,
             15 => RiskCode::DailyLoss,
             16 => RiskCode::Shutdown,
+            17 => RiskCode::MaxDelta,
+            18 => RiskCode::MaxVega,
+            19 => RiskCode::NoGreeks,
             _ => return None,
         })
     }

@@ -43,6 +43,35 @@ pub enum CooldownArg {
     Widen,
 }
 
+/// Reference price of option quotes (`--quote-around`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QuoteAroundArg {
+    /// The venue's mark price (ticker `mark_price`).
+    Mark,
+    /// The theoretical value: Black-76 on the ticker's underlying at `--theo-iv`, in coin.
+    Theo,
+    /// (best bid + best ask) / 2.
+    Mid,
+}
+
+/// IV of the option theo (`--theo-iv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TheoIvArg {
+    /// The option's own `mark_iv`.
+    Mark,
+    /// The expiry's smile (quadratic in ln(K/F), least squares over the strikes' mark IVs).
+    Smile,
+}
+
+/// Source of the option greeks (`--greeks`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GreeksArg {
+    /// The ticker's `greeks` when present, else computed.
+    Ticker,
+    /// Always computed (Black-76 at the theo's IV).
+    Computed,
+}
+
 /// mm-fast: a low-latency market-making engine. Keeps two-sided post-only quotes on
 /// perpetuals, futures and options strikes, with inventory skew and position/exposure limits,
 /// and reports tick-to-quote latency.
@@ -314,4 +343,24 @@ pub struct Args {
     /// Extra distance of each side during a `widen` cooldown, bps of the reference.
     #[arg(long, value_name = "BPS", default_value_t = 10.0)]
     pub cooldown_widen_bps: f64,
+    // --- Options (README "Options").
+    /// Reference price of option quotes: `mark` (ticker mark price), `theo` (Black-76 theo in
+    /// coin; no quote on an option until its ticker gave one) or `mid`. Default: `--reference`.
+    #[arg(long, value_enum)]
+    pub quote_around: Option<QuoteAroundArg>,
+    /// IV of the option theo: `mark` (the option's `mark_iv`) or `smile` (the expiry's fitted
+    /// smile at the option's log-moneyness).
+    #[arg(long, value_enum, default_value = "mark")]
+    pub theo_iv: TheoIvArg,
+    /// Option greeks: `ticker` (the ticker's `greeks` when present, else computed) or
+    /// `computed` (Black-76 at the theo's IV).
+    #[arg(long, value_enum, default_value = "ticker")]
+    pub greeks: GreeksArg,
+    /// Max |net delta| across the book, coin of the underlying (options × delta, futures'
+    /// USD / index), in-flight aware: a side that would push it beyond is not quoted.
+    #[arg(long, value_name = "COIN")]
+    pub max_delta: Option<f64>,
+    /// Max |net vega| across the book, USD per vol point, in-flight aware.
+    #[arg(long, value_name = "USD")]
+    pub max_vega: Option<f64>,
 }

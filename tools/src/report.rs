@@ -164,6 +164,15 @@ pub struct Report {
     /// The kill switch, if it fired: trigger, when, and trigger → last cancel written /
     /// every order gone (ns).
     pub kill: Option<crate::kill::KillOut>,
+    /// Net delta of the positions at exit, coin of the underlying (options × ticker or
+    /// computed delta, futures' USD / index; see `mm_core::options::greeks`).
+    pub net_delta: f64,
+    /// Net vega of the positions at exit, USD per vol point.
+    pub net_vega: f64,
+    /// Largest |net delta| of the positions over the run, coin.
+    pub max_abs_net_delta: f64,
+    /// Largest |net vega| of the positions over the run, USD per vol point.
+    pub max_abs_net_vega: f64,
 }
 
 /// Latency table from the recorder.

@@ -392,6 +392,12 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         risk_event_count: c.risk_events,
         limit_violations: c.limit_violations,
         open_orders_at_exit: engine.open_orders(),
+        net_delta: engine.net_delta_e8() as f64 / mm_core::options::greeks::DELTA_SCALE,
+        net_vega: engine.net_vega_e6() as f64 / mm_core::options::greeks::VEGA_SCALE,
+        max_abs_net_delta: engine.max_abs_net_delta_e8() as f64
+            / mm_core::options::greeks::DELTA_SCALE,
+        max_abs_net_vega: engine.max_abs_net_vega_e6() as f64
+            / mm_core::options::greeks::VEGA_SCALE,
         ..Default::default()
     };
     let mut marks = vec![None; table.len()];
@@ -665,7 +671,7 @@ impl TelState {
                         self.last_cancel_written = self.last_cancel_written.max(t.t);
                     }
                     TelKind::Gap | TelKind::Risk | TelKind::Reject => {}
-                    TelKind::Mark | TelKind::Limit => {}
+                    TelKind::Mark | TelKind::Limit | TelKind::Theo => {}
                     TelKind::Quote => {
                         if self.log_quotes {
                             if let Some(line) = crate::quotelog::line(&self.table, &t) {
@@ -916,6 +922,7 @@ pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfi
     cfg.stale_ns = args.stale_ms * 1_000_000;
     cfg.log_quotes = args.log_quotes;
     cfg.model = model_config(args, table)?;
+    options_config(args, &mut cfg)?;
     Ok(cfg)
 }
 
@@ -1047,4 +1054,39 @@ pub fn model_config(args: &Args, table: &InstrumentTable) -> Result<ModelConfig,
         .collect();
     m.validate()?;
     Ok(m)
+}
+
+/// The options settings (`--quote-around`, `--theo-iv`, `--greeks`, `--max-delta`,
+/// `--max-vega`) into `cfg`.
+///
+/// # Errors
+/// A negative or non-finite delta or vega limit.
+fn options_config(args: &Args, cfg: &mut EngineConfig) -> Result<(), String> {
+    use crate::cli::{GreeksArg, QuoteAroundArg, TheoIvArg};
+    use mm_core::options::{greeks, GreeksSource, TheoIv};
+    cfg.option_reference = args.quote_around.map(|q| match q {
+        QuoteAroundArg::Mark => Reference::Mark,
+        QuoteAroundArg::Theo => Reference::Theo,
+        QuoteAroundArg::Mid => Reference::Mid,
+    });
+    cfg.theo_iv = match args.theo_iv {
+        TheoIvArg::Mark => TheoIv::Mark,
+        TheoIvArg::Smile => TheoIv::Smile,
+    };
+    cfg.greeks = match args.greeks {
+        GreeksArg::Ticker => GreeksSource::Ticker,
+        GreeksArg::Computed => GreeksSource::Computed,
+    };
+    let fixed = |v: Option<f64>, scale: f64, flag: &str| -> Result<i64, String> {
+        match v {
+            None => Ok(mm_core::risk::NO_LIMIT),
+            Some(x) if x >= 0.0 && x.is_finite() && x * scale < 9e18 => {
+                Ok((x * scale).round() as i64)
+            }
+            Some(_) => Err(format!("--{flag} must be a finite number ≥ 0")),
+        }
+    };
+    cfg.max_delta_e8 = fixed(args.max_delta, greeks::DELTA_SCALE, "max-delta")?;
+    cfg.max_vega_e6 = fixed(args.max_vega, greeks::VEGA_SCALE, "max-vega")?;
+    Ok(())
 }

@@ -123,7 +123,12 @@ mod deribit {
         for (line, name, px, ts) in cases {
             let (f, ev) = mark_of("tardis-node.jsonl", line);
             assert_eq!(f, Frame::Ticker, "line {line}");
-            assert_eq!(ev.len(), 1, "line {line}");
+            // Options also give an `OptionTicker` (mark IV, underlying, greeks) after the Mark.
+            let options = usize::from(name.ends_with("-C") || name.ends_with("-P"));
+            assert_eq!(ev.len(), 1 + options, "line {line}");
+            if options == 1 {
+                assert_eq!(ev[1].kind, mm_core::event::MdKind::OptionTicker, "line {line}");
+            }
             assert_eq!(
                 (ev[0].kind, ev[0].instrument, ev[0].price, ev[0].exch_ts),
                 (Mark, id(name), px, ts * MS),

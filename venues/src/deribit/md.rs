@@ -19,7 +19,7 @@
 use super::json::{self, plain_decimal, word, Cursor, JsonKind};
 use super::DecodeError;
 use mm_core::decimal::{Dec, POW10};
-use mm_core::event::{MdEvent, MdKind};
+use mm_core::event::{md_flags, pack_greeks, MdEvent, MdKind};
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::{InstrumentId, Nanos, Side};
 use std::sync::Arc;
@@ -42,7 +42,9 @@ pub enum Frame {
         /// The book's instrument.
         instrument: InstrumentId,
     },
-    /// A ticker: a `Mark` event was emitted (none when `mark_price` is null).
+    /// A ticker: a `Mark` event was emitted (none when `mark_price` is null), followed by an
+    /// `OptionTicker` event when the ticker has a `mark_iv` and an `underlying_price`
+    /// (options).
     Ticker,
     /// Public trades: one `Trade` event per trade of a known instrument.
     Trades,
@@ -285,7 +287,8 @@ enum Pending {
         inexact: u32,
         unknown: u32,
     },
-    Ticker(Option<MdEvent>),
+    /// The `Mark` event and, for an option ticker with `mark_iv`, its `OptionTicker`.
+    Ticker(Option<MdEvent>, Option<MdEvent>),
     Heartbeat(bool),
     Rpc(u64),
     RpcError(u64, i32),
@@ -708,8 +711,8 @@ impl MdDecoder {
                 self.stats.inexact_amounts += inexact as u64;
                 Frame::Trades
             }
-            Pending::Ticker(ev) => {
-                if let Some(mut e) = ev {
+            Pending::Ticker(mark, opt) => {
+                for mut e in [mark, opt].into_iter().flatten() {
                     e.t_recv = t_recv;
                     e.t_decoded = t_recv;
                     out(e);
@@ -1016,8 +1019,51 @@ impl MdDecoder {
         let mut mark: Option<(Dec, usize)> = None;
         let mut index_e4: i64 = 0;
         let mut ts = 0u64;
+        // Option fields: mark IV (ppm of a fraction), underlying (1e-4 USD), greeks.
+        let (mut iv_ppm, mut under_e4) = (0i64, 0i64);
+        let (mut delta_e6, mut vega_e4): (Option<i64>, Option<i64>) = (None, None);
         while let Some(k) = o.next_key(c)? {
             match k {
+                b"mark_iv" => {
+                    // Percent (48.18) → ppm of a fraction (481 800) = value / 1e-4.
+                    if !c.null() {
+                        if let Some(v) = c.dec_lossy()?.and_then(|d| d.div_round(Dec::new(1, 4))) {
+                            iv_ppm = v.max(0);
+                        }
+                    }
+                }
+                b"underlying_price" => {
+                    if !c.null() {
+                        if let Some(v) = c.dec_lossy()?.and_then(|d| d.div_round(Dec::new(1, 4))) {
+                            under_e4 = v.max(0);
+                        }
+                    }
+                }
+                b"greeks" => {
+                    if !c.null() {
+                        let mut g = c.object()?;
+                        while let Some(gk) = g.next_key(c)? {
+                            let unit = match gk {
+                                b"delta" => Dec::new(1, 6),
+                                b"vega" => Dec::new(1, 4),
+                                _ => {
+                                    c.skip_unused()?;
+                                    continue;
+                                }
+                            };
+                            let v = if c.null() {
+                                None
+                            } else {
+                                c.dec_lossy()?.and_then(|d| d.div_round(unit))
+                            };
+                            if gk == b"delta" {
+                                delta_e6 = v;
+                            } else {
+                                vega_e4 = v;
+                            }
+                        }
+                    }
+                }
                 b"index_price" => {
                     // Underlying index in USD, carried as 1e-4 USD in the Mark event's qty.
                     if !c.null() {
@@ -1054,7 +1100,24 @@ impl MdDecoder {
             }
             None => None,
         };
-        Ok(Pending::Ticker(ev))
+        let opt = (iv_ppm > 0 && under_e4 > 0).then(|| {
+            let greeks = delta_e6.zip(vega_e4);
+            MdEvent {
+                exch_ts: ts.saturating_mul(1_000_000),
+                price: iv_ppm,
+                qty: under_e4,
+                seq: greeks.map_or(0, |(d, v)| pack_greeks(d, v)),
+                instrument: inst,
+                kind: MdKind::OptionTicker,
+                flags: if greeks.is_some() {
+                    md_flags::GREEKS
+                } else {
+                    0
+                },
+                ..Default::default()
+            }
+        });
+        Ok(Pending::Ticker(ev, opt))
     }
 
     fn parse_trades(
