@@ -347,7 +347,9 @@ mod tests {
     #[test]
     fn refresh_schedule_and_reply() {
         assert_eq!(refresh_after_s(4), 3.0);
-        assert_eq!(refresh_after_s(31_536_000), 31_535_940.0);
+        assert_eq!(refresh_after_s(31_536_000), 23_652_000.0);
+        assert_eq!(refresh_after_s(300), 225.0);
+        assert_eq!(refresh_after_s(1000), 750.0);
         let mut st = AuthState::new(Credentials {
             client_id: "a".into(),
             client_secret: "b".into(),
