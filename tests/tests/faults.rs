@@ -8,7 +8,7 @@ use clap::Parser;
 use mm_tests::{data, DERIBIT_TAPES};
 use mm_tools::cli::Args;
 use mm_tools::config::{parse_command_line, CliError};
-use mm_tools::run::{run, RunOutput, RunExtras, STOP_MD_CONN_LOST, STOP_ORDER_CONN_LOST};
+use mm_tools::run::{run, RunExtras, RunOutput, STOP_MD_CONN_LOST, STOP_ORDER_CONN_LOST};
 use mm_venues::sim::{Fault, FAULT_SYNTAX};
 
 /// The Binance BTCUSDT day-1 tape re-hosted as a perpetual, with the settings of
@@ -74,7 +74,11 @@ fn disconnect_ends_the_run_and_cod_cancels() {
         r.stop_reason
     );
     assert!(r.orders_sent > 0, "it was quoting before the fault");
-    assert_eq!(sim_open_orders(&out), 0, "cancel-on-disconnect cancelled our orders");
+    assert_eq!(
+        sim_open_orders(&out),
+        0,
+        "cancel-on-disconnect cancelled our orders"
+    );
     assert_eq!(r.orphan_orders, Some(0));
     assert_eq!(r.reconnects, 0);
 }
@@ -103,7 +107,11 @@ fn rate_limit_answers_10028_and_closes_the_order_connection() {
     assert_eq!(r.rate_limit_errors, 1, "{:?}", r.reject_codes);
     assert_eq!(r.reject_codes.get("10028"), Some(&1));
     assert_eq!(r.stop_reason, STOP_ORDER_CONN_LOST);
-    assert_eq!(sim_open_orders(&out), 0, "COD on the closed order connection");
+    assert_eq!(
+        sim_open_orders(&out),
+        0,
+        "COD on the closed order connection"
+    );
 }
 
 #[test]
@@ -134,7 +142,12 @@ fn reject_rate_rejects_that_fraction_deterministically() {
     let a = run_on(BINANCE, &BINANCE_ARGS, &["reject-rate=0.5"]);
     let r = &a.report;
     let n = injected(&a, "reject-rate");
-    assert_eq!(r.reject_codes.get("10047"), Some(&n), "{:?}", r.reject_codes);
+    assert_eq!(
+        r.reject_codes.get("10047"),
+        Some(&n),
+        "{:?}",
+        r.reject_codes
+    );
     let requests = r.orders_sent + r.amends;
     assert!(requests >= 10, "{requests}");
     let frac = n as f64 / requests as f64;
@@ -148,7 +161,11 @@ fn reject_rate_rejects_that_fraction_deterministically() {
 fn ack_delay_holds_order_replies() {
     let out = run_with(&["ack-delay-ms=20"]);
     let r = &out.report;
-    assert!(injected(&out, "ack-delay-ms") >= r.orders_sent, "{:?}", r.faults_injected);
+    assert!(
+        injected(&out, "ack-delay-ms") >= r.orders_sent,
+        "{:?}",
+        r.faults_injected
+    );
     assert_eq!(r.stop_reason, "end of tape");
     assert_eq!(r.ledger_match, Some(true), "{:?}", r.ledger_mismatches);
     assert_eq!(sim_open_orders(&out), 0);

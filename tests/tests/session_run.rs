@@ -56,7 +56,10 @@ fn wrong_secret_is_refused_with_13004() {
             e.contains("public/auth") && e.contains("13004") && e.contains("invalid_credentials"),
             "{auth}: {e}"
         );
-        assert!(!e.contains("not-the-secret"), "the secret is not echoed: {e}");
+        assert!(
+            !e.contains("not-the-secret"),
+            "the secret is not echoed: {e}"
+        );
     }
 }
 
@@ -77,8 +80,14 @@ fn token_refreshed_before_expiry_and_heartbeats_answered() {
     assert_eq!(r.stop_reason, "duration");
     // Two connections, each refreshing at ~1.5 s and ~3 s.
     assert!(r.token_refreshes >= 4, "refreshes {}", r.token_refreshes);
-    assert_eq!(st.refreshes, r.token_refreshes, "the venue saw each refresh");
-    assert_eq!(st.expired_token_requests, 0, "no request ever used an expired login");
+    assert_eq!(
+        st.refreshes, r.token_refreshes,
+        "the venue saw each refresh"
+    );
+    assert_eq!(
+        st.expired_token_requests, 0,
+        "no request ever used an expired login"
+    );
     assert!(
         !r.reject_codes.contains_key("13009"),
         "{:?}",
@@ -86,7 +95,11 @@ fn token_refreshed_before_expiry_and_heartbeats_answered() {
     );
     // Heartbeats: ~4 test_requests per connection, all answered, nobody dropped.
     assert!(st.test_requests >= 6, "{st:?}");
-    assert!(r.test_requests_answered >= 6, "{}", r.test_requests_answered);
+    assert!(
+        r.test_requests_answered >= 6,
+        "{}",
+        r.test_requests_answered
+    );
     assert_eq!(st.heartbeat_drops, 0);
     assert_eq!(st.logins, 2, "one signature login per connection");
     assert_eq!(st.auth_failures, 0);
@@ -148,7 +161,12 @@ fn full_run_over_wss_with_test_ca() {
     let r = &out.report;
     assert!(r.endpoint.starts_with("wss://"), "{}", r.endpoint);
     assert_eq!(r.stop_reason, "end of tape");
-    assert!(r.md_frames > 1000 && r.orders_sent > 0, "{} {}", r.md_frames, r.orders_sent);
+    assert!(
+        r.md_frames > 1000 && r.orders_sent > 0,
+        "{} {}",
+        r.md_frames,
+        r.orders_sent
+    );
     assert_eq!(r.ledger_match, Some(true), "{:?}", r.ledger_mismatches);
     let _ = std::fs::remove_file(pem);
 }
@@ -169,7 +187,10 @@ fn wrong_ca_or_host_is_refused() {
     )
     .err()
     .expect("must be refused");
-    assert!(e.contains("connect wss://") && e.contains("UnknownIssuer"), "{e}");
+    assert!(
+        e.contains("connect wss://") && e.contains("UnknownIssuer"),
+        "{e}"
+    );
     // Without --ca-file: the public roots do not know the test CA either.
     let a = args(&["--speed", "max"]);
     let e = run(

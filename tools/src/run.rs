@@ -711,9 +711,11 @@ fn credentials(args: &Args) -> Result<Credentials, String> {
             client_secret: mm_venues::sim::SIM_CLIENT_SECRET.into(),
             method,
         }),
-        _ => Err("set --client-id and --client-secret, or DERIBIT_CLIENT_ID and \
+        _ => Err(
+            "set --client-id and --client-secret, or DERIBIT_CLIENT_ID and \
              DERIBIT_CLIENT_SECRET (API key with trade:read_write scope)"
-            .into()),
+                .into(),
+        ),
     }
 }
 

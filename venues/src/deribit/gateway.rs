@@ -17,10 +17,10 @@
 
 use crate::deribit::encode::Encoder;
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
-use crate::deribit::session::AuthState;
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult,
 };
+use crate::deribit::session::AuthState;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::{ClientId, InstrumentId, Side};

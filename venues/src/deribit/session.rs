@@ -223,7 +223,8 @@ impl AuthState {
                 self.refresh_token.push_str(refresh_token);
                 let after = (refresh_after_s(expires_in) * 1e9) as u64;
                 self.refresh_at_ns = now_ns.saturating_add(after.max(1));
-                self.expires_at_ns = now_ns.saturating_add(expires_in.saturating_mul(1_000_000_000));
+                self.expires_at_ns =
+                    now_ns.saturating_add(expires_in.saturating_mul(1_000_000_000));
                 Ok(())
             }
             Ok(PrivateMsg::RpcErr { code, message, .. }) => {
@@ -329,7 +330,10 @@ mod tests {
         });
         let mut enc = Encoder::new();
         let f = st.login_frame(&mut enc, 7).to_string();
-        assert!(!f.contains("AMANDASECRECT"), "the secret is not on the wire");
+        assert!(
+            !f.contains("AMANDASECRECT"),
+            "the secret is not on the wire"
+        );
         let v: serde_json::Value = serde_json::from_str(&f).unwrap();
         let p = &v["params"];
         assert_eq!(p["grant_type"], "client_signature");
@@ -355,14 +359,19 @@ mod tests {
             client_secret: "b".into(),
             method: AuthMethod::Credentials,
         });
-        assert!(!st.refresh_due(u64::MAX), "not logged in: nothing to refresh");
+        assert!(
+            !st.refresh_due(u64::MAX),
+            "not logged in: nothing to refresh"
+        );
         let reply = br#"{"jsonrpc":"2.0","id":1,"result":{"access_token":"A1","expires_in":4,"refresh_token":"R1","scope":"connection","token_type":"bearer"}}"#;
         st.on_auth_reply(reply, 1_000).unwrap();
         assert!(!st.refresh_due(1_000 + 2_999_999_999));
         assert!(st.refresh_due(1_000 + 3_000_000_000));
         let mut enc = Encoder::new();
         let f = st.refresh_frame(&mut enc, 9).to_string();
-        assert!(f.contains(r#""grant_type":"refresh_token""#) && f.contains(r#""refresh_token":"R1""#));
+        assert!(
+            f.contains(r#""grant_type":"refresh_token""#) && f.contains(r#""refresh_token":"R1""#)
+        );
         assert_eq!(st.pending_refresh(), Some(9));
         assert!(!st.refresh_due(u64::MAX - 1), "one refresh in flight");
         let bad = br#"{"jsonrpc":"2.0","id":9,"error":{"code":13009,"message":"unauthorized"}}"#;

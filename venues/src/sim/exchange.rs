@@ -47,11 +47,11 @@
 //!   reply, so the recorded chain continues from it.
 
 use super::book::{write_update_data, RecordedBook};
+use super::fault::SplitMix;
 use super::instruments::{self, InstMeta, Instruments};
 use super::json::{self, Obj, ParamError, Params};
 use super::matching::{self, Exec, Order, OrderState, Tif};
 use super::tape::{Tape, TapeBody, TapeEvent};
-use super::fault::SplitMix;
 use super::{
     Fault, LedgerSnapshot, SimConfig, SimFill, SimLogEntry, SimLogKind, SimOrder, SimStats,
 };
@@ -423,7 +423,10 @@ impl Exchange {
     /// Connections to drop now and connections to close once their queued frames are written
     /// (faults, heartbeat timeouts); the server applies them.
     pub fn take_drops(&mut self) -> (Vec<ConnId>, Vec<ConnId>) {
-        (std::mem::take(&mut self.drops), std::mem::take(&mut self.closes))
+        (
+            std::mem::take(&mut self.drops),
+            std::mem::take(&mut self.closes),
+        )
     }
 
     /// The delay (ms) to hold the frames of the request just handled (`ack-delay-ms` fault on

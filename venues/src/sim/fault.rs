@@ -120,7 +120,9 @@ impl FromStr for Fault {
                 },
                 "ack-delay-ms" => match v.trim().parse::<u64>() {
                     Ok(n) if n <= 600_000 => Ok(Fault::AckDelayMs(n)),
-                    _ => Err(bad("ack-delay-ms needs an integer number of ms (<= 600000)")),
+                    _ => Err(bad(
+                        "ack-delay-ms needs an integer number of ms (<= 600000)",
+                    )),
                 },
                 other => Err(bad(&format!("unknown setting {other:?}"))),
             };
@@ -180,10 +182,16 @@ mod tests {
 
     #[test]
     fn parses_every_kind() {
-        assert_eq!("disconnect@5".parse(), Ok(Fault::Disconnect { at_secs: 5.0 }));
+        assert_eq!(
+            "disconnect@5".parse(),
+            Ok(Fault::Disconnect { at_secs: 5.0 })
+        );
         assert_eq!("gap@0.5".parse(), Ok(Fault::Gap { at_secs: 0.5 }));
         assert_eq!("malformed@1".parse(), Ok(Fault::Malformed { at_secs: 1.0 }));
-        assert_eq!("rate-limit@2".parse(), Ok(Fault::RateLimit { at_secs: 2.0 }));
+        assert_eq!(
+            "rate-limit@2".parse(),
+            Ok(Fault::RateLimit { at_secs: 2.0 })
+        );
         assert_eq!("restart@3".parse(), Ok(Fault::Restart { at_secs: 3.0 }));
         assert_eq!("reject-rate=0.25".parse(), Ok(Fault::RejectRate(0.25)));
         assert_eq!("ack-delay-ms=40".parse(), Ok(Fault::AckDelayMs(40)));
@@ -217,7 +225,9 @@ mod tests {
         let mut a = SplitMix::new(7);
         let mut b = SplitMix::new(7);
         let xs: Vec<f64> = (0..10_000).map(|_| a.next_f64()).collect();
-        assert!(xs.iter().all(|&x| x == b.next_f64() && (0.0..1.0).contains(&x)));
+        assert!(xs
+            .iter()
+            .all(|&x| x == b.next_f64() && (0.0..1.0).contains(&x)));
         let below = xs.iter().filter(|&&x| x < 0.25).count();
         assert!((2_300..2_700).contains(&below), "{below}");
     }

@@ -34,8 +34,8 @@ pub mod json;
 pub mod matching;
 pub mod probe;
 mod server;
-pub mod tls;
 pub mod tape;
+pub mod tls;
 
 pub use fault::{Fault, FAULT_SYNTAX};
 use mm_core::instrument::InstrumentTable;

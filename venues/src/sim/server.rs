@@ -357,9 +357,9 @@ impl Server {
                     let stream = match &self.tls {
                         None => SimStream::Plain(stream),
                         Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
-                            Ok(conn) => SimStream::Tls(Box::new(rustls::StreamOwned::new(
-                                conn, stream,
-                            ))),
+                            Ok(conn) => {
+                                SimStream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+                            }
                             Err(e) => {
                                 log::warn!("mm-sim: TLS session: {e}");
                                 continue;
