@@ -363,4 +363,36 @@ pub struct Args {
     /// Max |net vega| across the book, USD per vol point, in-flight aware.
     #[arg(long, value_name = "USD")]
     pub max_vega: Option<f64>,
+    // --- Production session (README "Production setup"): credentials, TLS, keep-alive, and
+    // the simulator's fault injection.
+    /// API key id (default: env `DERIBIT_CLIENT_ID`; with `--venue sim`: the simulator's
+    /// documented test key `mm-fast-sim`).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// API key secret (default: env `DERIBIT_CLIENT_SECRET`, preferred: a flag is visible in
+    /// the process list). Never logged, never in reports (`check-config` prints `<redacted>`).
+    #[arg(long, value_name = "SECRET")]
+    pub client_secret: Option<String>,
+    /// Login method: `signature` (`client_signature`, HMAC-SHA256; the secret never goes on
+    /// the wire) or `credentials` (`client_credentials`).
+    #[arg(long, value_name = "METHOD", default_value = "signature")]
+    pub auth: String,
+    /// `public/set_heartbeat` interval on both connections, seconds (Deribit's minimum is
+    /// 10; the embedded simulator accepts 1 and more); 0 = no heartbeats.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub heartbeat_secs: u32,
+    /// PEM file of CA certificates trusted for `wss://` in addition to the public web PKI
+    /// roots (e.g. a test CA, or a TLS-terminating proxy's CA).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Simulator fault (`--venue sim`; repeatable): `KIND@SECONDS` with KIND = `disconnect`,
+    /// `gap`, `malformed`, `rate-limit`, `restart` and SECONDS of tape time from the start, or
+    /// `reject-rate=P`, or `ack-delay-ms=N` (README "Fault injection").
+    #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
+    pub sim_fault: Vec<mm_venues::sim::Fault>,
+}
+
+/// `--sim-fault` values (clap value parser; errors exit 2 with the accepted syntax).
+fn parse_fault(s: &str) -> Result<mm_venues::sim::Fault, String> {
+    s.parse()
 }

@@ -274,7 +274,12 @@ where
             };
             Setting {
                 flag: f.long.clone(),
-                value,
+                // Secrets are never printed.
+                value: if f.long == "client-secret" {
+                    value.map(|_| "<redacted>".to_string())
+                } else {
+                    value
+                },
                 origin,
             }
         })

@@ -173,6 +173,59 @@ pub struct Report {
     pub max_abs_net_delta: f64,
     /// Largest |net vega| of the positions over the run, USD per vol point.
     pub max_abs_net_vega: f64,
+
+    // --- Session and faults (README "Fault injection").
+    /// Why the run stopped: `end of tape`, `duration`, `signal`, `order connection lost`,
+    /// `market-data connection lost`, … (`mm-fast` exits 4 on a lost connection).
+    pub stop_reason: String,
+    /// Faults the simulator injected, per kind (`disconnect`, `gap`, `malformed`,
+    /// `rate-limit`, `restart`; `reject-rate` = requests rejected, `ack-delay-ms` = replies
+    /// delayed). Empty live.
+    pub faults_injected: BTreeMap<String, u64>,
+    /// Book gaps the engine detected (`prev_change_id` chain breaks, engine counter).
+    pub gaps_detected: u64,
+    /// Replies with error `10028 too_many_requests`.
+    pub rate_limit_errors: u64,
+    /// Reconnections (0: reconnecting is not implemented yet; a lost connection ends the run).
+    pub reconnects: u64,
+    /// New/amend requests the simulator received for an instrument between a dropped book
+    /// change (gap fault) and the snapshot that repaired that book (sim only): quotes sent
+    /// while the engine's book was, in truth, missing a change.
+    pub quotes_while_untrusted: Option<u64>,
+    /// Orders the simulator holds open for us at the end beyond those the engine still
+    /// considers live (sim only; 0 = every open venue order is known to the engine).
+    pub orphan_orders: Option<usize>,
+    /// Access-token refreshes done (both connections).
+    pub token_refreshes: u64,
+    /// Heartbeat `test_request`s answered (both connections).
+    pub test_requests_answered: u64,
+}
+
+/// Counts the simulator's `OrderNew`/`OrderEdit` log entries for an instrument that fall
+/// between a `ChangeDropped` for it and the next `SnapshotSent` for it (log order): orders
+/// placed while the book they were priced from missed a change.
+pub fn quotes_while_untrusted(l: &mm_venues::sim::LedgerSnapshot) -> u64 {
+    use mm_venues::sim::SimLogKind;
+    let mut gapped: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut n = 0;
+    for e in &l.log {
+        let Some(inst) = e.instrument.as_deref() else {
+            continue;
+        };
+        match e.what {
+            SimLogKind::ChangeDropped => {
+                gapped.insert(inst);
+            }
+            SimLogKind::SnapshotSent => {
+                gapped.remove(inst);
+            }
+            SimLogKind::OrderNew { .. } | SimLogKind::OrderEdit { .. } if gapped.contains(inst) => {
+                n += 1
+            }
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Latency table from the recorder.
@@ -344,6 +397,15 @@ pub fn print_summary(r: &Report) {
     println!(
         "  orders {}  amends {}  cancels {}  rejects {}  fills {}  risk events {}",
         r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_event_count
+    );
+    println!(
+        "  stopped: {}  faults injected {:?}  rate-limit errors {}  token refreshes {}  \
+         test_requests answered {}",
+        r.stop_reason,
+        r.faults_injected,
+        r.rate_limit_errors,
+        r.token_refreshes,
+        r.test_requests_answered
     );
     let m = &r.metrics;
     // The USD figures of the metrics are in the stablecoin when it settles everything.

@@ -26,7 +26,7 @@ use mm_core::model::{
 use mm_core::quote::{QuoteParams, Reference, SpreadMode};
 use mm_io::ring::{ring, Consumer};
 use mm_io::{Idle, LatencyRecorder, WsClient, WsOptions};
-use mm_venues::deribit::feed::{self, Credentials};
+use mm_venues::deribit::feed::{self, Credentials, SessionOpts};
 use mm_venues::deribit::{gateway, instruments};
 use mm_venues::sim::{Sim, SimConfig, SimHandle};
 use std::collections::{BTreeMap, HashSet};
@@ -60,6 +60,11 @@ pub struct RunExtras {
     pub reset_latency: Option<Arc<AtomicBool>>,
     /// Receives the address `--status-addr` was bound to (useful with port 0).
     pub status_bound: Option<Arc<std::sync::OnceLock<std::net::SocketAddr>>>,
+    /// The embedded simulator serves `wss://` with this certificate and key (trust its CA
+    /// with `--ca-file`).
+    pub sim_tls: Option<mm_venues::sim::tls::TlsFiles>,
+    /// Token lifetime of the embedded simulator, seconds (default: Deribit's 365 days).
+    pub sim_token_lifetime_s: Option<f64>,
 }
 
 /// What a run produced: the report, plus the raw material tests inspect.
@@ -108,15 +113,21 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                 return Err(format!("tape {} does not exist", t.display()));
             }
             let speed = args.speed.parse().map_err(|e| format!("--speed: {e}"))?;
+            let mut faults = extras.faults.clone();
+            faults.extend(args.sim_fault.iter().cloned());
             let cfg = SimConfig {
-                tape,
                 more_tapes,
-                listen: "127.0.0.1:0".parse().expect("static address"),
                 speed,
-                rest_capture: None,
-                faults: extras.faults.clone(),
-                notify_before_response: false,
+                faults,
                 probe: extras.probe.clone(),
+                // Strict: only the configured test key logs in.
+                open_accounts: false,
+                min_heartbeat_s: 1.0,
+                token_lifetime_s: extras
+                    .sim_token_lifetime_s
+                    .unwrap_or(mm_venues::sim::DEFAULT_TOKEN_LIFETIME_S),
+                tls: extras.sim_tls.clone(),
+                ..SimConfig::new(tape)
             };
             let h = Sim::start(cfg).map_err(|e| format!("simulator: {e}"))?;
             let url = h.url();
@@ -131,15 +142,25 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             }
         }),
     };
-    let creds = credentials(args.venue)?;
-    let opts = WsOptions::default();
+    if !args.sim_fault.is_empty() && args.venue != VenueArg::Sim {
+        return Err("--sim-fault needs --venue sim".into());
+    }
+    let session = SessionOpts {
+        creds: credentials(args)?,
+        heartbeat_s: args.heartbeat_secs,
+    };
+    let mut opts = WsOptions::default();
+    if let Some(p) = &args.ca_file {
+        opts.extra_root_pem =
+            Some(std::fs::read(p).map_err(|e| format!("--ca-file {}: {e}", p.display()))?);
+    }
 
     // Order session + instruments.
     let mut order_ws =
         WsClient::connect(&endpoint, &opts).map_err(|e| format!("connect {endpoint}: {e}"))?;
     let currencies = currencies_for(args);
     let cur_refs: Vec<&str> = currencies.iter().map(|s| s.as_str()).collect();
-    let raws = gateway::open_session(&mut order_ws, &creds, &cur_refs)?;
+    let (raws, order_auth) = gateway::open_session(&mut order_ws, &session, &cur_refs, clock)?;
     let mut all = Vec::new();
     for r in &raws {
         all.extend(
@@ -177,14 +198,14 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let md_handle = {
         let table = table.clone();
         let stop = stop_md.clone();
-        let creds = creds.clone();
+        let session = session.clone();
         std::thread::Builder::new()
             .name("mm-md".into())
             .spawn(move || {
                 feed::run_feed(
                     md_ws,
                     table,
-                    &creds,
+                    &session,
                     &mut md_tx,
                     &mut tel_md_tx,
                     &stop,
@@ -205,6 +226,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                 gateway::run_gateway(
                     order_ws,
                     table,
+                    Some(order_auth),
                     &mut intent_rx,
                     &mut exec_tx,
                     &mut tel_gw_tx,
@@ -295,7 +317,13 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             break;
         }
         if md_handle.is_finished() || gw_handle.is_finished() || hot_handle.is_finished() {
-            reason = "a connection closed";
+            reason = if gw_handle.is_finished() {
+                STOP_ORDER_CONN_LOST
+            } else if md_handle.is_finished() {
+                STOP_MD_CONN_LOST
+            } else {
+                "the hot thread ended"
+            };
             break;
         }
         if let Some(s) = &sim {
@@ -398,6 +426,12 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             / mm_core::options::greeks::DELTA_SCALE,
         max_abs_net_vega: engine.max_abs_net_vega_e6() as f64
             / mm_core::options::greeks::VEGA_SCALE,
+        stop_reason: reason.to_string(),
+        gaps_detected: c.gaps,
+        rate_limit_errors: gw_stats.error_codes.get(&10028).copied().unwrap_or(0),
+        reconnects: 0,
+        token_refreshes: md_stats.refreshes + gw_stats.refreshes,
+        test_requests_answered: md_stats.test_answers + gw_stats.test_answers,
         ..Default::default()
     };
     let mut marks = vec![None; table.len()];
@@ -443,6 +477,14 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             positions: l.positions.clone(),
             open_orders: l.open_orders.len(),
         });
+        rep.faults_injected = l.stats.faults_injected.clone();
+        let ours = l
+            .open_orders
+            .iter()
+            .filter(|o| mm_venues::deribit::private::parse_label(&o.label).is_some())
+            .count();
+        rep.orphan_orders = Some(ours.saturating_sub(engine.open_orders()));
+        rep.quotes_while_untrusted = Some(crate::report::quotes_while_untrusted(l));
         let mism = compare_ledger(&table, &engine, &tel.fills, l);
         rep.ledger_match = Some(mism.is_empty());
         rep.ledger_mismatches = mism;
@@ -686,20 +728,37 @@ impl TelState {
     }
 }
 
-fn credentials(venue: VenueArg) -> Result<Credentials, String> {
-    let id = std::env::var("DERIBIT_CLIENT_ID").ok();
-    let secret = std::env::var("DERIBIT_CLIENT_SECRET").ok();
-    match (venue, id, secret) {
+/// `Report::stop_reason` when the order connection was lost (exit code 4 in `mm-fast`).
+pub const STOP_ORDER_CONN_LOST: &str = "order connection lost";
+/// `Report::stop_reason` when the market-data connection was lost (exit code 4 in `mm-fast`).
+pub const STOP_MD_CONN_LOST: &str = "market-data connection lost";
+
+/// The API key: `--client-id`/`--client-secret`, else `DERIBIT_CLIENT_ID`/
+/// `DERIBIT_CLIENT_SECRET`, else (sim only) the simulator's test key; and `--auth`.
+fn credentials(args: &Args) -> Result<Credentials, String> {
+    let method = args.auth.parse().map_err(|e| format!("--auth: {e}"))?;
+    let id = args
+        .client_id
+        .clone()
+        .or_else(|| std::env::var("DERIBIT_CLIENT_ID").ok());
+    let secret = args
+        .client_secret
+        .clone()
+        .or_else(|| std::env::var("DERIBIT_CLIENT_SECRET").ok());
+    match (args.venue, id, secret) {
         (_, Some(client_id), Some(client_secret)) => Ok(Credentials {
             client_id,
             client_secret,
+            method,
         }),
-        (VenueArg::Sim, _, _) => Ok(Credentials {
-            client_id: "mm-fast-sim".into(),
-            client_secret: "sim".into(),
+        (VenueArg::Sim, None, None) => Ok(Credentials {
+            client_id: mm_venues::sim::SIM_CLIENT_ID.into(),
+            client_secret: mm_venues::sim::SIM_CLIENT_SECRET.into(),
+            method,
         }),
-        (VenueArg::Deribit, _, _) => Err(
-            "set DERIBIT_CLIENT_ID and DERIBIT_CLIENT_SECRET (API key with trade:read_write scope)"
+        _ => Err(
+            "set --client-id and --client-secret, or DERIBIT_CLIENT_ID and \
+             DERIBIT_CLIENT_SECRET (API key with trade:read_write scope)"
                 .into(),
         ),
     }

@@ -3,6 +3,11 @@
 //! `mm-fast [FLAGS]` runs the engine (flags may come from `--config FILE`, the command line
 //! wins); `mm-fast check-config FILE [FLAGS]` validates a configuration and prints what it
 //! means; `mm-fast kill` trips the kill switch of a running engine.
+//!
+//! Exit codes: 0 = the run ended normally (end of tape, `--duration`, signal); 2 = bad flags,
+//! configuration or startup failure (connection, TLS, login, instruments); 3 = the engine's
+//! fills/positions differ from the simulator's ledger; 4 = a venue connection was lost during
+//! the run (quoting stopped; no reconnect yet).
 
 use mm_tools::config::{self, CliError, Command};
 use mm_tools::run::{run, RunExtras};
@@ -52,6 +57,17 @@ fn main() {
             match run(&l.args, RunExtras::default()) {
                 Ok(out) => {
                     mm_tools::report::print_summary(&out.report);
+                    let r = &out.report.stop_reason;
+                    if r == mm_tools::run::STOP_ORDER_CONN_LOST
+                        || r == mm_tools::run::STOP_MD_CONN_LOST
+                    {
+                        eprintln!(
+                            "error: {r}: quoting stopped (reconnecting is not implemented); \
+                             the venue's cancel-on-disconnect cancels the orders of the order \
+                             connection"
+                        );
+                        std::process::exit(4);
+                    }
                     if out.report.ledger_match == Some(false) {
                         eprintln!(
                             "error: the engine's fills/positions differ from the simulator's ledger"

@@ -10,7 +10,10 @@
 //! ```
 
 use clap::Parser;
-use mm_venues::sim::{Fault, LedgerSnapshot, Sim, SimConfig, Speed};
+use mm_venues::sim::tls::TlsFiles;
+use mm_venues::sim::{
+    Fault, LedgerSnapshot, Sim, SimConfig, Speed, SIM_CLIENT_ID, SIM_CLIENT_SECRET,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,9 +43,36 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     linger: f64,
     /// Fault: drop the first book change at or after this tape time (seconds from the tape
-    /// start). Repeatable.
+    /// start). Repeatable. Same as `--sim-fault gap@SECONDS`.
     #[arg(long = "gap-at")]
     gap_at: Vec<f64>,
+    /// Fault (repeatable): `KIND@SECONDS` with KIND = `disconnect`, `gap`, `malformed`,
+    /// `rate-limit`, `restart` and SECONDS of tape time from the start, or `reject-rate=P`, or
+    /// `ack-delay-ms=N` (README "Fault injection").
+    #[arg(long = "sim-fault", value_name = "FAULT")]
+    sim_fault: Vec<Fault>,
+    /// Seed of the `reject-rate` draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// API key the venue accepts, `CLIENT_ID:CLIENT_SECRET` (repeatable; default: the
+    /// documented test key `mm-fast-sim:mm-fast-sim-secret`).
+    #[arg(long, value_name = "ID:SECRET")]
+    account: Vec<String>,
+    /// Accept any other client id with any non-empty secret (as its own account).
+    #[arg(long)]
+    open_accounts: bool,
+    /// Lifetime of access/refresh tokens, seconds (Deribit: 31536000).
+    #[arg(long, value_name = "SECS", default_value_t = mm_venues::sim::DEFAULT_TOKEN_LIFETIME_S)]
+    token_lifetime: f64,
+    /// Smallest `public/set_heartbeat` interval accepted, seconds (Deribit: 10).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    min_heartbeat: f64,
+    /// Serve `wss://` with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Emit user.orders/user.trades notifications before the RPC reply.
     #[arg(long)]
     notify_before_response: bool,
@@ -58,19 +88,51 @@ fn main() {
     let args = Args::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(args.log.as_str()))
         .init();
+    let mut accounts = Vec::new();
+    for a in &args.account {
+        match a.split_once(':') {
+            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+                accounts.push((id.to_string(), secret.to_string()))
+            }
+            _ => {
+                eprintln!("error: --account needs CLIENT_ID:CLIENT_SECRET");
+                std::process::exit(2);
+            }
+        }
+    }
+    if accounts.is_empty() {
+        accounts.push((SIM_CLIENT_ID.to_string(), SIM_CLIENT_SECRET.to_string()));
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => match TlsFiles::read(c, k) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => None,
+    };
+    let mut faults: Vec<Fault> = args
+        .gap_at
+        .iter()
+        .map(|&at_secs| Fault::Gap { at_secs })
+        .collect();
+    faults.extend(args.sim_fault.iter().cloned());
     let cfg = SimConfig {
-        tape: args.tape[0].clone(),
         more_tapes: args.tape[1..].to_vec(),
         listen: args.listen,
         speed: args.speed,
         rest_capture: args.rest_capture.clone(),
-        faults: args
-            .gap_at
-            .iter()
-            .map(|&at_secs| Fault::Gap { at_secs })
-            .collect(),
+        faults,
         notify_before_response: args.notify_before_response,
-        probe: None,
+        accounts,
+        open_accounts: args.open_accounts,
+        token_lifetime_s: args.token_lifetime,
+        min_heartbeat_s: args.min_heartbeat,
+        seed: args.seed,
+        tls,
+        ..SimConfig::new(args.tape[0].clone())
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -131,6 +193,11 @@ fn print_summary(l: &LedgerSnapshot) {
     println!(
         "connections {}  requests {}  md frames {}  orders {}  edits {}  cancels {}  rejects {}  fills {}",
         s.connections, s.requests, s.md_frames_sent, s.orders, s.edits, s.cancels, s.rejects, s.fills
+    );
+    println!(
+        "logins {}  auth failures {}  refreshes {}  test_requests {} (answered {}, dropped {})  faults {:?}",
+        s.logins, s.auth_failures, s.refreshes, s.test_requests, s.test_answers, s.heartbeat_drops,
+        s.faults_injected
     );
     for (name, amount) in &l.positions {
         println!(

@@ -191,6 +191,37 @@ impl Encoder {
         self.end()
     }
 
+    /// `public/auth` with `grant_type: "client_signature"` (dossier §2.2): `timestamp` (ms),
+    /// `nonce`, `data` and the hex `signature` of `timestamp\nnonce\ndata`
+    /// ([`super::session::client_signature`]). The secret itself is not in the frame.
+    pub fn auth_client_signature(
+        &mut self,
+        id: u64,
+        client_id: &str,
+        timestamp_ms: u64,
+        nonce: &str,
+        data: &str,
+        signature: &str,
+    ) -> &str {
+        self.begin(id, "public/auth");
+        self.kv_str("grant_type", "client_signature");
+        self.kv_str("client_id", client_id);
+        self.kv_u64("timestamp", timestamp_ms);
+        self.kv_str("nonce", nonce);
+        self.kv_str("data", data);
+        self.kv_str("signature", signature);
+        self.end()
+    }
+
+    /// `public/auth` with `grant_type: "refresh_token"` (dossier §2.3). Contains the refresh
+    /// token: never log the frame.
+    pub fn auth_refresh_token(&mut self, id: u64, refresh_token: &str) -> &str {
+        self.begin(id, "public/auth");
+        self.kv_str("grant_type", "refresh_token");
+        self.kv_str("refresh_token", refresh_token);
+        self.end()
+    }
+
     /// `public/subscribe` (or `private/subscribe` when `private`) `{channels}` (dossier §4.0).
     pub fn subscribe(&mut self, id: u64, channels: &[&str], private: bool) -> &str {
         self.begin(

@@ -1,7 +1,7 @@
 //! The market-data connection loop (the md thread of design.md §1).
 //!
-//! Connects, authenticates (Deribit `raw` channels need an authorised connection, dossier
-//! §4.0), subscribes `book.{i}.raw`, `ticker.{i}.raw` and `trades.{i}.raw` for every
+//! Connects, authenticates ([`login`]: Deribit `raw` channels need an authorised connection,
+//! dossier §4.0; then `public/set_heartbeat`), subscribes `book.{i}.raw`, `ticker.{i}.raw` and `trades.{i}.raw` for every
 //! instrument in batches, then reads frames, stamps their receive time, decodes them into
 //! [`MdEvent`]s and pushes them to the md ring.
 //!
@@ -11,11 +11,14 @@
 //!   subscribe, dossier §4.1 "resync = resubscribe") so the venue sends a new snapshot;
 //! - a malformed frame → counted and logged, nothing emitted for it;
 //! - a full md ring → the loop waits for room (lossless back-pressure onto TCP), counted;
+//! - heartbeats: every `test_request` is answered with `public/test`; the token is refreshed
+//!   before it expires ([`AuthState::refresh_due`]);
 //! - a disconnect → a `Disconnected` event, then the loop ends (reconnection is the session
 //!   layer's job).
 
 use crate::deribit::encode::Encoder;
 use crate::deribit::md::{Frame, MdDecoder};
+use crate::deribit::session::AuthState;
 use mm_core::event::{MdEvent, MdKind, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_io::ring::Producer;
@@ -43,15 +46,23 @@ pub struct FeedStats {
     pub ignored: u64,
     /// Whether the connection dropped (as opposed to a requested stop).
     pub disconnected: bool,
+    /// Heartbeat `test_request`s answered with `public/test`.
+    pub test_answers: u64,
+    /// Token refreshes completed (and refused).
+    pub refreshes: u64,
+    /// Token refreshes the venue refused.
+    pub refresh_errors: u64,
 }
 
-/// Credentials for `public/auth` `client_credentials`.
+pub use crate::deribit::session::Credentials;
+
+/// How a connection logs in and keeps alive (dossier §2, §3.1).
 #[derive(Clone, Debug)]
-pub struct Credentials {
-    /// API key id (`DERIBIT_CLIENT_ID`).
-    pub client_id: String,
-    /// API key secret (`DERIBIT_CLIENT_SECRET`); never logged.
-    pub client_secret: String,
+pub struct SessionOpts {
+    /// The API key and login method.
+    pub creds: Credentials,
+    /// `public/set_heartbeat` interval, seconds; 0 = do not ask for heartbeats.
+    pub heartbeat_s: u32,
 }
 
 /// Channels of one instrument that the feed subscribes.
@@ -121,22 +132,32 @@ fn reply_error(frame: &[u8]) -> Option<(i64, String)> {
     ))
 }
 
-/// Authenticates a connection with `client_credentials`.
+/// Logs a connection in (`public/auth` per [`Credentials::method`]) and, with
+/// `opts.heartbeat_s > 0`, asks for heartbeats (`public/set_heartbeat`). Uses request ids `id`
+/// and `id + 1`. Returns the login state (tokens, refresh schedule).
 ///
 /// # Errors
-/// As [`rpc_blocking`]; a refused login names the venue's error code.
-pub fn authenticate(
+/// As [`rpc_blocking`]; a refused login names the venue's error code (e.g. `13004
+/// invalid_credentials`).
+pub fn login(
     ws: &mut WsClient,
     enc: &mut Encoder,
     id: u64,
-    creds: &Credentials,
-) -> Result<(), String> {
-    let f = enc
-        .auth_client_credentials(id, &creds.client_id, &creds.client_secret)
-        .to_string();
-    rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {})
-        .map(|_| ())
-        .map_err(|e| format!("public/auth: {e}"))
+    opts: &SessionOpts,
+    clock: fn() -> u64,
+) -> Result<AuthState, String> {
+    let mut auth = AuthState::new(opts.creds.clone());
+    let f = auth.login_frame(enc, id).to_string();
+    let reply = rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {})
+        .map_err(|e| format!("public/auth: {e}"))?;
+    auth.on_auth_reply(&reply, clock())
+        .map_err(|e| format!("public/auth: {e}"))?;
+    if opts.heartbeat_s > 0 {
+        let f = enc.set_heartbeat(id + 1, opts.heartbeat_s).to_string();
+        rpc_blocking(ws, &f, id + 1, Duration::from_secs(10), |_| {})
+            .map_err(|e| format!("public/set_heartbeat: {e}"))?;
+    }
+    Ok(auth)
 }
 
 /// The md loop. Runs until `stop` is set or the connection drops.
@@ -146,7 +167,7 @@ pub fn authenticate(
 pub fn run_feed(
     mut ws: WsClient,
     table: Arc<InstrumentTable>,
-    creds: &Credentials,
+    opts: &SessionOpts,
     md_tx: &mut Producer<MdEvent>,
     tel_tx: &mut Producer<Telemetry>,
     stop: &AtomicBool,
@@ -155,8 +176,10 @@ pub fn run_feed(
 ) -> Result<FeedStats, String> {
     let mut enc = Encoder::new();
     let mut next_id: u64 = 1;
-    authenticate(&mut ws, &mut enc, next_id, creds)?;
-    next_id += 1;
+    let mut auth = login(&mut ws, &mut enc, next_id, opts, clock)?;
+    next_id += 2;
+    // A refresh reply received by the frame handler, taken after the read.
+    let mut refresh_reply: Option<Vec<u8>> = None;
     let mut dec = MdDecoder::new(table.clone());
     let mut stats = FeedStats::default();
     let mut scratch: Vec<MdEvent> = Vec::with_capacity(8192);
@@ -179,7 +202,9 @@ pub fn run_feed(
                       scratch: &mut Vec<MdEvent>,
                       stats: &mut FeedStats,
                       resub: &mut Vec<u32>,
-                      answer_test: &mut bool| {
+                      answer_test: &mut bool,
+                      refresh_id: Option<u64>,
+                      refresh_reply: &mut Option<Vec<u8>>| {
         let t_recv = clock();
         stats.frames += 1;
         scratch.clear();
@@ -195,6 +220,9 @@ pub fn run_feed(
                 resub.push(instrument);
             }
             Ok(Frame::Heartbeat { test_request: true }) => *answer_test = true,
+            Ok(Frame::Rpc { id } | Frame::RpcError { id, .. }) if Some(id) == refresh_id => {
+                *refresh_reply = Some(frame.to_vec());
+            }
             Ok(Frame::Ignored) => stats.ignored += 1,
             Ok(_) => {}
             Err(e) => {
@@ -241,6 +269,8 @@ pub fn run_feed(
                 &mut stats,
                 &mut resub,
                 &mut answer_test,
+                auth.pending_refresh(),
+                &mut refresh_reply,
             )
         }) {
             Ok(n) => n,
@@ -260,6 +290,15 @@ pub fn run_feed(
         if answer_test {
             answer_test = false;
             let f = enc.test(next_id).to_string();
+            next_id += 1;
+            let _ = ws.send_text(&f);
+            stats.test_answers += 1;
+        }
+        if let Some(r) = refresh_reply.take() {
+            auth.on_refresh_reply(&r, clock());
+        }
+        if auth.refresh_due(clock()) {
+            let f = auth.refresh_frame(&mut enc, next_id).to_string();
             next_id += 1;
             let _ = ws.send_text(&f);
         }
@@ -289,5 +328,7 @@ pub fn run_feed(
         }
     }
     ws.close();
+    stats.refreshes = auth.refreshes;
+    stats.refresh_errors = auth.refresh_errors;
     Ok(stats)
 }

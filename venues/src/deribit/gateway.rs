@@ -16,10 +16,11 @@
 //! `already_filled`) are flagged with `qty = -1` so the engine forgets the order.
 
 use crate::deribit::encode::Encoder;
-use crate::deribit::feed::{rpc_blocking, Credentials};
+use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult,
 };
+use crate::deribit::session::AuthState;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::{ClientId, InstrumentId, Side};
@@ -52,6 +53,12 @@ pub struct GatewayStats {
     pub foreign_fills: u64,
     /// Whether the connection dropped.
     pub disconnected: bool,
+    /// Heartbeat `test_request`s answered with `public/test`.
+    pub test_answers: u64,
+    /// Token refreshes completed.
+    pub refreshes: u64,
+    /// Token refreshes the venue refused.
+    pub refresh_errors: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -62,34 +69,34 @@ struct Pending {
     side: Side,
 }
 
-/// Opens the order session: authenticate, enable cancel-on-disconnect, subscribe
-/// `user.orders.any.any.raw` and `user.trades.any.any.raw`, and fetch instruments
-/// (`public/get_instruments` for `currencies`). Returns the raw `get_instruments` replies.
+/// Opens the order session: log in ([`login`]: `public/auth` per the credentials' method, then
+/// `public/set_heartbeat`), enable cancel-on-disconnect, subscribe `user.orders.any.any.raw`
+/// and `user.trades.any.any.raw`, and fetch instruments (`public/get_instruments` for
+/// `currencies`). Returns the raw `get_instruments` replies and the login state (for token
+/// refresh in [`run_gateway`]).
 ///
 /// # Errors
 /// Any failed step, with the venue's error.
 pub fn open_session(
     ws: &mut WsClient,
-    creds: &Credentials,
+    opts: &SessionOpts,
     currencies: &[&str],
-) -> Result<Vec<Vec<u8>>, String> {
+    clock: fn() -> u64,
+) -> Result<(Vec<Vec<u8>>, AuthState), String> {
     let mut enc = Encoder::new();
     let t = Duration::from_secs(10);
-    let f = enc
-        .auth_client_credentials(1, &creds.client_id, &creds.client_secret)
-        .to_string();
-    rpc_blocking(ws, &f, 1, t, |_| {}).map_err(|e| format!("public/auth: {e}"))?;
-    let f = enc.enable_cancel_on_disconnect(2).to_string();
-    rpc_blocking(ws, &f, 2, t, |_| {})
+    let auth = login(ws, &mut enc, 1, opts, clock)?;
+    let f = enc.enable_cancel_on_disconnect(3).to_string();
+    rpc_blocking(ws, &f, 3, t, |_| {})
         .map_err(|e| format!("private/enable_cancel_on_disconnect: {e}"))?;
     let f = enc
         .subscribe(
-            3,
+            4,
             &["user.orders.any.any.raw", "user.trades.any.any.raw"],
             true,
         )
         .to_string();
-    rpc_blocking(ws, &f, 3, t, |_| {}).map_err(|e| format!("private/subscribe: {e}"))?;
+    rpc_blocking(ws, &f, 4, t, |_| {}).map_err(|e| format!("private/subscribe: {e}"))?;
     let mut out = Vec::new();
     for (k, c) in currencies.iter().enumerate() {
         let id = 10 + k as u64;
@@ -99,7 +106,7 @@ pub fn open_session(
                 .map_err(|e| format!("public/get_instruments {c}: {e}"))?,
         );
     }
-    Ok(out)
+    Ok((out, auth))
 }
 
 /// The order session's bookkeeping, independent of the socket: intents → JSON-RPC requests,
@@ -114,6 +121,7 @@ pub struct OrderSession {
     venue_ids: HashMap<ClientId, String>,
     seen_trades: HashSet<String>,
     answer_test: bool,
+    auth: Option<AuthState>,
     /// What the session counted (requests, errors, fills, …).
     pub stats: GatewayStats,
 }
@@ -129,8 +137,28 @@ impl OrderSession {
             venue_ids: HashMap::with_capacity(4096),
             seen_trades: HashSet::with_capacity(4096),
             answer_test: false,
+            auth: None,
             stats: GatewayStats::default(),
         }
+    }
+
+    /// Gives the session the connection's login state, so that it refreshes the token before
+    /// expiry ([`Self::refresh_request`]).
+    pub fn with_auth(mut self, auth: AuthState) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The `public/auth` `refresh_token` frame to send now, if the token is due for refresh
+    /// (monotonic `now_ns`). Contains the refresh token: never log it.
+    pub fn refresh_request(&mut self, now_ns: u64) -> Option<&str> {
+        let auth = self.auth.as_mut()?;
+        if !auth.refresh_due(now_ns) {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        Some(auth.refresh_frame(&mut self.enc, id))
     }
 
     /// The request frame of an intent (counted in `stats.requests`), or, for an amend or
@@ -198,6 +226,7 @@ impl OrderSession {
             return None;
         }
         self.answer_test = false;
+        self.stats.test_answers += 1;
         let id = self.next_id;
         self.next_id += 1;
         Some(self.enc.test(id))
@@ -206,6 +235,18 @@ impl OrderSession {
     /// Handles one frame read from the order connection at `t_recv`: pushes the events it
     /// means onto `out` (none for heartbeats, subscriptions and unknown replies).
     pub fn on_frame(&mut self, frame: &[u8], t_recv: u64, out: &mut Vec<ExecEvent>) {
+        if let Some(auth) = self.auth.as_mut() {
+            if let Some(rid) = auth.pending_refresh() {
+                if matches!(decode_private(frame),
+                    Ok(PrivateMsg::RpcOk { id, .. } | PrivateMsg::RpcErr { id, .. }) if id == rid)
+                {
+                    auth.on_refresh_reply(frame, t_recv);
+                    self.stats.refreshes = auth.refreshes;
+                    self.stats.refresh_errors = auth.refresh_errors;
+                    return;
+                }
+            }
+        }
         let table = &*self.table;
         let stats = &mut self.stats;
         let pending = &mut self.pending;
@@ -380,6 +421,7 @@ impl OrderSession {
 pub fn run_gateway(
     mut ws: WsClient,
     table: Arc<InstrumentTable>,
+    auth: Option<AuthState>,
     intents: &mut Consumer<OrderIntent>,
     exec_tx: &mut Producer<ExecEvent>,
     tel_tx: &mut Producer<Telemetry>,
@@ -389,6 +431,9 @@ pub fn run_gateway(
     clock: fn() -> u64,
 ) -> GatewayStats {
     let mut session = OrderSession::new(table.clone());
+    if let Some(a) = auth {
+        session = session.with_auth(a);
+    }
     let mut waiter = IdleWaiter::new(idle);
     let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
     // Dry run: the orders acknowledged locally, so a cancel-all can cancel each of them (as
@@ -535,6 +580,9 @@ pub fn run_gateway(
             push(exec_tx, ev);
         }
         if let Some(f) = session.test_answer() {
+            let _ = ws.send_text(f);
+        }
+        if let Some(f) = session.refresh_request(clock()) {
             let _ = ws.send_text(f);
         }
         let _ = ws.flush();

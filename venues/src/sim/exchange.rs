@@ -11,11 +11,22 @@
 //!   Parse error`; arrays (batches), missing `id`/`method` or `jsonrpc != "2.0"` ⇒ `-32600
 //!   Invalid Request`; unknown method ⇒ `-32601 Method not found`; bad or missing params ⇒
 //!   `-32602 Invalid params` with `data: {reason, param}` (real shape, §1.4).
-//! - Auth: `client_credentials` accepts any non-empty id/secret; `client_signature` accepts any
-//!   non-empty id and signature (the HMAC is **not** verified); `refresh_token` accepts tokens
-//!   this simulator issued. The account is keyed by `client_id`: connections with the same id
+//! - Auth (dossier §2): for a `client_id` of [`SimConfig::accounts`], `client_credentials`
+//!   needs the secret and `client_signature` a valid HMAC-SHA256 of `timestamp\nnonce\ndata`
+//!   with a `timestamp` within 60 s of the wall clock and a nonce not used before by that id;
+//!   anything else ⇒ `13004 invalid_credentials`. Other ids log in with any non-empty secret or
+//!   signature only with [`SimConfig::open_accounts`]. `refresh_token` accepts an unexpired
+//!   refresh token this simulator issued, once (else `13009 unauthorized`). Tokens live
+//!   [`SimConfig::token_lifetime_s`]; a connection's login ends with its token (private
+//!   requests ⇒ `13009`). The account is keyed by `client_id`: connections with the same id
 //!   share orders and positions. Private methods without auth ⇒ `13009 unauthorized`; an
 //!   `access_token` param is honoured.
+//! - Heartbeat (§3.1): `public/set_heartbeat {interval}` (≥ [`SimConfig::min_heartbeat_s`],
+//!   else `-32602`) makes the venue send `heartbeat` and `test_request` every interval; a
+//!   connection that has not answered the previous `test_request` with `public/test` by the
+//!   next one is dropped (cancel-on-disconnect runs).
+//! - Faults ([`super::fault`]): see there; each injection is counted in
+//!   `SimStats::faults_injected`.
 //! - Unknown instrument ⇒ `-32602 {"reason":"wrong format","param":"instrument_name"}`.
 //! - Price: off the tick grid ⇒ `10043 price_wrong_tick`, more decimals than the tick ⇒
 //!   `10026 price_precision_exceeded`, ≤ 0 ⇒ `10023 invalid_price`. Amount: below
@@ -36,6 +47,7 @@
 //!   reply, so the recorded chain continues from it.
 
 use super::book::{write_update_data, RecordedBook};
+use super::fault::SplitMix;
 use super::instruments::{self, InstMeta, Instruments};
 use super::json::{self, Obj, ParamError, Params};
 use super::matching::{self, Exec, Order, OrderState, Tif};
@@ -48,8 +60,9 @@ use mm_core::instrument::{Instrument, InstrumentTable, Kind};
 use mm_core::types::{InstrumentId, Lots, Side, Ticks};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Connection id assigned by the server.
 pub type ConnId = u64;
@@ -110,6 +123,16 @@ fn bad_param(reason: &'static str, param: &str) -> RpcError {
 #[derive(Default)]
 struct ConnState {
     account: Option<String>,
+    /// Wall ms at which the connection's login expires.
+    login_expires_ms: u64,
+    /// Heartbeat interval (`set_heartbeat`), if set.
+    hb: Option<Duration>,
+    /// When the next heartbeat + test_request is due.
+    hb_next: Option<Instant>,
+    /// A `test_request` was sent and not yet answered.
+    awaiting_test: bool,
+    /// Has subscribed a market-data channel (malformed frames go there).
+    md: bool,
     cod: bool,
     subs: BTreeSet<String>,
     sub_label: Option<String>,
@@ -223,8 +246,27 @@ pub struct Exchange {
     by_id: HashMap<String, u64>,
     accounts: HashMap<String, Account>,
     conns: BTreeMap<ConnId, ConnState>,
-    tokens: HashMap<String, String>,
-    refresh: HashMap<String, String>,
+    /// Access token → (account, expiry wall ms).
+    tokens: HashMap<String, (String, u64)>,
+    /// Refresh token → (account, expiry wall ms).
+    refresh: HashMap<String, (String, u64)>,
+    keys: HashMap<String, String>,
+    open_accounts: bool,
+    token_lifetime_ms: u64,
+    min_heartbeat: Duration,
+    used_nonces: HashSet<(String, String)>,
+    /// Timed faults other than gaps: (tape ns, fault, fired).
+    timed: Vec<(u64, Fault, bool)>,
+    reject_rate: f64,
+    rng: SplitMix,
+    ack_delay_ms: u64,
+    /// Delay to apply to the frames of the request just handled (ms).
+    reply_delay_ms: u64,
+    /// Order requests still to answer with 10028 (rate-limit fault armed).
+    rate_limit_armed: u32,
+    /// Connections to drop at once / to close after flushing.
+    drops: Vec<ConnId>,
+    closes: Vec<ConnId>,
     fills: Vec<SimFill>,
     fees: BTreeMap<String, f64>,
     log: Vec<SimLogEntry>,
@@ -251,13 +293,38 @@ impl Exchange {
     pub fn new(insts: Instruments, tape: &Tape, cfg: &SimConfig) -> Exchange {
         let n = insts.table.len();
         let start = tape.start_ns();
+        let at_ns = |secs: f64| start + (secs.max(0.0) * 1e9) as u64;
         let gaps = cfg
             .faults
             .iter()
-            .map(|f| match f {
-                Fault::Gap { at_secs } => (start + (at_secs.max(0.0) * 1e9) as u64, false),
+            .filter_map(|f| match f {
+                Fault::Gap { at_secs } => Some((at_ns(*at_secs), false)),
+                _ => None,
             })
             .collect();
+        let timed = cfg
+            .faults
+            .iter()
+            .filter(|f| !matches!(f, Fault::Gap { .. }))
+            .filter_map(|f| f.at_secs().map(|s| (at_ns(s), f.clone(), false)))
+            .collect();
+        let reject_rate = cfg
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::RejectRate(p) => Some(*p),
+                _ => None,
+            })
+            .fold(0.0, f64::max);
+        let ack_delay_ms = cfg
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::AckDelayMs(n) => Some(*n),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         Exchange {
             insts: insts.table,
             meta: insts.meta,
@@ -272,6 +339,19 @@ impl Exchange {
             conns: BTreeMap::new(),
             tokens: HashMap::new(),
             refresh: HashMap::new(),
+            keys: cfg.accounts.iter().cloned().collect(),
+            open_accounts: cfg.open_accounts,
+            token_lifetime_ms: (cfg.token_lifetime_s.max(0.001) * 1000.0) as u64,
+            min_heartbeat: Duration::from_secs_f64(cfg.min_heartbeat_s.max(0.0)),
+            used_nonces: HashSet::new(),
+            timed,
+            reject_rate,
+            rng: SplitMix::new(cfg.seed),
+            ack_delay_ms,
+            reply_delay_ms: 0,
+            rate_limit_armed: 0,
+            drops: Vec::new(),
+            closes: Vec::new(),
             fills: Vec::new(),
             fees: BTreeMap::new(),
             log: Vec::new(),
@@ -338,6 +418,109 @@ impl Exchange {
     pub fn on_connect(&mut self, conn: ConnId) {
         self.stats.connections += 1;
         self.conns.insert(conn, ConnState::default());
+    }
+
+    /// Connections to drop now and connections to close once their queued frames are written
+    /// (faults, heartbeat timeouts); the server applies them.
+    pub fn take_drops(&mut self) -> (Vec<ConnId>, Vec<ConnId>) {
+        (
+            std::mem::take(&mut self.drops),
+            std::mem::take(&mut self.closes),
+        )
+    }
+
+    /// The delay (ms) to hold the frames of the request just handled (`ack-delay-ms` fault on
+    /// an order request); 0 = send now. Reading it resets it.
+    pub fn take_reply_delay_ms(&mut self) -> u64 {
+        std::mem::take(&mut self.reply_delay_ms)
+    }
+
+    fn count_fault(&mut self, kind: &str) {
+        *self
+            .stats
+            .faults_injected
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    /// Heartbeats (dossier §3.1): for every connection with `set_heartbeat`, at each interval
+    /// send `heartbeat` and `test_request`; a connection that has not answered the previous
+    /// `test_request` is dropped instead. `now` is the server's monotonic clock.
+    pub fn on_timer(&mut self, now: Instant) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let mut drop = Vec::new();
+        for (&id, c) in self.conns.iter_mut() {
+            let Some(iv) = c.hb else { continue };
+            let next = *c.hb_next.get_or_insert(now + iv);
+            if now < next {
+                continue;
+            }
+            c.hb_next = Some(now + iv);
+            if c.awaiting_test {
+                drop.push(id);
+                continue;
+            }
+            c.awaiting_test = true;
+            for ty in ["heartbeat", "test_request"] {
+                outs.push(Out {
+                    conn: id,
+                    text: format!(
+                        r#"{{"jsonrpc":"2.0","method":"heartbeat","params":{{"type":"{ty}"}}}}"#
+                    ),
+                });
+            }
+            self.stats.test_requests += 1;
+        }
+        for id in drop {
+            log::info!("mm-sim: connection {id} did not answer test_request: dropped");
+            self.stats.heartbeat_drops += 1;
+            self.drops.push(id);
+        }
+        outs
+    }
+
+    /// Fires the timed faults due at tape time `ts` (ns).
+    fn fire_faults(&mut self, ts: u64) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let due: Vec<Fault> = self
+            .timed
+            .iter_mut()
+            .filter(|t| !t.2 && ts >= t.0)
+            .map(|t| {
+                t.2 = true;
+                t.1.clone()
+            })
+            .collect();
+        for f in due {
+            log::info!("mm-sim: injecting {f}");
+            self.count_fault(f.kind());
+            match f {
+                Fault::Disconnect { .. } => {
+                    self.drops.extend(self.conns.keys().copied());
+                }
+                Fault::Restart { .. } => {
+                    self.drops.extend(self.conns.keys().copied());
+                    let nums: Vec<u64> = self.open.keys().copied().collect();
+                    for n in nums {
+                        self.cancel_order(n, "restart");
+                    }
+                }
+                Fault::Malformed { .. } => {
+                    for (&id, c) in &self.conns {
+                        if c.md {
+                            outs.push(Out {
+                                conn: id,
+                                text: r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book."#
+                                    .into(),
+                            });
+                        }
+                    }
+                }
+                Fault::RateLimit { .. } => self.rate_limit_armed += 1,
+                Fault::Gap { .. } | Fault::RejectRate(_) | Fault::AckDelayMs(_) => {}
+            }
+        }
+        outs
     }
 
     /// A connection closed: run cancel-on-disconnect if it was enabled on it.
@@ -449,14 +632,42 @@ impl Exchange {
     fn dispatch(&mut self, conn: ConnId, method: &str, p: &Params<'_>) -> Handled {
         let r = match method {
             "public/auth" => self.auth(conn, p).map(Handled::ok),
-            "public/test" | "public/hello" => Ok(Handled::ok(r#"{"version":"1.2.26"}"#.into())),
+            "public/test" | "public/hello" => {
+                if method == "public/test" {
+                    if let Some(c) = self.conns.get_mut(&conn).filter(|c| c.awaiting_test) {
+                        c.awaiting_test = false;
+                        self.stats.test_answers += 1;
+                    }
+                }
+                Ok(Handled::ok(r#"{"version":"1.2.26"}"#.into()))
+            }
             "public/get_time" => Ok(Handled::ok((wall_us() / 1000).to_string())),
             "public/set_heartbeat" => match p.opt_dec("interval") {
-                Ok(Some(_)) => Ok(Handled::ok("\"ok\"".into())),
+                Ok(Some(iv)) => {
+                    let secs: f64 = iv.to_string().parse().unwrap_or(0.0);
+                    if !(secs.is_finite() && secs > 0.0)
+                        || Duration::from_secs_f64(secs.min(1e9)) < self.min_heartbeat
+                    {
+                        Err(bad_param("must be not less than 10", "interval"))
+                    } else {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            c.hb = Some(Duration::from_secs_f64(secs));
+                            c.hb_next = None;
+                            c.awaiting_test = false;
+                        }
+                        Ok(Handled::ok("\"ok\"".into()))
+                    }
+                }
                 Ok(None) => Err(ParamError::required_err("interval")),
                 Err(e) => Err(e.into()),
             },
-            "public/disable_heartbeat" => Ok(Handled::ok("\"ok\"".into())),
+            "public/disable_heartbeat" => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.hb = None;
+                    c.awaiting_test = false;
+                }
+                Ok(Handled::ok("\"ok\"".into()))
+            }
             "public/subscribe" => self.subscribe(conn, p, false),
             "private/subscribe" => self.subscribe(conn, p, true),
             "public/unsubscribe" | "private/unsubscribe" => self.unsubscribe(conn, p),
@@ -477,54 +688,114 @@ impl Exchange {
     }
 
     fn account(&mut self, conn: ConnId, p: &Params<'_>) -> Result<String, RpcError> {
-        if let Some(tok) = p.opt_str("access_token")? {
-            return self
-                .tokens
+        let now = wall_us() / 1000;
+        let (acct, exp) = if let Some(tok) = p.opt_str("access_token")? {
+            self.tokens
                 .get(&tok)
                 .cloned()
-                .ok_or_else(|| RpcError::new(13009, "unauthorized"));
+                .ok_or_else(|| RpcError::new(13009, "unauthorized"))?
+        } else {
+            self.conns
+                .get(&conn)
+                .and_then(|c| c.account.clone().map(|a| (a, c.login_expires_ms)))
+                .ok_or_else(|| RpcError::new(13009, "unauthorized"))?
+        };
+        if now >= exp {
+            self.stats.expired_token_requests += 1;
+            return Err(RpcError::new(13009, "unauthorized"));
         }
-        self.conns
-            .get(&conn)
-            .and_then(|c| c.account.clone())
-            .ok_or_else(|| RpcError::new(13009, "unauthorized"))
+        Ok(acct)
+    }
+
+    /// Checks a login's proof for `id` (see the module docs); `Ok` = accepted.
+    fn check_key(&mut self, id: &str, p: &Params<'_>, signature: bool) -> Result<(), RpcError> {
+        let refuse = || RpcError::new(13004, "invalid_credentials");
+        if id.is_empty() {
+            return Err(refuse());
+        }
+        let Some(secret) = self.keys.get(id).cloned() else {
+            // Unknown key: only in an open simulator, with a non-empty proof.
+            let proof = if signature {
+                p.req_str("signature")?
+            } else {
+                p.req_str("client_secret")?
+            };
+            return if self.open_accounts && !proof.is_empty() {
+                Ok(())
+            } else {
+                Err(refuse())
+            };
+        };
+        if !signature {
+            return if p.req_str("client_secret")? == secret {
+                Ok(())
+            } else {
+                Err(refuse())
+            };
+        }
+        let sig = p.req_str("signature")?;
+        let ts = p
+            .opt_dec("timestamp")?
+            .ok_or_else(|| ParamError::required_err("timestamp"))?;
+        let ts: u64 = ts
+            .to_string()
+            .parse()
+            .map_err(|_| bad_param("wrong format", "timestamp"))?;
+        let nonce = p.opt_str("nonce")?.unwrap_or_default();
+        let data = p.opt_str("data")?.unwrap_or_default();
+        let now = wall_us() / 1000;
+        if now.abs_diff(ts) > 60_000 {
+            return Err(refuse());
+        }
+        if !crate::deribit::session::verify_client_signature(&secret, ts, &nonce, &data, &sig) {
+            return Err(refuse());
+        }
+        if !self.used_nonces.insert((id.to_string(), nonce)) {
+            return Err(refuse());
+        }
+        Ok(())
     }
 
     fn auth(&mut self, conn: ConnId, p: &Params<'_>) -> Result<String, RpcError> {
+        let r = self.auth_inner(conn, p);
+        if r.is_err() {
+            self.stats.auth_failures += 1;
+        }
+        r
+    }
+
+    fn auth_inner(&mut self, conn: ConnId, p: &Params<'_>) -> Result<String, RpcError> {
         let grant = p.req_str("grant_type")?;
+        let now_ms = wall_us() / 1000;
         let account = match grant.as_str() {
-            "client_credentials" => {
+            "client_credentials" | "client_signature" => {
                 let id = p.req_str("client_id")?;
-                let secret = p.req_str("client_secret")?;
-                if id.is_empty() || secret.is_empty() {
-                    return Err(RpcError::new(13004, "invalid_credentials"));
-                }
-                id
-            }
-            "client_signature" => {
-                let id = p.req_str("client_id")?;
-                let sig = p.req_str("signature")?;
-                if id.is_empty() || sig.is_empty() {
-                    return Err(RpcError::new(13004, "invalid_credentials"));
-                }
+                self.check_key(&id, p, grant == "client_signature")?;
+                self.stats.logins += 1;
                 id
             }
             "refresh_token" => {
                 let t = p.req_str("refresh_token")?;
-                self.refresh
-                    .get(&t)
-                    .cloned()
-                    .ok_or_else(|| RpcError::new(13009, "unauthorized"))?
+                // Single use: a refresh token is consumed by the refresh.
+                match self.refresh.remove(&t) {
+                    Some((acct, exp)) if now_ms < exp => {
+                        self.stats.refreshes += 1;
+                        acct
+                    }
+                    _ => return Err(RpcError::new(13009, "unauthorized")),
+                }
             }
             _ => return Err(bad_param("wrong format", "grant_type")),
         };
         self.token_ctr += 1;
-        let expiry_ms = wall_us() / 1000 + 31_536_000_000;
+        let expiry_ms = now_ms + self.token_lifetime_ms;
         let h = self.token_ctr.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let access = format!("{expiry_ms}.{:08x}.sim{h:016x}a", h >> 32);
         let refresh = format!("{expiry_ms}.{:08x}.sim{h:016x}r", (h >> 16) as u32);
-        self.tokens.insert(access.clone(), account.clone());
-        self.refresh.insert(refresh.clone(), account.clone());
+        self.tokens
+            .insert(access.clone(), (account.clone(), expiry_ms));
+        self.refresh
+            .insert(refresh.clone(), (account.clone(), expiry_ms));
         let cod_account = self
             .accounts
             .entry(account.clone())
@@ -532,13 +803,14 @@ impl Exchange {
             .cod_account;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.account = Some(account);
+            c.login_expires_ms = expiry_ms;
             c.cod |= cod_account;
         }
         let mut s = String::new();
         let mut o = Obj::new(&mut s);
         o.raw("enabled_features", "[]")
             .str("access_token", &access)
-            .int("expires_in", 31_536_000)
+            .int("expires_in", (self.token_lifetime_ms / 1000).max(1) as i128)
             .str("refresh_token", &refresh)
             .str(
                 "scope",
@@ -607,6 +879,7 @@ impl Exchange {
                 break;
             };
             st.subs.insert(ch.clone());
+            st.md |= md;
             if label.is_some() {
                 st.sub_label = label.clone();
             }
@@ -859,6 +1132,26 @@ impl Exchange {
     ) -> Result<Handled, RpcError> {
         if let (Some(probe), true) = (&self.probe, self.probe_read_ns != 0) {
             self.probe_order(probe, m, p);
+        }
+        let order_entry = matches!(
+            m,
+            "private/buy" | "private/sell" | "private/edit" | "private/edit_by_label"
+        );
+        if order_entry || m.starts_with("private/cancel") {
+            if self.ack_delay_ms > 0 {
+                self.reply_delay_ms = self.ack_delay_ms;
+                self.count_fault("ack-delay-ms");
+            }
+            if self.rate_limit_armed > 0 {
+                // Deribit: credit pool empty ⇒ 10028, and the session is terminated (§7.2).
+                self.rate_limit_armed -= 1;
+                self.closes.push(conn);
+                return Err(RpcError::new(10028, "too_many_requests"));
+            }
+        }
+        if order_entry && self.reject_rate > 0.0 && self.rng.next_f64() < self.reject_rate {
+            self.count_fault("reject-rate");
+            return Err(RpcError::new(10047, "matching_engine_queue_full"));
         }
         match m {
             "private/buy" => self.order_request(conn, acct, Side::Bid, p),
@@ -1720,6 +2013,19 @@ impl Exchange {
     /// subscribers (unless a fault drops it), matches our resting orders.
     pub fn on_tape_event(&mut self, ev: &TapeEvent) -> Vec<Out> {
         self.tape_ns = self.tape_ns.max(ev.ts_ns);
+        let fault_outs = if self.timed.iter().any(|t| !t.2) {
+            self.fire_faults(ev.ts_ns)
+        } else {
+            Vec::new()
+        };
+        let mut outs = self.on_tape_event_inner(ev);
+        if !fault_outs.is_empty() {
+            outs.splice(0..0, fault_outs);
+        }
+        outs
+    }
+
+    fn on_tape_event_inner(&mut self, ev: &TapeEvent) -> Vec<Out> {
         let Some(id) = self.insts.id(&ev.instrument) else {
             return Vec::new();
         };
@@ -1731,6 +2037,7 @@ impl Exchange {
                 let touched = self.books[id as usize].apply(inst, u);
                 let dropped = !u.snapshot && self.take_gap(ev.ts_ns);
                 if dropped {
+                    self.count_fault("gap");
                     self.push_log(Some(inst.name.clone()), SimLogKind::ChangeDropped);
                 } else {
                     let data = match &ev.raw_data {

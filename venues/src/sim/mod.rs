@@ -28,13 +28,16 @@
 
 pub mod book;
 pub mod exchange;
+pub mod fault;
 pub mod instruments;
 pub mod json;
 pub mod matching;
 pub mod probe;
 mod server;
 pub mod tape;
+pub mod tls;
 
+pub use fault::{Fault, FAULT_SYNTAX};
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::Side;
 use serde::Serialize;
@@ -99,20 +102,6 @@ impl FromStr for Speed {
     }
 }
 
-/// A fault to inject.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Fault {
-    /// Drop (do not send) the first book **change** at or after this tape time (seconds from
-    /// the tape's first event). The simulator's own book still applies it, so the chain breaks
-    /// for that instrument: the client's next `prev_change_id` check fails, it resubscribes,
-    /// and the snapshot it then gets (with `change_id` = the dropped change's id) lets the
-    /// recorded chain continue.
-    Gap {
-        /// Tape time, seconds from tape start.
-        at_secs: f64,
-    },
-}
-
 /// Simulator configuration.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -134,7 +123,33 @@ pub struct SimConfig {
     pub notify_before_response: bool,
     /// Wire-to-wire probe fed by the server thread ([`probe`]); `None` = not measured.
     pub probe: Option<Arc<probe::WireProbe>>,
+    /// API keys the venue knows: `(client_id, client_secret)`. `public/auth` for one of these
+    /// ids must prove the secret (`client_credentials`: equal; `client_signature`: the HMAC
+    /// verifies, timestamp within 60 s, nonce not reused), else `13004 invalid_credentials`.
+    /// Default: the documented test pair [`SIM_CLIENT_ID`] / [`SIM_CLIENT_SECRET`].
+    pub accounts: Vec<(String, String)>,
+    /// Whether a `client_id` not in [`Self::accounts`] may log in with any non-empty secret
+    /// (as its own account). `true` in [`SimConfig::new`] (test harnesses open one account
+    /// per id); `mm-sim` and `mm-fast --venue sim` set it to `false`.
+    pub open_accounts: bool,
+    /// Lifetime of access and refresh tokens, seconds (`expires_in`; Deribit: 31 536 000).
+    /// A connection's login ends with its token: private requests after that get `13009
+    /// unauthorized` until a `refresh_token` login.
+    pub token_lifetime_s: f64,
+    /// Smallest `public/set_heartbeat` interval accepted, seconds (Deribit: 10).
+    pub min_heartbeat_s: f64,
+    /// Seed of the `reject-rate` draws.
+    pub seed: u64,
+    /// Serve `wss://` with this certificate chain and key ([`tls::TlsFiles`]); `None` = `ws://`.
+    pub tls: Option<tls::TlsFiles>,
 }
+
+/// `client_id` of the simulator's default account (a documented test key; not a secret).
+pub const SIM_CLIENT_ID: &str = "mm-fast-sim";
+/// `client_secret` of the simulator's default account (a documented test key; not a secret).
+pub const SIM_CLIENT_SECRET: &str = "mm-fast-sim-secret";
+/// Default `token_lifetime_s` (365 days, as Deribit).
+pub const DEFAULT_TOKEN_LIFETIME_S: f64 = 31_536_000.0;
 
 impl SimConfig {
     /// A config with defaults: listen on `127.0.0.1:0`, [`Speed::Max`], no faults.
@@ -148,6 +163,12 @@ impl SimConfig {
             faults: Vec::new(),
             notify_before_response: false,
             probe: None,
+            accounts: vec![(SIM_CLIENT_ID.into(), SIM_CLIENT_SECRET.into())],
+            open_accounts: true,
+            token_lifetime_s: DEFAULT_TOKEN_LIFETIME_S,
+            min_heartbeat_s: 10.0,
+            seed: 1,
+            tls: None,
         }
     }
 }
@@ -317,6 +338,23 @@ pub struct SimStats {
     pub fills: u64,
     /// WebSocket connections accepted.
     pub connections: u64,
+    /// Faults injected, per kind ([`Fault::kind`]; `reject-rate` counts rejected requests,
+    /// `ack-delay-ms` delayed replies, `rate-limit` the 10028 replies sent).
+    pub faults_injected: BTreeMap<String, u64>,
+    /// Successful logins (`public/auth` with credentials or a signature).
+    pub logins: u64,
+    /// `public/auth` requests refused (wrong secret or signature, bad refresh token, …).
+    pub auth_failures: u64,
+    /// Successful `refresh_token` logins.
+    pub refreshes: u64,
+    /// Heartbeat `test_request`s sent.
+    pub test_requests: u64,
+    /// `public/test` answers received to an outstanding `test_request`.
+    pub test_answers: u64,
+    /// Connections dropped for not answering a `test_request` within the interval.
+    pub heartbeat_drops: u64,
+    /// Private requests refused because the connection's token had expired.
+    pub expired_token_requests: u64,
 }
 
 /// A consistent copy of the simulator's ledger.
@@ -373,6 +411,7 @@ impl Sim {
         let insts = instruments::build(&tape, cfg.rest_capture.as_deref())
             .map_err(SimError::Instruments)?;
         let table = insts.table.clone();
+        let tls = cfg.tls.is_some();
         let ex = exchange::Exchange::new(insts, &tape, &cfg);
         let shared = Arc::new(Shared {
             exchange: Mutex::new(ex),
@@ -381,6 +420,7 @@ impl Sim {
         });
         let (addr, waker, thread) = server::spawn(cfg, tape, shared.clone())?;
         Ok(SimHandle {
+            tls,
             addr,
             instruments: table,
             shared,
@@ -392,6 +432,7 @@ impl Sim {
 
 /// A running simulator. Dropping it stops the server thread.
 pub struct SimHandle {
+    tls: bool,
     addr: SocketAddr,
     instruments: Arc<InstrumentTable>,
     shared: Arc<Shared>,
@@ -405,9 +446,10 @@ impl SimHandle {
         self.addr
     }
 
-    /// `ws://127.0.0.1:PORT/ws/api/v2`.
+    /// `ws://127.0.0.1:PORT/ws/api/v2` (`wss://` with [`SimConfig::tls`]).
     pub fn url(&self) -> String {
-        format!("ws://{}/ws/api/v2", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws/api/v2", self.addr)
     }
 
     /// The instruments `public/get_instruments` serves.

@@ -14,8 +14,9 @@
 use super::exchange::{wall_us, ConnId, Out};
 use super::probe::{self, WireProbe};
 use super::tape::{Tape, TapeBody};
+use super::tls::SimStream;
 use super::{Shared, SimConfig, Speed};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use mm_core::instrument::InstrumentTable;
 use std::collections::{HashMap, VecDeque};
@@ -36,11 +37,11 @@ const WAKER: Token = Token(1);
 /// Tag of a queued frame that is not a book frame.
 const NO_TAG: u32 = u32::MAX;
 
-type Mid = MidHandshake<ServerHandshake<TcpStream, NoCallback>>;
+type Mid = MidHandshake<ServerHandshake<SimStream, NoCallback>>;
 
 enum Io {
     Handshaking(Option<Box<Mid>>),
-    Open(Box<WebSocket<TcpStream>>),
+    Open(Box<WebSocket<SimStream>>),
 }
 
 struct Conn {
@@ -55,6 +56,9 @@ struct Conn {
     probe: Option<Arc<WireProbe>>,
     /// Tags of book frames handed to tungstenite but not yet completely flushed.
     unflushed: Vec<u32>,
+    /// Close the connection (close frame) once everything queued is written (the venue
+    /// terminating a session after `10028`).
+    closing: bool,
 }
 
 impl Conn {
@@ -160,6 +164,10 @@ struct Server {
     insts: Arc<InstrumentTable>,
     /// Book events replayed so far (the [`Speed::Rate`] schedule counts them).
     book_events: u64,
+    /// TLS server configuration (`wss://`), if any.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Order replies held back by an `ack-delay-ms` fault, in due order.
+    delayed: VecDeque<(Instant, Vec<Out>)>,
 }
 
 /// Binds, spawns the server thread; returns the address, the waker and the thread.
@@ -168,6 +176,10 @@ pub(crate) fn spawn(
     tape: Tape,
     shared: Arc<Shared>,
 ) -> io::Result<(SocketAddr, Arc<Waker>, std::thread::JoinHandle<()>)> {
+    let tls = match &cfg.tls {
+        None => None,
+        Some(files) => Some(files.server_config().map_err(io::Error::other)?),
+    };
     let std_listener = std::net::TcpListener::bind(cfg.listen)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -194,6 +206,8 @@ pub(crate) fn spawn(
         probe: cfg.probe.clone(),
         insts,
         book_events: 0,
+        tls,
+        delayed: VecDeque::new(),
     };
     let thread = std::thread::Builder::new()
         .name("mm-sim".into())
@@ -227,6 +241,7 @@ impl Server {
                     Token(t) => self.conn_event(t as ConnId),
                 }
             }
+            self.timers();
             self.replay_step();
             self.pump_all();
             self.reap();
@@ -242,6 +257,34 @@ impl Server {
         }
     }
 
+    /// Heartbeats, delayed replies, connections the venue drops or closes.
+    fn timers(&mut self) {
+        let now = Instant::now();
+        let outs = self.ex().on_timer(now);
+        self.route(outs);
+        while self.delayed.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, outs)) = self.delayed.pop_front() {
+                self.route(outs);
+            }
+        }
+        self.apply_drops();
+    }
+
+    /// Applies the exchange's requests to drop (at once) or close (after flushing) connections.
+    fn apply_drops(&mut self) {
+        let (drops, closes) = self.ex().take_drops();
+        for id in drops {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.dead = true;
+            }
+        }
+        for id in closes {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.closing = true;
+            }
+        }
+    }
+
     fn backpressured(&self) -> bool {
         self.conns.values().any(|c| c.backlog() > MAX_BACKLOG)
     }
@@ -249,7 +292,10 @@ impl Server {
     /// The poll timeout, and whether the loop is spinning (polling without blocking, then
     /// yielding) to send a [`Speed::Rate`] event on time.
     fn timeout(&self) -> (Duration, bool) {
-        let idle = Duration::from_millis(100);
+        let mut idle = Duration::from_millis(100);
+        if let Some((due, _)) = self.delayed.front() {
+            idle = idle.min(due.saturating_duration_since(Instant::now()));
+        }
         let Some(start) = self.started else {
             return (idle, false);
         };
@@ -308,7 +354,20 @@ impl Server {
                     {
                         continue;
                     }
+                    let stream = match &self.tls {
+                        None => SimStream::Plain(stream),
+                        Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
+                            Ok(conn) => {
+                                SimStream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+                            }
+                            Err(e) => {
+                                log::warn!("mm-sim: TLS session: {e}");
+                                continue;
+                            }
+                        },
+                    };
                     let mut c = Conn {
+                        closing: false,
                         io: Io::Handshaking(None),
                         queue: VecDeque::new(),
                         queue_bytes: 0,
@@ -370,17 +429,23 @@ impl Server {
         let texts = c.read_texts();
         c.pump();
         for (t, t_read) in texts {
-            let (outs, requested) = {
+            let (outs, requested, delay_ms) = {
                 let mut ex = self.ex();
                 ex.probe_read_ns = t_read;
                 let outs = ex.on_text(id, &t, wall_us());
-                (outs, ex.replay_requested)
+                (outs, ex.replay_requested, ex.take_reply_delay_ms())
             };
             if self.started.is_none() && requested {
                 self.started = Some(Instant::now());
             }
-            self.route(outs);
+            if delay_ms > 0 {
+                let due = Instant::now() + Duration::from_millis(delay_ms);
+                self.delayed.push_back((due, outs));
+            } else {
+                self.route(outs);
+            }
         }
+        self.apply_drops();
     }
 
     fn route(&mut self, outs: Vec<Out>) {
@@ -421,6 +486,7 @@ impl Server {
             };
             self.idx += 1;
             self.route(outs);
+            self.apply_drops();
             n += 1;
             // Max: one event per loop turn, so requests are served between events.
             if self.speed == Speed::Max || n >= 512 {
@@ -442,6 +508,13 @@ impl Server {
             if !c.queue.is_empty() || c.inflight > 0 {
                 c.pump();
             }
+            if c.closing && c.queue.is_empty() && !c.blocked && !c.dead {
+                if let Io::Open(ws) = &mut c.io {
+                    let _ = ws.close(None);
+                    let _ = ws.flush();
+                }
+                c.dead = true;
+            }
         }
     }
 
@@ -455,7 +528,7 @@ impl Server {
         for id in dead {
             if let Some(mut c) = self.conns.remove(&id) {
                 if let Io::Open(ws) = &mut c.io {
-                    let _ = self.poll.registry().deregister(ws.get_mut());
+                    let _ = self.poll.registry().deregister(ws.get_mut().tcp_mut());
                 }
             }
             let outs = self.ex().on_disconnect(id);
