@@ -95,9 +95,9 @@ pub struct TelSink {
 }
 
 impl TelSink {
-    fn new(table: &InstrumentTable) -> TelSink {
+    fn new(table: &InstrumentTable, t0: u64) -> TelSink {
         TelSink {
-            metrics: crate::metrics::MetricsTel::new(table, 0),
+            metrics: crate::metrics::MetricsTel::new(table, t0),
             fills: Vec::with_capacity(1 << 12),
             marks: vec![None; table.len()],
             index_by_currency: BTreeMap::new(),
@@ -311,7 +311,8 @@ pub fn run(
     let (win_lin, win_opt) = (cfg.book_window_linear, cfg.book_window);
     let mut engine = Engine::new(table, cfg, zero_clock);
     let mut venue = SimVenue::new(table, settings.queue, win_lin, win_opt);
-    let mut tel = TelSink::new(table);
+    let t0 = feed.group_t.first().copied().unwrap_or(0);
+    let mut tel = TelSink::new(table, t0);
     let mut lat = settings.latency.clone();
     let mut intents: Vec<OrderIntent> = Vec::with_capacity(4096);
     let mut to_venue: VecDeque<(u64, OrderIntent)> = VecDeque::with_capacity(1024);
@@ -319,7 +320,6 @@ pub fn run(
     let mut answers: Vec<ExecEvent> = Vec::with_capacity(256);
     let mut samples: Vec<Sample> = Vec::with_capacity(4096);
     let n = feed.groups();
-    let t0 = feed.group_t.first().copied().unwrap_or(0);
     let mut next_sample = t0;
     let (mut gx, mut ge) = (0usize, 0usize);
     let mut t_feed = if n > 0 {

@@ -41,17 +41,18 @@ pub fn write_csv(path: &Path, samples: &[Sample]) -> Result<(), String> {
     std::fs::write(path, s).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
-/// One line of a plot.
+/// One line of a plot: segments of consecutive defined points (a gap, e.g. no quote on a
+/// side, breaks the line instead of bridging it).
 struct Line<'a> {
     name: &'a str,
-    pts: Vec<(f64, f64)>,
+    pts: Vec<Vec<(f64, f64)>>,
     color: plotters::style::RGBColor,
 }
 
 fn chart(path: &Path, title: &str, y_desc: &str, lines: &[Line<'_>]) -> Result<(), String> {
     use plotters::prelude::*;
     let err = |e: &dyn std::fmt::Display| format!("plot {}: {e}", path.display());
-    let all = || lines.iter().flat_map(|l| l.pts.iter());
+    let all = || lines.iter().flat_map(|l| l.pts.iter().flatten());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in all() {
         x0 = x0.min(x);
@@ -85,10 +86,16 @@ fn chart(path: &Path, title: &str, y_desc: &str, lines: &[Line<'_>]) -> Result<(
         .map_err(|e| err(&e))?;
     for l in lines {
         let color = l.color;
-        c.draw_series(LineSeries::new(l.pts.iter().copied(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label(l.name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+        for (k, seg) in l.pts.iter().enumerate() {
+            let drawn = c
+                .draw_series(LineSeries::new(seg.iter().copied(), color.stroke_width(2)))
+                .map_err(|e| err(&e))?;
+            if k == 0 {
+                drawn.label(l.name).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+            }
+        }
     }
     c.configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -100,13 +107,19 @@ fn chart(path: &Path, title: &str, y_desc: &str, lines: &[Line<'_>]) -> Result<(
     root.present().map_err(|e| err(&e))
 }
 
-/// Points `(t, f(sample))` where `f` is finite.
-fn pts(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> Vec<(f64, f64)> {
-    samples
-        .iter()
-        .map(|s| (s.t_s, f(s)))
-        .filter(|p| p.1.is_finite())
-        .collect()
+/// Segments of points `(t, f(sample))` where `f` is finite, split where it is not.
+fn pts(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for s in samples {
+        let v = f(s);
+        if v.is_finite() {
+            out.last_mut().map(|seg| seg.push((s.t_s, v)));
+        } else if out.last().is_some_and(|seg| !seg.is_empty()) {
+            out.push(Vec::new());
+        }
+    }
+    out.retain(|seg| !seg.is_empty());
+    out
 }
 
 /// Writes `equity.png`, `position.png` and `quotes.png` into `dir`; `instrument` names the
