@@ -98,7 +98,9 @@ fn zero_latency_backtest_matches_the_lockstep_replay() {
     let ls_fills = ls_fill_recs.len() as f64;
     let bt_fills = bt.report.run.fills as f64;
     let bt_pnl = pnl_of(&bt.report.run);
-    eprintln!("lockstep: {ls_fills} fills, pnl {ls_pnl:.6}; backtest: {bt_fills} fills, pnl {bt_pnl:.6}");
+    eprintln!(
+        "lockstep: {ls_fills} fills, pnl {ls_pnl:.6}; backtest: {bt_fills} fills, pnl {bt_pnl:.6}"
+    );
     assert!(ls_fills > 10.0);
     assert!(
         (ls_fills - bt_fills).abs() <= LOCKSTEP_TOL * ls_fills,

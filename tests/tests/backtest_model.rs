@@ -56,7 +56,11 @@ fn same_inputs_same_fills_pnl_and_report() {
     let extra = "--order-latency-us 300 --feed-latency-us 50 --queue prob";
     let a = run(extra);
     let b = run(extra);
-    assert!(a.report.run.fills > 10, "the strategy trades: {}", a.report.run.fills);
+    assert!(
+        a.report.run.fills > 10,
+        "the strategy trades: {}",
+        a.report.run.fills
+    );
     assert_eq!(fills(&a), fills(&b));
     assert_eq!(stable_json(&a), stable_json(&b));
     // (NaN marks "no quote": compare the printed series, NaN == NaN there.)
@@ -76,7 +80,11 @@ fn same_inputs_same_fills_pnl_and_report() {
     assert_eq!(fills(&c), fills(&d));
     assert_eq!(stable_json(&c), stable_json(&d));
     let e = run(&format!("--latency-hgrm {} --seed 10", hgrm.display()));
-    assert_ne!(stable_json(&c), stable_json(&e), "another seed, other draws");
+    assert_ne!(
+        stable_json(&c),
+        stable_json(&e),
+        "another seed, other draws"
+    );
 }
 
 #[test]
@@ -85,10 +93,20 @@ fn probabilistic_queue_fills_at_least_as_often_as_risk_averse() {
     let p3 = run("--queue prob --queue-power 3");
     let lg = run("--queue prob-log");
     let n = |o: &BacktestOutput| o.report.run.fills;
-    eprintln!("fills: risk-averse {}, prob x^3 {}, prob log {}", n(&ra), n(&p3), n(&lg));
+    eprintln!(
+        "fills: risk-averse {}, prob x^3 {}, prob log {}",
+        n(&ra),
+        n(&p3),
+        n(&lg)
+    );
     assert!(n(&ra) > 0);
     assert!(n(&p3) >= n(&ra), "prob {} < risk-averse {}", n(&p3), n(&ra));
-    assert!(n(&lg) >= n(&ra), "prob-log {} < risk-averse {}", n(&lg), n(&ra));
+    assert!(
+        n(&lg) >= n(&ra),
+        "prob-log {} < risk-averse {}",
+        n(&lg),
+        n(&ra)
+    );
     assert_ne!(fills(&p3), fills(&ra), "the models differ on this tape");
 }
 

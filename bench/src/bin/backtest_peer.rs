@@ -34,7 +34,7 @@ use hftbacktest::backtest::models::{
 };
 use hftbacktest::backtest::{Backtest, ExchangeKind, L2AssetBuilder};
 use hftbacktest::prelude::*;
-use mm_core::event::{MdKind, MdEvent};
+use mm_core::event::{MdEvent, MdKind};
 use mm_core::types::Side as MmSide;
 use mm_tools::backtest::{self, args, feed::Feed, NoModel, Settings};
 use std::ffi::OsString;
@@ -49,7 +49,10 @@ struct Opts {
 
 fn opts() -> Result<Opts, String> {
     let mut o = Opts {
-        tape: format!("{}/binance/usdm/btcusdt_20240719.gz", mm_bench::data_dir().display()),
+        tape: format!(
+            "{}/binance/usdm/btcusdt_20240719.gz",
+            mm_bench::data_dir().display()
+        ),
         reps: 5,
         spread_bps: 2.0,
         latency_us: 100.0,
@@ -89,7 +92,13 @@ fn to_hft(feed: &Feed, tick: f64, lot: f64, feed_lat_ns: i64) -> Vec<Event> {
     for g in 0..feed.groups() {
         let t = feed.group_t[g] as i64;
         for e in feed.group(g) {
-            let side = |s: MmSide| if s == MmSide::Bid { BUY_EVENT } else { SELL_EVENT };
+            let side = |s: MmSide| {
+                if s == MmSide::Bid {
+                    BUY_EVENT
+                } else {
+                    SELL_EVENT
+                }
+            };
             let ev = match e.kind {
                 MdKind::Level => DEPTH_EVENT | side(e.side),
                 MdKind::Trade => TRADE_EVENT | side(e.side),
@@ -118,12 +127,7 @@ fn common_events(events: &[MdEvent]) -> u64 {
 }
 
 /// One hftbacktest run; returns (loop seconds, PnL USDT, fills).
-fn run_hft(
-    data: &[Event],
-    o: &Opts,
-    tick: f64,
-    lot: f64,
-) -> Result<(f64, f64, i64), String> {
+fn run_hft(data: &[Event], o: &Opts, tick: f64, lot: f64) -> Result<(f64, f64, i64), String> {
     let lat = (o.latency_us * 1e3) as i64;
     let mut hbt: Backtest<HashMapMarketDepth> = Backtest::builder()
         .add_asset(
@@ -180,9 +184,25 @@ fn run_hft(
                 }
                 _ if want => {
                     let _ = if is_buy {
-                        hbt.submit_buy_order(0, id, px, size, TimeInForce::GTX, OrdType::Limit, false)
+                        hbt.submit_buy_order(
+                            0,
+                            id,
+                            px,
+                            size,
+                            TimeInForce::GTX,
+                            OrdType::Limit,
+                            false,
+                        )
                     } else {
-                        hbt.submit_sell_order(0, id, px, size, TimeInForce::GTX, OrdType::Limit, false)
+                        hbt.submit_sell_order(
+                            0,
+                            id,
+                            px,
+                            size,
+                            TimeInForce::GTX,
+                            OrdType::Limit,
+                            false,
+                        )
                     };
                 }
                 _ => {}

@@ -485,7 +485,11 @@ impl SimVenue {
         let mut lots = it.qty;
         if it.flags & intent_flags::REDUCE_ONLY != 0 {
             let pos = self.pos[i];
-            let room = if it.side.sign() * pos < 0 { pos.abs() } else { 0 };
+            let room = if it.side.sign() * pos < 0 {
+                pos.abs()
+            } else {
+                0
+            };
             if room == 0 {
                 return self.reject(it, INVALID_ARGUMENTS, 0, out);
             }
@@ -698,7 +702,10 @@ mod tests {
         assert!(out.is_empty());
         v.on_md(&tr(4), &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].kind, out[0].qty, out[0].leaves), (ExecKind::Fill, 2, 0));
+        assert_eq!(
+            (out[0].kind, out[0].qty, out[0].leaves),
+            (ExecKind::Fill, 2, 0)
+        );
         // 100.0 USD × 0.002 coin × 0.0002 = 4e-5 USD
         assert_eq!(out[0].fee_nano, 40_000);
         assert_eq!(v.open_orders(), 0);
@@ -715,7 +722,12 @@ mod tests {
             out.clear();
             // 10 join behind us (20), then 8 cancel (12): risk-averse keeps 10 ahead, the
             // power-3 model with front = back = 10 attributes half: 6 ahead. Then a trade of 8.
-            for e in [lvl(Side::Bid, 1000, 20), done(), lvl(Side::Bid, 1000, 12), done()] {
+            for e in [
+                lvl(Side::Bid, 1000, 20),
+                done(),
+                lvl(Side::Bid, 1000, 12),
+                done(),
+            ] {
                 v.on_md(&e, &mut out);
             }
             let tr = MdEvent {

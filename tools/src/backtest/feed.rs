@@ -93,7 +93,13 @@ fn previous_day(path: &std::path::Path) -> Option<PathBuf> {
 /// Tape time (ns) of the first line of a Binance collector file.
 fn first_line_ns(path: &std::path::Path) -> Option<u64> {
     let text = tape::read_text(path).ok()?;
-    let ts: u64 = text.lines().next()?.split_whitespace().next()?.parse().ok()?;
+    let ts: u64 = text
+        .lines()
+        .next()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
     Some(match ts {
         t if t >= 100_000_000_000_000_000 => t,
         t if t >= 100_000_000_000_000 => t * 1_000,

@@ -73,9 +73,12 @@ pub fn run_grid(inv: &Invocation, feed: &Feed) -> Result<(), String> {
         runs.push(r?);
     }
     runs.sort_by(|a, b| {
-        score(b)
-            .total_cmp(&score(a))
-            .then(b.run.metrics.marked_pnl.total_cmp(&a.run.metrics.marked_pnl))
+        score(b).total_cmp(&score(a)).then(
+            b.run
+                .metrics
+                .marked_pnl
+                .total_cmp(&a.run.metrics.marked_pnl),
+        )
     });
     let events = feed.events.len() as f64 * runs.len() as f64;
     let rep = SweepReport {
