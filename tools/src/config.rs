@@ -45,6 +45,9 @@ Subcommands:
   mm-fast check-config FILE [FLAGS]    validate FILE (+ FLAGS), print every effective setting and the
                                        instruments a dry run would quote (lists instruments from the
                                        venue or the simulator; sends no order)
+  mm-fast backtest --tape T [FLAGS]    deterministic in-process backtest of the same engine over a
+                                       tape (latency + queue models, plots, CSV, --sweep grids; see
+                                       mm-fast backtest --help)
   mm-fast kill [--status-addr HOST:PORT | --kill-file PATH | --config FILE]
                                        kill switch of a running engine: POST /kill to its status
                                        endpoint, or create its kill file";
@@ -148,6 +151,8 @@ pub enum Command {
     CheckConfig(Box<Loaded>),
     /// `kill [...]`.
     Kill(crate::kill::KillArgs),
+    /// `backtest [flags]`.
+    Backtest(Box<crate::backtest::args::Invocation>),
 }
 
 /// The clap command of [`Args`] as the binary uses it (with the subcommand help appended).
@@ -189,6 +194,9 @@ where
             v.extend_from_slice(&argv[3..]);
             Ok(Command::CheckConfig(Box::new(parse_args(v)?)))
         }
+        Some("backtest") => Ok(Command::Backtest(Box::new(crate::backtest::args::parse(
+            &argv,
+        )?))),
         Some("kill") => {
             use clap::Parser;
             let mut v = vec![OsString::from("mm-fast kill")];

@@ -4,6 +4,7 @@
 //! simulator) and `mm-latency` (the wire-to-wire latency harness: [`latency`]). The library
 //! form lets end-to-end tests drive exactly what the binary runs.
 
+pub mod backtest;
 pub mod breaches;
 pub mod cli;
 pub mod config;

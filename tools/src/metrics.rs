@@ -328,6 +328,33 @@ impl MetricsTel {
         total
     }
 
+    /// The PnL so far split as `(realized, unrealized at the last mark, fees)`, each in USD
+    /// (the settlement stablecoin for re-hosted USDT instruments); their combination
+    /// `realized + unrealized − fees` is the series the Sharpe and drawdown are computed on.
+    /// For PnL time series (the backtest's `pnl.csv`).
+    pub fn pnl_parts_usd(&self) -> (f64, f64, f64) {
+        let mut parts = (0.0, 0.0, 0.0);
+        for (i, a) in self.acct.iter().enumerate() {
+            if a.lots == 0 && a.realized == 0.0 && a.fees == 0.0 {
+                continue;
+            }
+            let inst = self.table.get(i as u32);
+            let mid = inst.price_f64(self.mid2[i]) / 2.0;
+            let unreal = if a.pos != 0.0 && mid > 0.0 {
+                a.pos * (transformed(mid, self.inverse_future(i)) - a.avg)
+            } else {
+                0.0
+            };
+            let Some(rate) = self.rate(i) else {
+                continue;
+            };
+            parts.0 += a.realized * rate;
+            parts.1 += unreal * rate;
+            parts.2 += a.fees * rate;
+        }
+        parts
+    }
+
     fn risk_out(&self, t: &Telemetry) -> RiskEventOut {
         let table = &self.table;
         let code = RiskCode::from_i64(t.a);

@@ -2,7 +2,8 @@
 //!
 //! `mm-fast [FLAGS]` runs the engine (flags may come from `--config FILE`, the command line
 //! wins); `mm-fast check-config FILE [FLAGS]` validates a configuration and prints what it
-//! means; `mm-fast kill` trips the kill switch of a running engine.
+//! means; `mm-fast backtest --tape T [FLAGS]` backtests the engine over a tape in process
+//! (`mm_tools::backtest`); `mm-fast kill` trips the kill switch of a running engine.
 //!
 //! Exit codes: 0 = the run ended normally (end of tape, `--duration`, signal); 2 = bad flags,
 //! configuration or startup failure (connection, TLS, login, instruments); 3 = the engine's
@@ -39,6 +40,13 @@ fn main() {
                 std::process::exit(2);
             }
         },
+        Command::Backtest(inv) => {
+            init_log(&inv.loaded.args.log, false);
+            if let Err(e) = mm_tools::backtest::command(&inv) {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        }
         Command::CheckConfig(l) => {
             init_log(&l.args.log, l.args.log_quotes);
             match config::check_config(&l) {
