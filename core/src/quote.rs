@@ -840,6 +840,49 @@ mod tests {
     }
 
     #[test]
+    fn model_adjustments_by_hand() {
+        let p = spec(SpreadMode::Ticks(20));
+        let m = mkt(10_000, 10_001); // ref2 = 20001
+        let inv = Inventory::default();
+        let l = |a: &Adjust| {
+            let l = ladder_adj(&inst(), &p, &m, &inv, a);
+            (l.bid[0], l.ask[0])
+        };
+        // No adjustment = the plain ladder: ⌊19981/2⌋ = 9990, ⌈20021/2⌉ = 10011.
+        assert_eq!(l(&Adjust::NONE), (9990, 10_011));
+        assert_eq!(lad(&p, &m, &inv), (vec![9990], vec![10_011]));
+        // Model spread 6 ticks: ⌊19995/2⌋ = 9997, ⌈20007/2⌉ = 10004; shift 3 down.
+        let a = Adjust {
+            spread_ticks: 6,
+            shift: 3,
+            ..Adjust::NONE
+        };
+        assert_eq!(l(&a), (9994, 10_001));
+        // Vol ratio 1.5: distances 21 → ⌈31.5⌉ = 32 half-ticks: ⌊19969/2⌋ = 9984,
+        // ⌈20033/2⌉ = 10017.
+        let a = Adjust {
+            vol_ratio_ppm: 1_500_000,
+            ..Adjust::NONE
+        };
+        assert_eq!(l(&a), (9984, 10_017));
+        // Widen 5 bps a side: ⌈20001·500/2e6⌉ = 6 ticks.
+        let a = Adjust {
+            widen_bps_e2: 500,
+            ..Adjust::NONE
+        };
+        assert_eq!(l(&a), (9984, 10_017));
+        // Behind the touch: a 2-tick model spread on a 10-tick book stays at the touch.
+        let wide = mkt(10_000, 10_010);
+        let a = Adjust {
+            spread_ticks: 2,
+            behind_touch: true,
+            ..Adjust::NONE
+        };
+        let lw = ladder_adj(&inst(), &p, &wide, &inv, &a);
+        assert_eq!((lw.bid[0], lw.ask[0]), (10_000, 10_010));
+    }
+
+    #[test]
     fn level_sizes_and_size_skew_by_hand() {
         assert_eq!(level_size(10, 5, 0), 10);
         assert_eq!(level_size(10, 5, 2), 20);

@@ -152,13 +152,10 @@ fn glft_calibrates_on_the_real_tape_quotes_fills_and_skews_against_inventory() {
         acc[1][0].1,
         acc[1][1].1
     );
-    for s in 0..2 {
+    for (s, (long, short)) in acc[0].iter().zip(acc[1].iter()).enumerate() {
+        assert!(long.1 > 0 && short.1 > 0, "decisions long and short");
         assert!(
-            acc[0][s].1 > 0 && acc[1][s].1 > 0,
-            "decisions long and short"
-        );
-        assert!(
-            avg(acc[0][s]) < avg(acc[1][s]),
+            avg(*long) < avg(*short),
             "side {s}: quotes while long must sit lower than while short"
         );
     }

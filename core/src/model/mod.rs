@@ -256,7 +256,7 @@ pub const E6: f64 = 1e6;
 /// `x` as a fixed-point integer × 10⁶, or `None` when `x` is not finite, negative or beyond
 /// ±9.2·10¹² (fits i64 × 10⁶).
 pub fn to_e6(x: f64) -> Option<i64> {
-    if !x.is_finite() || x < 0.0 || x > 9.2e12 {
+    if !x.is_finite() || !(0.0..=9.2e12).contains(&x) {
         return None;
     }
     Some((x * E6).round() as i64)
