@@ -29,13 +29,14 @@
 //! # Hook for a model calibrator
 //!
 //! [`ModelDriver`] is called with every market-data event the engine sees and polled after
-//! each group; [`NoModel`] does nothing. A calibrated quoting model (`--model`) plugs in
-//! there.
+//! each group; [`NoModel`] does nothing; [`model::Calibrated`] runs the calibrated quoting
+//! model of `--model as|glft` (and the volatility-adaptive spread) on tape time.
 
 pub mod args;
 pub mod exchange;
 pub mod feed;
 pub mod latency_model;
+pub mod model;
 pub mod plot;
 pub mod sweep;
 
@@ -556,7 +557,8 @@ pub fn command(inv: &args::Invocation) -> Result<(), String> {
         return sweep::run_grid(inv, &feed);
     }
     let settings = Settings::from_args(&inv.bt)?;
-    let out = run(&feed, args, &settings, &mut NoModel)?;
+    let mut model = model::Calibrated::from_args(args, &feed.table)?;
+    let out = run(&feed, args, &settings, &mut model)?;
     print_summary(&out.report);
     if !inv.bt.no_plots {
         let dir = &inv.bt.out_dir;

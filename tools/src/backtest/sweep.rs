@@ -8,7 +8,7 @@
 
 use super::args::Invocation;
 use super::feed::Feed;
-use super::{run, BacktestReport, NoModel, Settings};
+use super::{run, BacktestReport, Settings};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
@@ -61,7 +61,9 @@ pub fn run_grid(inv: &Invocation, feed: &Feed) -> Result<(), String> {
                 ));
             }
             let settings = Settings::from_args(&bt).map_err(|e| format!("{label}: {e}"))?;
-            let mut out = run(feed, &loaded.args, &settings, &mut NoModel)
+            let mut model = super::model::Calibrated::from_args(&loaded.args, &feed.table)
+                .map_err(|e| format!("{label}: {e}"))?;
+            let mut out = run(feed, &loaded.args, &settings, &mut model)
                 .map_err(|e| format!("{label}: {e}"))?;
             out.report.backtest.params = point.iter().cloned().collect();
             Ok(out.report)
