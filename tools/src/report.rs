@@ -405,6 +405,12 @@ pub fn print_summary(r: &Report) {
             nonzero.join(", ")
         }
     );
+    if r.max_abs_net_delta != 0.0 || r.max_abs_net_vega != 0.0 {
+        println!(
+            "  greeks: net delta {:.6} coin (max |.| {:.6}), net vega {:.4} USD/vol pt (max |.| {:.4})",
+            r.net_delta, r.max_abs_net_delta, r.net_vega, r.max_abs_net_vega
+        );
+    }
     println!("  latency (ns)        p50       p90       p99     p99.9       max     count");
     for (k, l) in &r.latency_ns {
         if l.count > 0 {
