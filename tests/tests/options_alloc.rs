@@ -70,7 +70,7 @@ fn option_path_allocates_nothing() {
                     acks.push(ExecEvent::ack_of(&it));
                     if it.kind == IntentKind::New {
                         news += 1;
-                        if news % 3 == 0 {
+                        if news.is_multiple_of(3) {
                             acks.push(ExecEvent {
                                 client_id: it.client_id,
                                 price: it.price,
