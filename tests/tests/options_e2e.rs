@@ -137,7 +137,7 @@ fn ledger_delta_run(tape: &str, extra: &[&str], limit: f64, inverse: bool) {
         .iter()
         .filter(|t| t.kind == TelKind::Risk && t.a == RiskCode::MaxDelta as i64)
         .count();
-    let engine_max = run.engine.max_abs_net_delta_e8() as f64 / DELTA_SCALE;
+    let engine_max = run.engine.net_greeks()[0].max_abs_delta_e8 as f64 / DELTA_SCALE;
     eprintln!(
         "{tape}: {} fills, ledger max |delta| {worst:.6} coin (engine {engine_max:.6}), limit \
          {limit}, {events} max_delta events",
@@ -198,7 +198,8 @@ fn max_delta_holds_on_the_ledger_for_futures() {
 /// Worst-case net greek of our resting option quotes, rebuilt from the quote log (every
 /// new/amend/cancel with its open size) × the greek per lot of the latest `Theo` record (the
 /// tape's ticker greek × lot); must stay within `limit` (fixed point) after every order that
-/// adds to a side, and the limit must bind (a `code` risk event). `vega` picks the greek.
+/// adds to a side, per underlying, and the limit must bind (a `code` risk event). `vega`
+/// picks the greek.
 /// Returns (adding quotes checked, worst case seen, risk events).
 fn check_resting_greek(
     run: &lockstep::Lockstep,
@@ -250,18 +251,24 @@ fn check_resting_greek(
                         Side::Ask => e.1 += lots,
                     }
                 }
-                let (mut up, mut dn) = (0i64, 0i64);
+                // Σ per underlying of the worst cases (up, down).
+                let mut by_cur: HashMap<&str, (i64, i64)> = HashMap::new();
                 for (inst, (buys, sells)) in per {
                     let g = greek[&inst];
                     let (a, b) = (buys * g, -sells * g);
-                    up += a.max(b).max(0);
-                    dn += a.min(b).min(0);
+                    let e = by_cur
+                        .entry(run.table.get(inst).base_currency.as_str())
+                        .or_default();
+                    e.0 += a.max(b).max(0);
+                    e.1 += a.min(b).min(0);
                 }
-                assert!(
-                    up <= limit && dn >= -limit,
-                    "worst case {up} / {dn} beyond {limit}"
-                );
-                worst = worst.max(up).max(-dn);
+                for (cur, (up, dn)) in by_cur {
+                    assert!(
+                        up <= limit && dn >= -limit,
+                        "{cur}: worst case {up} / {dn} beyond {limit}"
+                    );
+                    worst = worst.max(up).max(-dn);
+                }
                 checked += 1;
             }
             _ => {}
