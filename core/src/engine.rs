@@ -182,10 +182,11 @@ pub struct EngineConfig {
     pub theo_iv: TheoIv,
     /// Source of the option greeks (`--greeks ticker|computed`).
     pub greeks: GreeksSource,
-    /// Max |net delta| across the book, 1e-8 coin of the underlying (`NO_LIMIT` = none),
-    /// in-flight aware ([`crate::options::greeks`]).
+    /// Max |net delta| per underlying (base currency) across the book, 1e-8 coin of that
+    /// underlying (`NO_LIMIT` = none), in-flight aware ([`crate::options::greeks`]).
     pub max_delta_e8: i64,
-    /// Max |net vega| across the book, 1e-6 USD per vol point (`NO_LIMIT` = none).
+    /// Max |net vega| per underlying across the book, 1e-6 USD per vol point (`NO_LIMIT` =
+    /// none).
     pub max_vega_e6: i64,
 }
 
@@ -356,7 +357,22 @@ struct OptState {
     theo: Option<Ticks>,
 }
 
-/// Net greeks across the book (see [`crate::options::greeks`]).
+/// Net greeks of one underlying at the time of the call (see [`Engine::net_greeks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetGreeksOut {
+    /// Underlying (base currency), e.g. `BTC`.
+    pub currency: String,
+    /// Net delta of the positions, 1e-8 coin of the underlying.
+    pub delta_e8: i64,
+    /// Net vega of the positions, 1e-6 USD per vol point.
+    pub vega_e6: i64,
+    /// Largest |net delta| of the positions over the run, 1e-8 coin.
+    pub max_abs_delta_e8: i64,
+    /// Largest |net vega| of the positions over the run, 1e-6 USD per vol point.
+    pub max_abs_vega_e6: i64,
+}
+
+/// Net greeks of one underlying across the book (see [`crate::options::greeks`]).
 #[derive(Clone, Copy, Debug, Default)]
 struct NetGreeks {
     /// Σ worst-case up / down delta (1e-8 coin), in-flight included.
@@ -422,7 +438,10 @@ pub struct Engine {
     calib_buf: Vec<CalibSample>,
     /// A delta or vega limit is set.
     greek_limits: bool,
-    net: NetGreeks,
+    /// Net greeks per underlying (base currency), indexed by `InstMeta::cur`.
+    net: Vec<NetGreeks>,
+    /// The base currency of each entry of `net`.
+    net_currency: Vec<String>,
     /// Options of one expiry (same base currency and expiry), by group (the smile's points).
     groups: Vec<Vec<u32>>,
 }
@@ -465,6 +484,8 @@ struct InstMeta {
     skew_max: Lots,
     /// Options: index of the expiry group in `Engine::groups` (`usize::MAX` = none).
     group: usize,
+    /// Index of the instrument's underlying (base currency) in `Engine::net`.
+    cur: usize,
 }
 
 /// Re-quote thresholds of one evaluation (ticks): `now` applies (one tick during a
@@ -591,13 +612,23 @@ impl Engine {
                     hard_max: cfg.hard_max_position[k],
                     skew_max: cfg.max_position[k].min(cfg.hard_max_position[k]),
                     group: usize::MAX,
+                    cur: 0,
                 }
             })
             .collect();
         let mut meta = meta;
         let mut group_keys: Vec<(String, u64)> = Vec::new();
         let mut groups: Vec<Vec<u32>> = Vec::new();
+        let mut net_currency: Vec<String> = Vec::new();
         for (k, m) in meta.iter_mut().enumerate() {
+            let base = &m.inst.base_currency;
+            m.cur = match net_currency.iter().position(|c| c == base) {
+                Some(c) => c,
+                None => {
+                    net_currency.push(base.clone());
+                    net_currency.len() - 1
+                }
+            };
             let inst = &m.inst;
             if let (Kind::Option, Some(exp)) = (inst.kind, inst.expiry_ms) {
                 let key = (inst.base_currency.clone(), exp);
@@ -702,7 +733,8 @@ impl Engine {
             refresh_scan_at: 0,
             counters: Counters::default(),
             greek_limits: false,
-            net: NetGreeks::default(),
+            net: vec![NetGreeks::default(); net_currency.len().max(1)],
+            net_currency,
             groups,
         };
         e.greek_limits = e.cfg.max_delta_e8 != NO_LIMIT || e.cfg.max_vega_e6 != NO_LIMIT;
@@ -752,25 +784,21 @@ impl Engine {
         RiskCode::from_i64(self.insts[id as usize].limited[side.idx()])
     }
 
-    /// Net delta of the positions across the book, 1e-8 coin of the underlying (options ×
-    /// their delta per lot, futures in coin; instruments whose delta is unknown count 0).
-    pub fn net_delta_e8(&self) -> i64 {
-        self.net.delta
-    }
-
-    /// Net vega of the positions across the book, 1e-6 USD per vol point.
-    pub fn net_vega_e6(&self) -> i64 {
-        self.net.vega
-    }
-
-    /// Largest |net delta| of the positions seen so far (1e-8 coin).
-    pub fn max_abs_net_delta_e8(&self) -> i64 {
-        self.net.max_abs_delta
-    }
-
-    /// Largest |net vega| of the positions seen so far (1e-6 USD per vol point).
-    pub fn max_abs_net_vega_e6(&self) -> i64 {
-        self.net.max_abs_vega
+    /// Net greeks of the positions per underlying (base currency): options × their delta
+    /// and vega per lot, futures' delta in coin; instruments whose greeks are unknown count 0.
+    /// Allocates (a report accessor, not for the hot loop).
+    pub fn net_greeks(&self) -> Vec<NetGreeksOut> {
+        self.net_currency
+            .iter()
+            .zip(&self.net)
+            .map(|(c, n)| NetGreeksOut {
+                currency: c.clone(),
+                delta_e8: n.delta,
+                vega_e6: n.vega,
+                max_abs_delta_e8: n.max_abs_delta,
+                max_abs_vega_e6: n.max_abs_vega,
+            })
+            .collect()
     }
 
     /// An option's theoretical value (ticks), when its ticker gave one.
@@ -1778,7 +1806,7 @@ impl Engine {
             .map_or((0, 0), |g| greeks::contribution(pos, buys, sells, g));
         let dp = st.delta_lot.map_or(0, |g| sat(pos as i128 * g as i128));
         let vp = st.vega_lot.map_or(0, |g| sat(pos as i128 * g as i128));
-        let n = &mut self.net;
+        let n = &mut self.net[self.meta[i].cur];
         n.dl_up += dl.0 - st.dl.0;
         n.dl_dn += dl.1 - st.dl.1;
         n.vg_up += vg.0 - st.vg.0;
@@ -1836,7 +1864,7 @@ impl Engine {
         }
         if self.greek_limits {
             let st = &self.insts[i];
-            let n = &self.net;
+            let n = &self.net[self.meta[i].cur];
             for (limit, per_lot, own, up, dn, c) in [
                 (
                     self.cfg.max_delta_e8,

@@ -65,12 +65,10 @@ pub fn pack_greeks(delta_e6: i64, vega_e4: i64) -> u64 {
 /// The `(delta_e6, vega_e4)` of an `OptionTicker` event when it carries greeks.
 #[inline]
 pub fn unpack_greeks(ev: &MdEvent) -> Option<(i64, i64)> {
-    (ev.flags & md_flags::GREEKS != 0).then(|| {
-        (
-            (ev.seq >> 32) as u32 as i32 as i64,
-            ev.seq as u32 as i32 as i64,
-        )
-    })
+    (ev.flags & md_flags::GREEKS != 0).then_some((
+        (ev.seq >> 32) as u32 as i32 as i64,
+        ev.seq as u32 as i32 as i64,
+    ))
 }
 
 /// A normalized market-data event (md ring payload). 64 bytes.

@@ -6,7 +6,7 @@
 
 use clap::Parser;
 use mm_core::event::{split_quote_word, IntentKind, TelKind, Telemetry};
-use mm_core::options::greeks::DELTA_SCALE;
+use mm_core::options::greeks::{DELTA_SCALE, VEGA_SCALE};
 use mm_core::risk::RiskCode;
 use mm_core::types::Side;
 use mm_tests::{data, lockstep};
@@ -137,7 +137,7 @@ fn ledger_delta_run(tape: &str, extra: &[&str], limit: f64, inverse: bool) {
         .iter()
         .filter(|t| t.kind == TelKind::Risk && t.a == RiskCode::MaxDelta as i64)
         .count();
-    let engine_max = run.engine.max_abs_net_delta_e8() as f64 / DELTA_SCALE;
+    let engine_max = run.engine.net_greeks()[0].max_abs_delta_e8 as f64 / DELTA_SCALE;
     eprintln!(
         "{tape}: {} fills, ledger max |delta| {worst:.6} coin (engine {engine_max:.6}), limit \
          {limit}, {events} max_delta events",
@@ -195,41 +195,28 @@ fn max_delta_holds_on_the_ledger_for_futures() {
     );
 }
 
-#[test]
-fn max_delta_bounds_the_resting_option_quotes() {
-    // The option tapes carry no trades (nothing fills), so the limit is checked where it
-    // acts: the worst-case net delta of our resting quotes. Rebuilt from the quote log (every
-    // new/amend/cancel with its open size) × the delta per lot of the latest `Theo` record
-    // (the tape's ticker delta × lot), it never exceeds the limit after an order that adds
-    // to a side; and the limit must bind (a `max_delta` risk event).
-    let limit = 0.5;
-    let lim = format!("{limit}");
-    let a = args(
-        TAPE_0405,
-        &[
-            "--all-strikes",
-            "--quote-around",
-            "theo",
-            "--spread-bps",
-            "400",
-            "--size",
-            "1",
-            "--max-position",
-            "100",
-            "--max-delta",
-            &lim,
-            "--log-quotes",
-        ],
-    );
-    let run = lockstep::replay(&a);
-    let lim_e8 = (limit * DELTA_SCALE) as i64;
-    let mut delta: HashMap<u32, i64> = HashMap::new();
+/// Worst-case net greek of our resting option quotes, rebuilt from the quote log (every
+/// new/amend/cancel with its open size) × the greek per lot of the latest `Theo` record (the
+/// tape's ticker greek × lot); must stay within `limit` (fixed point) after every order that
+/// adds to a side, per underlying, and the limit must bind (a `code` risk event). `vega`
+/// picks the greek.
+/// Returns (adding quotes checked, worst case seen, risk events).
+fn check_resting_greek(
+    run: &lockstep::Lockstep,
+    vega: bool,
+    limit: i64,
+    code: RiskCode,
+) -> (usize, i64, usize) {
+    let mut greek: HashMap<u32, i64> = HashMap::new();
     let mut open: HashMap<i64, (u32, Side, i64)> = HashMap::new();
     let (mut checked, mut worst) = (0, 0i64);
     for t in &run.telemetry {
         match t.kind {
-            TelKind::Theo if t.b != i64::MIN => {
-                delta.insert(t.instrument, t.b);
+            TelKind::Theo => {
+                let g = if vega { t.c } else { t.b };
+                if g != i64::MIN {
+                    greek.insert(t.instrument, g);
+                }
             }
             TelKind::Quote => {
                 let q = split_quote_word(t.c);
@@ -255,7 +242,7 @@ fn max_delta_bounds_the_resting_option_quotes() {
                 if !adds {
                     continue;
                 }
-                // Worst case per instrument: all bids fill or all asks fill.
+                // Worst case per instrument: all its bids fill, or all its asks fill.
                 let mut per: HashMap<u32, (i64, i64)> = HashMap::new();
                 for (inst, side, lots) in open.values() {
                     let e = per.entry(*inst).or_default();
@@ -264,18 +251,24 @@ fn max_delta_bounds_the_resting_option_quotes() {
                         Side::Ask => e.1 += lots,
                     }
                 }
-                let (mut up, mut dn) = (0i64, 0i64);
+                // Σ per underlying of the worst cases (up, down).
+                let mut by_cur: HashMap<&str, (i64, i64)> = HashMap::new();
                 for (inst, (buys, sells)) in per {
-                    let g = delta[&inst];
+                    let g = greek[&inst];
                     let (a, b) = (buys * g, -sells * g);
-                    up += a.max(b).max(0);
-                    dn += a.min(b).min(0);
+                    let e = by_cur
+                        .entry(run.table.get(inst).base_currency.as_str())
+                        .or_default();
+                    e.0 += a.max(b).max(0);
+                    e.1 += a.min(b).min(0);
                 }
-                assert!(
-                    up <= lim_e8 && dn >= -lim_e8,
-                    "worst-case delta {up} / {dn} beyond {lim_e8}"
-                );
-                worst = worst.max(up).max(-dn);
+                for (cur, (up, dn)) in by_cur {
+                    assert!(
+                        up <= limit && dn >= -limit,
+                        "{cur}: worst case {up} / {dn} beyond {limit}"
+                    );
+                    worst = worst.max(up).max(-dn);
+                }
                 checked += 1;
             }
             _ => {}
@@ -284,8 +277,38 @@ fn max_delta_bounds_the_resting_option_quotes() {
     let events = run
         .telemetry
         .iter()
-        .filter(|t| t.kind == TelKind::Risk && t.a == RiskCode::MaxDelta as i64)
+        .filter(|t| t.kind == TelKind::Risk && t.a == code as i64)
         .count();
+    assert_eq!(run.engine.counters().limit_violations, 0);
+    (checked, worst, events)
+}
+
+#[test]
+fn max_delta_bounds_the_resting_option_quotes() {
+    // The option tapes carry no trades (nothing fills), so the limit is checked where it
+    // acts: the worst-case net delta of the resting quotes.
+    let limit = 0.5;
+    let lim = format!("{limit}");
+    let a = args(
+        TAPE_0405,
+        &[
+            "--all-strikes",
+            "--quote-around",
+            "theo",
+            "--spread-bps",
+            "400",
+            "--size",
+            "1",
+            "--max-position",
+            "100",
+            "--max-delta",
+            &lim,
+            "--log-quotes",
+        ],
+    );
+    let run = lockstep::replay(&a);
+    let lim_e8 = (limit * DELTA_SCALE) as i64;
+    let (checked, worst, events) = check_resting_greek(&run, false, lim_e8, RiskCode::MaxDelta);
     eprintln!(
         "{checked} adding quotes, worst-case resting delta {:.4} coin, limit {limit}, {events} \
          max_delta events",
@@ -299,5 +322,44 @@ fn max_delta_bounds_the_resting_option_quotes() {
         worst as f64 >= 0.5 * lim_e8 as f64,
         "the limit was approached"
     );
-    assert_eq!(run.engine.counters().limit_violations, 0);
+}
+
+#[test]
+fn max_vega_bounds_the_resting_option_quotes() {
+    // ETH options' vega ≈ 0.3–6 USD per vol point per coin; 5 USD binds with 1-coin quotes.
+    let limit = 5.0;
+    let lim = format!("{limit}");
+    let a = args(
+        TAPE_0405,
+        &[
+            "--all-strikes",
+            "--quote-around",
+            "mark",
+            "--spread-bps",
+            "400",
+            "--size",
+            "1",
+            "--max-position",
+            "100",
+            "--max-vega",
+            &lim,
+            "--log-quotes",
+        ],
+    );
+    let run = lockstep::replay(&a);
+    let lim_e6 = (limit * VEGA_SCALE) as i64;
+    let (checked, worst, events) = check_resting_greek(&run, true, lim_e6, RiskCode::MaxVega);
+    eprintln!(
+        "{checked} adding quotes, worst-case resting vega {:.3} USD/vol pt, limit {limit}, \
+         {events} max_vega events",
+        worst as f64 / VEGA_SCALE
+    );
+    assert!(
+        checked >= 5 && events > 0,
+        "{checked} adding quotes, {events} events"
+    );
+    assert!(
+        worst as f64 >= 0.5 * lim_e6 as f64,
+        "the limit was approached"
+    );
 }

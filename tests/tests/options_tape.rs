@@ -125,7 +125,8 @@ fn black76_on_mark_iv_reproduces_deribit_mark_price_and_greeks() {
 fn smile_fit_per_expiry_has_small_rmse() {
     // Every expiry with at least two strikes on the tapes: the quadratic-in-k smile fitted to
     // all its recorded (k, mark IV) points (k moves with the underlying during the capture).
-    let mut by_expiry: BTreeMap<(String, u64), Vec<(f64, f64, String)>> = BTreeMap::new();
+    type Points = Vec<(f64, f64, String)>;
+    let mut by_expiry: BTreeMap<(String, u64), Points> = BTreeMap::new();
     for rel in TAPES {
         for o in observations(rel) {
             by_expiry

@@ -356,11 +356,12 @@ pub struct Args {
     /// `computed` (Black-76 at the theo's IV).
     #[arg(long, value_enum, default_value = "ticker")]
     pub greeks: GreeksArg,
-    /// Max |net delta| across the book, coin of the underlying (options × delta, futures'
-    /// USD / index), in-flight aware: a side that would push it beyond is not quoted.
+    /// Max |net delta| per underlying across the book, coin of that underlying (options ×
+    /// delta, futures' USD / index), in-flight aware: a side that would push it beyond is not
+    /// quoted.
     #[arg(long, value_name = "COIN")]
     pub max_delta: Option<f64>,
-    /// Max |net vega| across the book, USD per vol point, in-flight aware.
+    /// Max |net vega| per underlying across the book, USD per vol point, in-flight aware.
     #[arg(long, value_name = "USD")]
     pub max_vega: Option<f64>,
     // --- Production session (README "Production setup"): credentials, TLS, keep-alive, and

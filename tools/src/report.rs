@@ -164,15 +164,15 @@ pub struct Report {
     /// The kill switch, if it fired: trigger, when, and trigger → last cancel written /
     /// every order gone (ns).
     pub kill: Option<crate::kill::KillOut>,
-    /// Net delta of the positions at exit, coin of the underlying (options × ticker or
-    /// computed delta, futures' USD / index; see `mm_core::options::greeks`).
-    pub net_delta: f64,
-    /// Net vega of the positions at exit, USD per vol point.
-    pub net_vega: f64,
-    /// Largest |net delta| of the positions over the run, coin.
-    pub max_abs_net_delta: f64,
-    /// Largest |net vega| of the positions over the run, USD per vol point.
-    pub max_abs_net_vega: f64,
+    /// Net delta of the positions at exit per underlying, coin of that underlying (options ×
+    /// ticker or computed delta, futures' USD / index; see `mm_core::options::greeks`).
+    pub net_delta: BTreeMap<String, f64>,
+    /// Net vega of the positions at exit per underlying, USD per vol point.
+    pub net_vega: BTreeMap<String, f64>,
+    /// Largest |net delta| of the positions over the run per underlying, coin.
+    pub max_abs_net_delta: BTreeMap<String, f64>,
+    /// Largest |net vega| of the positions over the run per underlying, USD per vol point.
+    pub max_abs_net_vega: BTreeMap<String, f64>,
 
     // --- Session and faults (README "Fault injection").
     /// Why the run stopped: `end of tape`, `duration`, `signal`, `order connection lost`,
@@ -467,6 +467,16 @@ pub fn print_summary(r: &Report) {
             nonzero.join(", ")
         }
     );
+    for (cur, max_d) in &r.max_abs_net_delta {
+        let max_v = r.max_abs_net_vega.get(cur).copied().unwrap_or(0.0);
+        if *max_d != 0.0 || max_v != 0.0 {
+            println!(
+                "  greeks {cur}: net delta {:.6} coin (max |.| {max_d:.6}), net vega {:.4} USD/vol pt (max |.| {max_v:.4})",
+                r.net_delta.get(cur).copied().unwrap_or(0.0),
+                r.net_vega.get(cur).copied().unwrap_or(0.0),
+            );
+        }
+    }
     println!("  latency (ns)        p50       p90       p99     p99.9       max     count");
     for (k, l) in &r.latency_ns {
         if l.count > 0 {

@@ -420,12 +420,6 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         risk_event_count: c.risk_events,
         limit_violations: c.limit_violations,
         open_orders_at_exit: engine.open_orders(),
-        net_delta: engine.net_delta_e8() as f64 / mm_core::options::greeks::DELTA_SCALE,
-        net_vega: engine.net_vega_e6() as f64 / mm_core::options::greeks::VEGA_SCALE,
-        max_abs_net_delta: engine.max_abs_net_delta_e8() as f64
-            / mm_core::options::greeks::DELTA_SCALE,
-        max_abs_net_vega: engine.max_abs_net_vega_e6() as f64
-            / mm_core::options::greeks::VEGA_SCALE,
         stop_reason: reason.to_string(),
         gaps_detected: c.gaps,
         rate_limit_errors: gw_stats.error_codes.get(&10028).copied().unwrap_or(0),
@@ -434,6 +428,20 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         test_requests_answered: md_stats.test_answers + gw_stats.test_answers,
         ..Default::default()
     };
+    {
+        use mm_core::options::greeks::{DELTA_SCALE, VEGA_SCALE};
+        for g in engine.net_greeks() {
+            let c = g.currency;
+            rep.net_delta
+                .insert(c.clone(), g.delta_e8 as f64 / DELTA_SCALE);
+            rep.net_vega
+                .insert(c.clone(), g.vega_e6 as f64 / VEGA_SCALE);
+            rep.max_abs_net_delta
+                .insert(c.clone(), g.max_abs_delta_e8 as f64 / DELTA_SCALE);
+            rep.max_abs_net_vega
+                .insert(c, g.max_abs_vega_e6 as f64 / VEGA_SCALE);
+        }
+    }
     let mut marks = vec![None; table.len()];
     let mut index_usd: BTreeMap<String, f64> = BTreeMap::new();
     for inst in table.iter() {

@@ -127,7 +127,11 @@ mod deribit {
             let options = usize::from(name.ends_with("-C") || name.ends_with("-P"));
             assert_eq!(ev.len(), 1 + options, "line {line}");
             if options == 1 {
-                assert_eq!(ev[1].kind, mm_core::event::MdKind::OptionTicker, "line {line}");
+                assert_eq!(
+                    ev[1].kind,
+                    mm_core::event::MdKind::OptionTicker,
+                    "line {line}"
+                );
             }
             assert_eq!(
                 (ev[0].kind, ev[0].instrument, ev[0].price, ev[0].exch_ts),

@@ -12,7 +12,8 @@
 //! underlying per coin of option; `core/tests/options_tape.rs` checks it against our
 //! [`super::black_scholes`]), so positions × delta sum with futures' coin deltas.
 //!
-//! **Net limits** (strategies.md §6 style, like the max-inventory limit): per instrument the
+//! **Net limits** (strategies.md §6 style, like the max-inventory limit), **per underlying**
+//! (base currency: BTC deltas and ETH deltas are never added): per instrument the
 //! worst cases of the net greek if every pending order of one side fills are
 //! `up_i = max((pos + buys)·g, (pos − sells)·g)` and `down_i = min(…)`; a bid or an ask may
 //! only add lots while `Σ up ≤ +limit` and `Σ down ≥ −limit` (the side that moves the greek

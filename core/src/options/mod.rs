@@ -19,6 +19,14 @@
 //! that produced it (no cross-thread hand-off, deterministic in the lockstep replay) at a
 //! cost of a few hundred ns per ticker, off the book-event path.
 //!
+//! With `--theo-iv smile` an option's theo is recomputed when *its own* ticker arrives,
+//! from the smile fitted over the latest tickers of every option of its expiry; the other
+//! strikes' theos follow at their next tickers (≈ 1 s).
+//!
+//! Known simplifications: the delta is Deribit's (Black-76 `∂V_usd/∂F`), not the
+//! premium-adjusted delta of a coin-settled option (`δ − price in coin`); time to expiry is
+//! calendar ACT/365 like Deribit's; the smile is a quadratic in `k` (no SVI wings).
+//!
 //! Units at a glance: IV fraction (0.48 = 48 vol points) in the event as ppm; underlying in
 //! 1e-4 USD; theo in ticks of the option (coin per coin of underlying); delta in coin of
 //! underlying per option contract of one coin; vega in USD per vol point per contract of one

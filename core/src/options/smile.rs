@@ -49,7 +49,7 @@ impl Smile {
 /// pivoting; `None` when a pivot is below `1e-12` of the largest diagonal entry.
 fn solve(mut m: [[f64; 3]; 3], mut r: [f64; 3], d: usize) -> Option<[f64; 3]> {
     let scale = (0..d).map(|i| m[i][i].abs()).fold(0.0, f64::max);
-    if !(scale > 0.0) {
+    if scale.is_nan() || scale <= 0.0 {
         return None;
     }
     for col in 0..d {
@@ -61,8 +61,9 @@ fn solve(mut m: [[f64; 3]; 3], mut r: [f64; 3], d: usize) -> Option<[f64; 3]> {
         r.swap(col, p);
         for row in col + 1..d {
             let f = m[row][col] / m[col][col];
-            for j in col..d {
-                m[row][j] -= f * m[col][j];
+            let pivot = m[col];
+            for (e, p) in m[row].iter_mut().zip(pivot).take(d).skip(col) {
+                *e -= f * p;
             }
             r[row] -= f * r[col];
         }
