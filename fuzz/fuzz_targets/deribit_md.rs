@@ -25,7 +25,8 @@ fn decoder() -> &'static Mutex<MdDecoder> {
             ("BTC-30APR21-60000-C", Kind::Option, "0.0005", "0.1"),
             ("ETH-30APR21-2000-P", Kind::Option, "0.0005", "1"),
         ] {
-            t.push(Instrument::new(n, k, d(tick), d(lot))).expect("unique");
+            t.push(Instrument::new(n, k, d(tick), d(lot)))
+                .expect("unique");
         }
         Mutex::new(MdDecoder::new(Arc::new(t)))
     })

@@ -42,7 +42,9 @@ fn fixture() -> &'static Fixture {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let f = fixture();
     let mut ex = Exchange::new(f.insts.clone(), &f.tape, &f.cfg);
     ex.on_connect(1);

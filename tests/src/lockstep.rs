@@ -101,7 +101,11 @@ pub fn replay(args: &Args) -> Lockstep {
     let refs: Vec<&str> = channels.iter().map(String::as_str).collect();
     let t0 = tape.start_ns();
     let auth = enc
-        .auth_client_credentials(2, "mm-fast-sim", "sim")
+        .auth_client_credentials(
+            2,
+            mm_venues::sim::SIM_CLIENT_ID,
+            mm_venues::sim::SIM_CLIENT_SECRET,
+        )
         .to_string();
     for (conn, req) in [
         // `raw` market-data channels need an authenticated connection, as on Deribit.

@@ -216,3 +216,38 @@ fn fault_syntax_and_errors() {
     let e = run(&a, RunExtras::default()).err().expect("refused");
     assert!(e.contains("--sim-fault needs --venue sim"), "{e}");
 }
+
+#[test]
+fn quotes_while_untrusted_counts_orders_inside_the_gap_window() {
+    use mm_venues::sim::{LedgerSnapshot, SimLogEntry, SimLogKind};
+    let e = |seq: u64, inst: &str, what: SimLogKind| SimLogEntry {
+        seq,
+        tape_ns: seq,
+        instrument: Some(inst.to_string()),
+        what,
+    };
+    let new = || SimLogKind::OrderNew {
+        label: "mmf-1".into(),
+        price_ticks: 1,
+    };
+    let l = LedgerSnapshot {
+        log: vec![
+            e(0, "A", new()),
+            e(1, "A", SimLogKind::ChangeDropped),
+            e(2, "B", new()),
+            e(3, "A", new()),
+            e(
+                4,
+                "A",
+                SimLogKind::OrderEdit {
+                    label: "mmf-1".into(),
+                    price_ticks: 2,
+                },
+            ),
+            e(5, "A", SimLogKind::SnapshotSent),
+            e(6, "A", new()),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(mm_tools::report::quotes_while_untrusted(&l), 2);
+}

@@ -223,3 +223,32 @@ fn wrong_ca_or_host_is_refused() {
     let _ = std::fs::remove_file(pem);
     let _ = std::fs::remove_file(pem_ok);
 }
+
+#[test]
+fn secret_is_redacted_in_effective_settings() {
+    let cmd = mm_tools::config::parse_command_line([
+        "mm-fast",
+        "--client-id",
+        "id1",
+        "--client-secret",
+        "TOPSECRET",
+        "--auth",
+        "credentials",
+    ])
+    .expect("parses");
+    let mm_tools::config::Command::Run(l) = cmd else {
+        panic!("a run")
+    };
+    let s = l
+        .settings
+        .iter()
+        .find(|s| s.flag == "client-secret")
+        .expect("setting");
+    assert_eq!(s.value.as_deref(), Some("<redacted>"));
+    assert!(!format!("{:?}", l.settings).contains("TOPSECRET"));
+    assert_eq!(l.args.client_secret.as_deref(), Some("TOPSECRET"));
+    // A bad --auth is a clear startup error.
+    let a = args(&["--speed", "max", "--auth", "password"]);
+    let e = run(&a, RunExtras::default()).err().expect("refused");
+    assert!(e.contains("--auth") && e.contains("signature"), "{e}");
+}

@@ -150,7 +150,7 @@ fn run_hft(data: &[Event], o: &Opts, tick: f64, lot: f64) -> Result<(f64, f64, i
     const ASK_ID: u64 = 2;
     let t0 = Instant::now();
     loop {
-        match hbt.wait_next_feed(true, i64::MAX) {
+        match hbt.wait_next_feed(true, 60_000_000_000) {
             Ok(ElapseResult::EndOfData) | Err(_) => break,
             Ok(_) => {}
         }

@@ -150,10 +150,9 @@ fn parse_split(argv0: &OsString, rest: &[OsString]) -> Result<(Loaded, BacktestA
         let is_bt = it
             .name
             .as_deref()
-            .is_some_and(|n| bt_flags.contains_key(n) || n == "help");
+            .is_some_and(|n| bt_flags.contains_key(n) || n == "help")
+            || it.tokens[0] == "-h";
         if is_bt {
-            bt_argv.extend(it.tokens);
-        } else if it.tokens[0] == "-h" {
             bt_argv.extend(it.tokens);
         } else {
             mm_argv.extend(it.tokens);

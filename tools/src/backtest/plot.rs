@@ -113,7 +113,9 @@ fn pts(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> Vec<Vec<(f64, f64)>> {
     for s in samples {
         let v = f(s);
         if v.is_finite() {
-            out.last_mut().map(|seg| seg.push((s.t_s, v)));
+            if let Some(seg) = out.last_mut() {
+                seg.push((s.t_s, v));
+            }
         } else if out.last().is_some_and(|seg| !seg.is_empty()) {
             out.push(Vec::new());
         }

@@ -130,6 +130,9 @@ impl FromStr for Fault {
         let Some((k, at)) = t.split_once('@') else {
             return Err(bad("no @SECONDS"));
         };
+        if !TIMED_KINDS.contains(&k.trim()) {
+            return Err(bad(&format!("unknown kind {:?}", k.trim())));
+        }
         let at_secs = match at.trim().parse::<f64>() {
             Ok(x) if x.is_finite() && x >= 0.0 => x,
             _ => return Err(bad(&format!("{at:?} is not a number of seconds >= 0"))),
@@ -202,6 +205,10 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_syntax() {
+        assert!("foo@x"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("unknown kind \"foo\""));
         for bad in [
             "foo@x",
             "foo@1",
