@@ -800,7 +800,12 @@ fn list_instruments(args: &Args) -> Result<(mm_core::instrument::InstrumentTable
     let tape_names: Option<HashSet<String>> = sim
         .as_ref()
         .map(|s| s.instruments().iter().map(|i| i.name.clone()).collect());
-    let mut ws = mm_io::WsClient::connect(&endpoint, &mm_io::WsOptions::default())
+    let mut opts = mm_io::WsOptions::default();
+    if let Some(p) = &args.ca_file {
+        opts.extra_root_pem =
+            Some(std::fs::read(p).map_err(|e| format!("--ca-file {}: {e}", p.display()))?);
+    }
+    let mut ws = mm_io::WsClient::connect(&endpoint, &opts)
         .map_err(|e| format!("connect {endpoint}: {e}"))?;
     let mut enc = Encoder::new();
     let mut all = Vec::new();
