@@ -343,6 +343,10 @@ pub struct Args {
     /// Extra distance of each side during a `widen` cooldown, bps of the reference.
     #[arg(long, value_name = "BPS", default_value_t = 10.0)]
     pub cooldown_widen_bps: f64,
+    /// Widen the `as`/`glft` half-spread by the instrument's maker fee (maker fee × mid): the
+    /// optimal depth under `λ(δ) = A·e^(−κδ)` with a per-fill cost f is f + 1/κ.
+    #[arg(long)]
+    pub model_fees: bool,
     // --- Options (README "Options").
     /// Reference price of option quotes: `mark` (ticker mark price), `theo` (Black-76 theo in
     /// coin; no quote on an option until its ticker gave one) or `mid`. Default: `--reference`.

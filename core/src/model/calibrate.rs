@@ -21,6 +21,12 @@
 //! 5. A fit is used only when σ, A and κ are finite and positive, with at least
 //!    [`MIN_STEPS`] mid changes and [`MIN_BINS`] bins; otherwise the instrument keeps
 //!    quoting with its fixed spread (no coefficients are pushed for it).
+//! 6. **Fees** (`--model-fees`, off by default): the model half-spread is widened by the instrument's maker fee in ticks
+//!    (`maker_fee × mid`, when the fee is positive). With `λ(δ) = A·e^(−κδ)`, the depth that
+//!    maximises the expected edge per unit time `λ(δ)·(δ − f)` is `δ* = f + 1/κ`: a per-fill
+//!    cost `f` shifts the optimal quote out by `f` (Guéant 2017, "Optimal market making",
+//!    §3 with transaction costs; hftbacktest's GLFT example quotes net of fees the same way).
+//!    Without it, a calibrated half-spread below the fee loses on every round trip.
 
 use super::as_glft::{coeffs, Fit};
 use super::{CalibSample, ModelCoeffs, ModelConfig, SampleKind};
@@ -52,6 +58,8 @@ struct InstCalib {
     cur: Step,
     last_mid2: Ticks,
     steps: VecDeque<Step>,
+    /// Maker fee, fraction of notional (only a positive fee widens the quotes).
+    maker_fee: f64,
 }
 
 /// Online calibrator of every instrument of a table (see the module docs). Floats and
@@ -77,7 +85,8 @@ impl Calibrator {
         let max_steps =
             (cfg.calib_window_ns.div_ceil(cfg.step_ns.max(1))).clamp(2, 1 << 22) as usize;
         let insts = (0..table.len())
-            .map(|_| InstCalib {
+            .map(|i| InstCalib {
+                maker_fee: table.get(i as u32).maker_fee,
                 step: u64::MAX,
                 cur: Step { mid2: 0, depth2: 0 },
                 last_mid2: 0,
@@ -179,7 +188,14 @@ impl Calibrator {
                 self.advance(i, step);
             }
             let fit = self.fit(i);
-            let c = coeffs(&self.cfg, i as u32, now, &fit);
+            let mut c = coeffs(&self.cfg, i as u32, now, &fit);
+            let st = &self.insts[i];
+            if self.cfg.fee_aware && c.half_spread_e6 > 0 && st.maker_fee > 0.0 && st.last_mid2 > 0 {
+                let fee_ticks = st.maker_fee * st.last_mid2 as f64 / 2.0;
+                if let Some(f) = super::to_e6(fee_ticks) {
+                    c.half_spread_e6 = c.half_spread_e6.saturating_add(f);
+                }
+            }
             if c.half_spread_e6 > 0 || c.vol_ratio_ppm > 0 {
                 self.pushed += 1;
                 out(c);

@@ -76,6 +76,9 @@ pub enum CooldownAction {
 pub struct ModelConfig {
     /// The model (`--model`).
     pub kind: ModelKind,
+    /// Widen the model half-spread by the instrument's maker fee (`--model-fees`; see
+    /// [`crate::model::calibrate`], step 6).
+    pub fee_aware: bool,
     /// Risk aversion γ, per (tick × unit of q) (`--gamma`, > 0).
     pub gamma: f64,
     /// Avellaneda–Stoikov `T − t` in seconds (`--horizon-secs`, > 0). A perpetual has no
@@ -123,6 +126,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             kind: ModelKind::Fixed,
+            fee_aware: false,
             gamma: 0.05,
             horizon_secs: 1.0,
             calib_window_ns: 600_000_000_000,

@@ -68,6 +68,14 @@ pub trait ModelDriver {
         out: &mut Vec<OrderIntent>,
         tel: &mut TelSink,
     );
+    /// The model's final state per instrument name, for the report (`None`: no model).
+    fn describe(
+        &self,
+        _engine: &Engine,
+        _table: &InstrumentTable,
+    ) -> Option<BTreeMap<String, model::FitOut>> {
+        None
+    }
 }
 
 /// No model: the engine quotes with its configured parameters.
@@ -261,6 +269,11 @@ pub struct BacktestInfo {
     pub venue_rejects: u64,
     /// Swept flags of this run (sweeps only).
     pub params: BTreeMap<String, String>,
+    /// Coefficient sets the engine applied (`--model as|glft`, vol-adaptive spread).
+    pub model_updates: u64,
+    /// The calibrated model at the end, per instrument (absent without a model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_fit: Option<BTreeMap<String, model::FitOut>>,
 }
 
 /// The backtest report: the `mm-fast` report (same keys, same metrics) plus throughput.
@@ -495,6 +508,8 @@ pub fn run(
             venue_fills: venue.stats.fills,
             venue_rejects: venue.stats.rejects,
             params: BTreeMap::new(),
+            model_updates: engine.counters().model_updates,
+            model_fit: model.describe(&engine, table),
         },
     };
     Ok(BacktestOutput {
@@ -544,6 +559,20 @@ pub fn print_summary(r: &BacktestReport) {
         r.run.metrics.marked_pnl,
         r.run.pnl.currency
     );
+    if let Some(fits) = &b.model_fit {
+        let f = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.4}"));
+        for (name, m) in fits {
+            println!(
+                "  model: {name}: {} coefficient sets  σ {} ticks/√s  A {} /s  κ {} /tick  half-spread {:.1} ticks  skew {:.1} ticks per order size",
+                b.model_updates,
+                f(m.sigma_ticks_per_sqrt_s),
+                f(m.a_per_s),
+                f(m.kappa_per_tick),
+                m.half_spread_ticks,
+                m.skew_ticks
+            );
+        }
+    }
 }
 
 /// `mm-fast backtest …`: one run (plots, CSV, summary) or a sweep (ranked table).
