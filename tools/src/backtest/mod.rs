@@ -486,6 +486,14 @@ pub fn run(
     rep.pnl_by_currency = by;
     rep.risk_events = tel.metrics.risk_events.clone();
     rep.metrics = tel.metrics.finish(c.orders_sent, &rep.pnl);
+    // The last sample shows the report's PnL (marked at the final mid, not at the last
+    // once-per-second mark of the metrics).
+    if let Some(last) = samples.last_mut() {
+        last.realized = rep.pnl.realized;
+        last.fees = rep.pnl.fees;
+        last.marked_pnl = rep.pnl.realized + rep.pnl.unrealized - rep.pnl.fees;
+        last.equity = last.marked_pnl;
+    }
     rep.elapsed_s = feed.load_s + replay_s;
     let md_events = feed.events.len() as f64;
     let report = BacktestReport {
