@@ -190,7 +190,8 @@ impl Calibrator {
             let fit = self.fit(i);
             let mut c = coeffs(&self.cfg, i as u32, now, &fit);
             let st = &self.insts[i];
-            if self.cfg.fee_aware && c.half_spread_e6 > 0 && st.maker_fee > 0.0 && st.last_mid2 > 0 {
+            if self.cfg.fee_aware && c.half_spread_e6 > 0 && st.maker_fee > 0.0 && st.last_mid2 > 0
+            {
                 let fee_ticks = st.maker_fee * st.last_mid2 as f64 / 2.0;
                 if let Some(f) = super::to_e6(fee_ticks) {
                     c.half_spread_e6 = c.half_spread_e6.saturating_add(f);

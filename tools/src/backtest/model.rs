@@ -6,14 +6,14 @@
 //! (`tools/src/run.rs`).
 
 use super::{ModelDriver, TelSink};
-use serde::Serialize;
-use std::collections::BTreeMap;
 use mm_core::engine::Engine;
 use mm_core::event::{MdEvent, OrderIntent};
 use mm_core::instrument::InstrumentTable;
 use mm_core::model::driver::ModelDriver as Driver;
 use mm_core::model::from_e6;
 use mm_core::types::Nanos;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The calibrated model of one instrument at the end of a backtest (report field
 /// `backtest.model_fit`); `null` = not estimated (too little data in the window).
