@@ -98,7 +98,7 @@ fn engine_steps_allocate_nothing_over_whole_replays() {
                     acks.push(ExecEvent::ack_of(&it));
                     if it.kind == IntentKind::New {
                         news += 1;
-                        if news % 3 == 0 {
+                        if news.is_multiple_of(3) {
                             acks.push(ExecEvent {
                                 client_id: it.client_id,
                                 price: it.price,
