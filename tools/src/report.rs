@@ -275,6 +275,60 @@ fn transformed(px: f64, inverse_future: bool) -> f64 {
     }
 }
 
+/// Fills the end-of-run part of `rep` every run mode shares: per instrument the book's best
+/// bid/ask, the position and the re-hosting source, then the PnL (`pnl`, `pnl_by_currency`)
+/// marked at each book's final mid (else its last venue mark, `last_marks`, ticks), with index
+/// prices from `index_by_currency` (else an inverse instrument's own mark). Returns those
+/// index prices (USD per coin, by currency) for the USD limits' checks.
+pub fn close_positions(
+    rep: &mut Report,
+    table: &InstrumentTable,
+    engine: &mm_core::engine::Engine,
+    last_marks: &[Option<Ticks>],
+    fills: &[FillRec],
+    index_by_currency: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    use mm_core::book::BookView;
+    let mut marks = vec![None; table.len()];
+    let mut index_usd: BTreeMap<String, f64> = BTreeMap::new();
+    for inst in table.iter() {
+        let id = inst.id;
+        let b = engine.book(id);
+        if let Some(src) = &inst.rehosted_from {
+            rep.rehosted.insert(inst.name.clone(), src.clone());
+        }
+        rep.books.insert(
+            inst.name.clone(),
+            BookOut {
+                best_bid: BookView::best_bid(b).map(|p| inst.price_f64(p)),
+                best_ask: BookView::best_ask(b).map(|p| inst.price_f64(p)),
+            },
+        );
+        rep.positions
+            .insert(inst.name.clone(), inst.amount_f64(engine.position(id)));
+        marks[id as usize] = match b.mid_x2() {
+            Some(m2) => Some(inst.price_f64(m2) / 2.0),
+            None => last_marks
+                .get(id as usize)
+                .copied()
+                .flatten()
+                .map(|m| inst.price_f64(m)),
+        };
+        if inst.kind != Kind::Option && inst.inverse {
+            if let Some(m) = marks[id as usize] {
+                index_usd.entry(inst.base_currency.clone()).or_insert(m);
+            }
+        }
+    }
+    for (cur, v) in index_by_currency {
+        index_usd.insert(cur.clone(), *v);
+    }
+    let (total, by) = pnl(table, fills, &marks, &index_usd);
+    rep.pnl = total;
+    rep.pnl_by_currency = by;
+    index_usd
+}
+
 /// Computes PnL per currency and in USD.
 ///
 /// `marks[i]` is the exit mark price of instrument `i` (price units), `index_usd` the USD

@@ -13,13 +13,12 @@
 
 use crate::cli::{Args, CooldownArg, ModelArg, ReferenceArg, VenueArg};
 use crate::hot::{hot_loop, HotControl, ModelRings};
-use crate::report::{self, BookOut, FillRec, Report, SimLedgerOut};
+use crate::report::{self, FillRec, Report, SimLedgerOut};
 use crate::select::Selection;
-use mm_core::book::BookView;
 use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::{ExecEvent, MdEvent, OrderIntent, Stage, TelKind, Telemetry};
-use mm_core::instrument::{InstrumentTable, Kind};
+use mm_core::instrument::InstrumentTable;
 use mm_core::model::{
     CalibSample, Calibrator, CooldownAction, ModelCoeffs, ModelConfig, ModelKind,
 };
@@ -442,39 +441,14 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                 .insert(c, g.max_abs_vega_e6 as f64 / VEGA_SCALE);
         }
     }
-    let mut marks = vec![None; table.len()];
-    let mut index_usd: BTreeMap<String, f64> = BTreeMap::new();
-    for inst in table.iter() {
-        let id = inst.id;
-        let b = engine.book(id);
-        if let Some(src) = &inst.rehosted_from {
-            rep.rehosted.insert(inst.name.clone(), src.clone());
-        }
-        rep.books.insert(
-            inst.name.clone(),
-            BookOut {
-                best_bid: b.best_bid().map(|p| inst.price_f64(p)),
-                best_ask: b.best_ask().map(|p| inst.price_f64(p)),
-            },
-        );
-        rep.positions
-            .insert(inst.name.clone(), inst.amount_f64(engine.position(id)));
-        marks[id as usize] = match b.mid_x2() {
-            Some(m2) => Some(inst.price_f64(m2) / 2.0),
-            None => tel.marks[id as usize].map(|m| inst.price_f64(m)),
-        };
-        if inst.kind != Kind::Option && inst.inverse {
-            if let Some(m) = marks[id as usize] {
-                index_usd.entry(inst.base_currency.clone()).or_insert(m);
-            }
-        }
-    }
-    for (cur, v) in &tel.index_by_currency {
-        index_usd.insert(cur.clone(), *v);
-    }
-    let (total, by) = report::pnl(&table, &tel.fills, &marks, &index_usd);
-    rep.pnl = total;
-    rep.pnl_by_currency = by;
+    let index_usd = report::close_positions(
+        &mut rep,
+        &table,
+        &engine,
+        &tel.marks,
+        &tel.fills,
+        &tel.index_by_currency,
+    );
     rep.latency_ns = report::latency(&tel.rec);
     if let Some(dir) = &args.hgrm {
         write_hgrm(&tel.rec, dir)?;

@@ -40,14 +40,14 @@ pub mod model;
 pub mod plot;
 pub mod sweep;
 
-use crate::report::{self, BookOut, FillRec, Report};
+use crate::report::{self, FillRec, Report};
 use args::{BacktestArgs, QueueArg};
 use exchange::{ProbFunc, QueueModel, SimVenue};
 use feed::Feed;
 use latency_model::{Histogram, Latency, LatencyModel, SplitMix64};
 use mm_core::engine::{Engine, TelemetrySink};
 use mm_core::event::{ExecEvent, MdEvent, OrderIntent, TelKind, Telemetry};
-use mm_core::instrument::{InstrumentTable, Kind};
+use mm_core::instrument::InstrumentTable;
 use mm_core::types::Nanos;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -454,36 +454,14 @@ pub fn run(
         name: args.name.clone(),
         ..Default::default()
     };
-    let mut marks = vec![None; table.len()];
-    let mut index_usd: BTreeMap<String, f64> = BTreeMap::new();
-    for inst in table.iter() {
-        let id = inst.id;
-        let b = engine.book(id);
-        rep.books.insert(
-            inst.name.clone(),
-            BookOut {
-                best_bid: mm_core::book::BookView::best_bid(b).map(|p| inst.price_f64(p)),
-                best_ask: mm_core::book::BookView::best_ask(b).map(|p| inst.price_f64(p)),
-            },
-        );
-        rep.positions
-            .insert(inst.name.clone(), inst.amount_f64(engine.position(id)));
-        marks[id as usize] = match b.mid_x2() {
-            Some(m2) => Some(inst.price_f64(m2) / 2.0),
-            None => tel.marks[id as usize].map(|m| inst.price_f64(m)),
-        };
-        if inst.kind != Kind::Option && inst.inverse {
-            if let Some(m) = marks[id as usize] {
-                index_usd.entry(inst.base_currency.clone()).or_insert(m);
-            }
-        }
-    }
-    for (cur, v) in &tel.index_by_currency {
-        index_usd.insert(cur.clone(), *v);
-    }
-    let (total, by) = report::pnl(table, &tel.fills, &marks, &index_usd);
-    rep.pnl = total;
-    rep.pnl_by_currency = by;
+    report::close_positions(
+        &mut rep,
+        table,
+        &engine,
+        &tel.marks,
+        &tel.fills,
+        &tel.index_by_currency,
+    );
     rep.risk_events = tel.metrics.risk_events.clone();
     rep.metrics = tel.metrics.finish(c.orders_sent, &rep.pnl);
     // The last sample shows the report's PnL (marked at the final mid, not at the last
