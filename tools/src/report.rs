@@ -452,15 +452,18 @@ pub fn print_summary(r: &Report) {
         "  orders {}  amends {}  cancels {}  rejects {}  fills {}  risk events {}",
         r.orders_sent, r.amends, r.cancels, r.rejects, r.fills, r.risk_event_count
     );
-    println!(
-        "  stopped: {}  faults injected {:?}  rate-limit errors {}  token refreshes {}  \
-         test_requests answered {}",
-        r.stop_reason,
-        r.faults_injected,
-        r.rate_limit_errors,
-        r.token_refreshes,
-        r.test_requests_answered
-    );
+    if !r.stop_reason.is_empty() {
+        // A venue session ran (the backtest has none).
+        println!(
+            "  stopped: {}  faults injected {:?}  rate-limit errors {}  token refreshes {}  \
+             test_requests answered {}",
+            r.stop_reason,
+            r.faults_injected,
+            r.rate_limit_errors,
+            r.token_refreshes,
+            r.test_requests_answered
+        );
+    }
     let m = &r.metrics;
     // The USD figures of the metrics are in the stablecoin when it settles everything.
     let ccy = match r.pnl.currency.as_str() {
