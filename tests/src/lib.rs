@@ -82,3 +82,63 @@ pub fn arm_allocation_count(on: bool) {
 pub fn take_allocation_count() -> u64 {
     COUNT.with(|c| c.replace(0))
 }
+
+/// A venue stand-in for the allocation tests: acknowledges every intent the engine wrote and
+/// fills every third new order in full at its price, then hands those reports to the engine
+/// ([`Engine::on_exec`]) and runs its idle step, all at time `t` (ns). The buffers are
+/// allocated once, in [`AckAndFill::new`]; intents the reports cause stay in `out` for the
+/// next call.
+///
+/// [`Engine::on_exec`]: mm_core::engine::Engine::on_exec
+pub struct AckAndFill {
+    acks: Vec<mm_core::event::ExecEvent>,
+    news: u64,
+}
+
+impl Default for AckAndFill {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AckAndFill {
+    /// Buffers for up to 4096 reports per call.
+    pub fn new() -> Self {
+        AckAndFill {
+            acks: Vec::with_capacity(4096),
+            news: 0,
+        }
+    }
+
+    /// Answers the intents in `out` (see the type's docs).
+    pub fn answer(
+        &mut self,
+        e: &mut mm_core::engine::Engine,
+        out: &mut Vec<mm_core::event::OrderIntent>,
+        tel: &mut Vec<mm_core::event::Telemetry>,
+        t: u64,
+    ) {
+        use mm_core::event::{ExecEvent, ExecKind, IntentKind};
+        for it in out.drain(..) {
+            self.acks.push(ExecEvent::ack_of(&it));
+            if it.kind == IntentKind::New {
+                self.news += 1;
+                if self.news.is_multiple_of(3) {
+                    self.acks.push(ExecEvent {
+                        client_id: it.client_id,
+                        price: it.price,
+                        qty: it.qty,
+                        instrument: it.instrument,
+                        kind: ExecKind::Fill,
+                        side: it.side,
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        for a in self.acks.drain(..) {
+            e.on_exec(&a, t, out, tel);
+        }
+        e.on_idle(t, out, tel);
+    }
+}

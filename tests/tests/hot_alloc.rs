@@ -88,33 +88,12 @@ fn engine_steps_allocate_nothing_over_whole_replays() {
             let mut e = Engine::new(&table, cfg, now);
             let mut out: Vec<OrderIntent> = Vec::with_capacity(4096);
             let mut tel: Vec<Telemetry> = Vec::with_capacity(1 << 20);
-            let mut acks: Vec<ExecEvent> = Vec::with_capacity(4096);
-            let mut news = 0u64;
+            let mut venue = mm_tests::AckAndFill::new();
 
             mm_tests::arm_allocation_count(true);
             for ev in &events {
                 e.on_md(ev, 5, &mut out, &mut tel);
-                for it in out.drain(..) {
-                    acks.push(ExecEvent::ack_of(&it));
-                    if it.kind == IntentKind::New {
-                        news += 1;
-                        if news.is_multiple_of(3) {
-                            acks.push(ExecEvent {
-                                client_id: it.client_id,
-                                price: it.price,
-                                qty: it.qty,
-                                instrument: it.instrument,
-                                kind: ExecKind::Fill,
-                                side: it.side,
-                                ..Default::default()
-                            });
-                        }
-                    }
-                }
-                for a in acks.drain(..) {
-                    e.on_exec(&a, 6, &mut out, &mut tel);
-                }
-                e.on_idle(6, &mut out, &mut tel);
+                venue.answer(&mut e, &mut out, &mut tel, 6);
             }
             e.on_idle(1_000_000, &mut out, &mut tel);
             let _ = e.halt(8, &mut out, &mut tel);
@@ -185,10 +164,9 @@ fn model_steps_allocate_nothing_over_whole_replays() {
         let mut e = Engine::new(&table, cfg, now);
         let mut out: Vec<OrderIntent> = Vec::with_capacity(4096);
         let mut tel: Vec<Telemetry> = Vec::with_capacity(1 << 20);
-        let mut acks: Vec<ExecEvent> = Vec::with_capacity(4096);
+        let mut venue = mm_tests::AckAndFill::new();
         let mut samples: Vec<CalibSample> = Vec::with_capacity(mm_core::engine::CALIB_CAP);
         let mut coeffs: Vec<ModelCoeffs> = Vec::with_capacity(n * 4);
-        let mut news = 0u64;
         let mut allocs = 0u64;
         let mut last_t = 0u64;
         for (k, ev) in events.iter().enumerate() {
@@ -210,27 +188,7 @@ fn model_steps_allocate_nothing_over_whole_replays() {
             for c in coeffs.drain(..) {
                 e.on_model(&c, 5, &mut out, &mut tel);
             }
-            for it in out.drain(..) {
-                acks.push(ExecEvent::ack_of(&it));
-                if it.kind == IntentKind::New {
-                    news += 1;
-                    if news.is_multiple_of(3) {
-                        acks.push(ExecEvent {
-                            client_id: it.client_id,
-                            price: it.price,
-                            qty: it.qty,
-                            instrument: it.instrument,
-                            kind: ExecKind::Fill,
-                            side: it.side,
-                            ..Default::default()
-                        });
-                    }
-                }
-            }
-            for a in acks.drain(..) {
-                e.on_exec(&a, 6, &mut out, &mut tel);
-            }
-            e.on_idle(6, &mut out, &mut tel);
+            venue.answer(&mut e, &mut out, &mut tel, 6);
             mm_tests::arm_allocation_count(false);
             allocs += mm_tests::take_allocation_count();
             // The calibration side (may allocate).
