@@ -142,3 +142,29 @@ impl AckAndFill {
         e.on_idle(t, out, tel);
     }
 }
+
+/// `mm-fast --venue sim --tape TAPE --idle yield --stats-interval 0 EXTRA…` parsed as
+/// [`mm_tools::cli::Args`]: the non-spinning idle policy (the test machines have 2 cores) and
+/// no live stats line, plus the test's own flags.
+///
+/// # Panics
+/// On flags clap refuses (a test bug).
+pub fn sim_args<S: AsRef<str>>(tape: &str, extra: &[S]) -> mm_tools::cli::Args {
+    use clap::Parser;
+    let mut v: Vec<String> = [
+        "mm-fast",
+        "--venue",
+        "sim",
+        "--tape",
+        tape,
+        "--idle",
+        "yield",
+        "--stats-interval",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.as_ref().to_string()));
+    mm_tools::cli::Args::parse_from(v)
+}

@@ -28,29 +28,13 @@ fn run_with(faults: &[&str]) -> RunOutput {
 }
 
 fn run_on(tape: &str, extra: &[&str], faults: &[&str]) -> RunOutput {
-    let tape = data(tape);
-    let mut v: Vec<String> = [
-        "mm-fast",
-        "--venue",
-        "sim",
-        "--tape",
-        tape.as_str(),
-        "--idle",
-        "yield",
-        "--spread-ticks",
-        "2",
-        "--stats-interval",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut v: Vec<String> = vec!["--spread-ticks".into(), "2".into()];
     v.extend(extra.iter().map(|s| s.to_string()));
     for f in faults {
         v.push("--sim-fault".into());
         v.push(f.to_string());
     }
-    let args = Args::parse_from(v);
+    let args = mm_tests::sim_args(&data(tape), &v);
     assert_eq!(args.sim_fault.len(), faults.len());
     run(&args, RunExtras::default()).expect("the run starts and ends")
 }

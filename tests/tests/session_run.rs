@@ -3,7 +3,6 @@
 //! expiry with a short simulator token lifetime, heartbeats answered on both connections, and
 //! the whole run over `wss://` with a test CA (`--ca-file`), a wrong CA or host name refused.
 
-use clap::Parser;
 use mm_tests::{data, DERIBIT_TAPES};
 use mm_tools::cli::Args;
 use mm_tools::run::{run, RunExtras};
@@ -15,25 +14,9 @@ use rcgen::{
 use std::path::PathBuf;
 
 fn args(extra: &[&str]) -> Args {
-    let tape = data(DERIBIT_TAPES[2]);
-    let mut v: Vec<String> = [
-        "mm-fast",
-        "--venue",
-        "sim",
-        "--tape",
-        tape.as_str(),
-        "--idle",
-        "yield",
-        "--spread-ticks",
-        "2",
-        "--stats-interval",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    Args::parse_from(v)
+    let mut v = vec!["--spread-ticks", "2"];
+    v.extend_from_slice(extra);
+    mm_tests::sim_args(&data(DERIBIT_TAPES[2]), &v)
 }
 
 #[test]
