@@ -2,28 +2,13 @@
 //! move, gap pulls quotes until the next snapshot, fills move the position, max position
 //! stops the side that would increase it, halt cancels everything.
 
-use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::*;
-use mm_core::instrument::{Instrument, InstrumentTable, Kind};
 use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::types::Side;
 
-fn clock() -> u64 {
-    42
-}
-
-fn table() -> InstrumentTable {
-    let mut t = InstrumentTable::new();
-    t.push(Instrument::new(
-        "BTC-PERPETUAL",
-        Kind::Perpetual,
-        Dec::new(5, 1),
-        Dec::new(10, 0),
-    ))
-    .unwrap();
-    t
-}
+mod common;
+use common::{clock, table};
 
 fn engine(max_pos: i64) -> Engine {
     let t = table();

@@ -3,31 +3,16 @@
 //! the imbalance shifts the reference, a large trade pulls or widens for the cooldown, the
 //! volatility ratio scales the spread, and calibration samples come out of `on_md`.
 
-use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::*;
-use mm_core::instrument::{Instrument, InstrumentTable, Kind};
 use mm_core::model::{
     CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind,
 };
 use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::types::Side;
 
-fn clock() -> u64 {
-    42
-}
-
-fn table() -> InstrumentTable {
-    let mut t = InstrumentTable::new();
-    t.push(Instrument::new(
-        "BTC-PERPETUAL",
-        Kind::Perpetual,
-        Dec::new(5, 1),
-        Dec::new(10, 0),
-    ))
-    .unwrap();
-    t
-}
+mod common;
+use common::{clock, table};
 
 fn engine(model: ModelConfig) -> Engine {
     let t = table();
