@@ -171,8 +171,22 @@ pub enum ExecKind {
     CancelAllDone = 5,
     /// The order connection dropped: orders' fates are unknown until reconciled.
     Disconnected = 6,
-    /// The order connection is up, authenticated and subscribed.
+    /// The order connection is up, authenticated and subscribed, and (after a reconnect or
+    /// a restart) the venue's open orders, fills and positions are reconciled: quoting may
+    /// resume.
     Connected = 7,
+    /// Reconciliation: the venue's position of `instrument` is `qty` lots (signed: + long,
+    /// − short), from `private/get_positions`. Sent after the missed fills have been
+    /// reported, so a difference from the engine's own position is a real mismatch.
+    Position = 8,
+    /// Market-maker protection tripped (`user.mmp_trigger`, dossier §5.7): the venue cancelled
+    /// the MMP orders/quotes of the index of `instrument` (or of every instrument with
+    /// `instrument == u32::MAX`); `price` = `frozen_until` in ms since the epoch (0 = until
+    /// `private/reset_mmp`).
+    MmpTriggered = 9,
+    /// MMP was reset (`private/reset_mmp` acknowledged or `frozen_until` passed) for the
+    /// index of `instrument` (or all with `u32::MAX`): quoting may resume.
+    MmpReset = 10,
 }
 
 /// A report from the gateway to the hot thread (exec ring payload). 64 bytes.

@@ -92,6 +92,56 @@ fn sim_resting_bid_filled_when_recorded_ask_falls_through_it() {
 }
 
 #[test]
+fn sim_user_trades_history_pages_from_a_start_id() {
+    // The fill of the test above, fetched again as reconciliation does after a reconnect.
+    let sim = start(tape_0405());
+    let mut c = Client::connect(&sim.url());
+    c.auth("mm");
+    c.result(
+        "private/buy",
+        json!({"instrument_name":"ETH-30APR21-2240-P","amount":5,"price":0.0975,"label":"mmf-7","post_only":true}),
+    );
+    c.result(
+        "public/subscribe",
+        json!({"channels":["book.ETH-30APR21-2240-P.raw"]}),
+    );
+    c.drain(|| sim.tape_finished(), Duration::from_millis(300));
+    let r = c.result(
+        "private/get_user_trades_by_currency",
+        json!({"currency":"ETH","sorting":"asc","count":1000}),
+    );
+    let trades = r["trades"].as_array().unwrap();
+    assert_eq!(trades.len(), 1, "{r}");
+    assert_eq!(r["has_more"], false);
+    assert_eq!(trades[0]["label"], "mmf-7");
+    assert_eq!(trades[0]["amount"].as_f64(), Some(5.0));
+    let id: u64 = trades[0]["trade_id"].as_str().unwrap().parse().unwrap();
+    // From the next id on: nothing; another currency: nothing; another account: nothing.
+    let r = c.result(
+        "private/get_user_trades_by_currency",
+        json!({"currency":"ETH","start_id":(id + 1).to_string(),"count":10}),
+    );
+    assert_eq!(r["trades"], json!([]));
+    let r = c.result(
+        "private/get_user_trades_by_currency",
+        json!({"currency":"BTC","count":10}),
+    );
+    assert_eq!(r["trades"], json!([]));
+    let mut other = Client::connect(&sim.url());
+    other.auth("someone-else");
+    let r = other.result(
+        "private/get_user_trades_by_currency",
+        json!({"currency":"ETH","count":10}),
+    );
+    assert_eq!(r["trades"], json!([]));
+    let r = c.call(
+        "private/get_user_trades_by_currency",
+        json!({"currency":"ETH","count":0}),
+    );
+    assert_eq!(err_code(&r), -32602);
+}
+
+#[test]
 fn sim_post_only_rules() {
     let (sim, mut c) = finished_tardis("po");
     let (bb, ba) = sim.ledger().books["BTC-PERPETUAL"];

@@ -383,6 +383,25 @@ impl Encoder {
         self.end()
     }
 
+    /// `private/get_user_trades_by_currency {currency, start_id?, count, sorting: "asc"}`
+    /// (reconciliation: the fills from trade id `start_id` on, oldest first; `count` 1–1000).
+    pub fn get_user_trades_by_currency(
+        &mut self,
+        id: u64,
+        currency: &str,
+        start_id: Option<u64>,
+        count: u32,
+    ) -> &str {
+        self.begin(id, "private/get_user_trades_by_currency");
+        self.kv_str("currency", currency);
+        if let Some(s) = start_id {
+            self.kv_str("start_id", &s.to_string());
+        }
+        self.kv_u64("count", count as u64);
+        self.kv_str("sorting", "asc");
+        self.end()
+    }
+
     /// `private/get_positions {currency}` (reconciliation).
     pub fn get_positions(&mut self, id: u64, currency: &str) -> &str {
         self.begin(id, "private/get_positions");

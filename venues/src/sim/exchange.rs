@@ -160,6 +160,17 @@ struct TradeRec {
     ms: u64,
 }
 
+/// One fill in the account history (`private/get_user_trades_by_currency`).
+#[derive(Clone, Debug)]
+struct UserTradeRec {
+    account: String,
+    inst: InstrumentId,
+    /// Numeric trade id (ids are issued in increasing order).
+    trade_num: u64,
+    /// The `user_trade` object, as sent on `user.trades`.
+    json: String,
+}
+
 #[derive(Deserialize)]
 struct Req<'a> {
     #[serde(borrow)]
@@ -268,6 +279,9 @@ pub struct Exchange {
     drops: Vec<ConnId>,
     closes: Vec<ConnId>,
     fills: Vec<SimFill>,
+    /// Every fill as a `user_trade` object, for `private/get_user_trades_by_currency`
+    /// (reconciliation after a reconnect or a restart).
+    trade_history: Vec<UserTradeRec>,
     fees: BTreeMap<String, f64>,
     log: Vec<SimLogEntry>,
     stats: SimStats,
@@ -353,6 +367,7 @@ impl Exchange {
             drops: Vec::new(),
             closes: Vec::new(),
             fills: Vec::new(),
+            trade_history: Vec::new(),
             fees: BTreeMap::new(),
             log: Vec::new(),
             stats: SimStats::default(),
@@ -1213,6 +1228,10 @@ impl Exchange {
                 let o = self.open.get(&num).or_else(|| self.closed.get(&num));
                 Ok(Handled::ok(o.map_or("null".into(), |o| self.order_json(o))))
             }
+            "private/get_user_trades_by_currency" => {
+                let filter = self.currency_kind_filter(p, true)?;
+                Ok(Handled::ok(self.user_trades_json(acct, p, filter)?))
+            }
             "private/get_positions" => {
                 let filter = self.currency_kind_filter(p, false)?;
                 Ok(Handled::ok(self.positions_json(acct, filter)))
@@ -1789,6 +1808,15 @@ impl Exchange {
         let prefixes = self.user_prefixes("orders", o.inst);
         outs.extend(self.fanout(&prefixes, &oj, Some(&o.account)));
         if !trades.is_empty() {
+            for t in trades {
+                let one = self.trades_json(o, std::slice::from_ref(t));
+                self.trade_history.push(UserTradeRec {
+                    account: o.account.clone(),
+                    inst: o.inst,
+                    trade_num: t.trade_id.parse().unwrap_or(0),
+                    json: one[1..one.len() - 1].to_string(),
+                });
+            }
             let tj = self.trades_json(o, trades);
             let prefixes = self.user_prefixes("trades", o.inst);
             outs.extend(self.fanout(&prefixes, &tj, Some(&o.account)));
@@ -1979,6 +2007,66 @@ impl Exchange {
             .int("leverage", 50);
         j.end();
         s
+    }
+
+    /// `private/get_user_trades_by_currency` result `{trades, has_more}`: the account's fills
+    /// in trade-id order, from `start_id` (inclusive) when given, at most `count` (default
+    /// 10, 1–1000, as the venue). `sorting` `asc` (default here) or `desc`.
+    fn user_trades_json(
+        &self,
+        acct: &str,
+        p: &Params<'_>,
+        f: impl Fn(&Order) -> bool,
+    ) -> Result<String, RpcError> {
+        let num = |k: &str| -> Result<Option<u64>, RpcError> {
+            match p.opt_dec(k)? {
+                None => Ok(None),
+                Some(d) => d
+                    .div_exact(mm_core::decimal::Dec::new(1, 0))
+                    .filter(|v| *v >= 0)
+                    .map(|v| Some(v as u64))
+                    .ok_or_else(|| bad_param("wrong format", k)),
+            }
+        };
+        let start = num("start_id")?;
+        let count = num("count")?.unwrap_or(10);
+        if !(1..=1000).contains(&count) {
+            return Err(bad_param("must be between 1 and 1000", "count"));
+        }
+        let desc = match p.opt_str("sorting")?.as_deref() {
+            None | Some("asc") | Some("default") => false,
+            Some("desc") => true,
+            Some(_) => return Err(bad_param("wrong format", "sorting")),
+        };
+        let mut rows: Vec<&UserTradeRec> = self
+            .trade_history
+            .iter()
+            .filter(|t| t.account == acct && f(&probe_order(t.inst)))
+            .filter(|t| {
+                start.is_none_or(|s| {
+                    if desc {
+                        t.trade_num <= s
+                    } else {
+                        t.trade_num >= s
+                    }
+                })
+            })
+            .collect();
+        if desc {
+            rows.reverse();
+        }
+        let has_more = rows.len() as u64 > count;
+        let mut s = String::from("{\"trades\":[");
+        for (k, t) in rows.iter().take(count as usize).enumerate() {
+            if k > 0 {
+                s.push(',');
+            }
+            s.push_str(&t.json);
+        }
+        s.push_str("],\"has_more\":");
+        s.push_str(if has_more { "true" } else { "false" });
+        s.push('}');
+        Ok(s)
     }
 
     fn positions_json(&self, acct: &str, f: impl Fn(&Order) -> bool) -> String {
