@@ -142,6 +142,80 @@ fn sim_user_trades_history_pages_from_a_start_id() {
 }
 
 #[test]
+fn reconcile_queries_read_fills_positions_and_open_orders() {
+    use mm_venues::deribit::encode::Encoder;
+    use mm_venues::deribit::feed::{login, SessionOpts};
+    use mm_venues::deribit::reconcile::{fetch_open_orders, fetch_positions, fetch_trades_since};
+    use mm_venues::deribit::session::{AuthMethod, Credentials};
+    let sim = start(tape_0405());
+    let mut c = Client::connect(&sim.url());
+    c.auth("mm");
+    c.result(
+        "private/buy",
+        json!({"instrument_name":"ETH-30APR21-2240-P","amount":5,"price":0.0975,"label":"mmf-1","post_only":true}),
+    );
+    c.result(
+        "private/sell",
+        json!({"instrument_name":"ETH-30APR21-2240-P","amount":3,"price":0.5,"label":"mmf-2","post_only":true}),
+    );
+    c.result(
+        "public/subscribe",
+        json!({"channels":["book.ETH-30APR21-2240-P.raw"]}),
+    );
+    c.drain(|| sim.tape_finished(), Duration::from_millis(300));
+    // The engine's own order connection, as after a reconnect.
+    let mut ws = mm_io::WsClient::connect(&sim.url(), &Default::default()).unwrap();
+    let mut enc = Encoder::new();
+    let opts = SessionOpts {
+        creds: Credentials {
+            client_id: "mm".into(),
+            client_secret: "s".into(),
+            method: AuthMethod::Credentials,
+        },
+        heartbeat_s: 0,
+    };
+    login(&mut ws, &mut enc, 1, &opts, || 0).unwrap();
+    let mut next_id = 10;
+    let mut pages = Vec::new();
+    let last = fetch_trades_since(&mut ws, &mut enc, &mut next_id, "ETH", None, |p| {
+        pages.push(String::from_utf8(p.to_vec()).unwrap())
+    })
+    .unwrap();
+    let trades: Value = serde_json::from_str(&pages[0]).unwrap();
+    assert_eq!(trades.as_array().unwrap().len(), 1, "{trades}");
+    assert_eq!(trades[0]["label"], "mmf-1");
+    assert_eq!(last.as_deref(), trades[0]["trade_id"].as_str());
+    // Resuming from the last id returns it again (inclusive start) and nothing newer.
+    let mut again = 0;
+    let last2 = fetch_trades_since(
+        &mut ws,
+        &mut enc,
+        &mut next_id,
+        "ETH",
+        last.as_deref(),
+        |p| {
+            again += serde_json::from_slice::<Value>(p)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+        },
+    )
+    .unwrap();
+    assert_eq!((again, last2), (1, last));
+    let pos = fetch_positions(&mut ws, &mut enc, &mut next_id, "ETH").unwrap();
+    let p = pos
+        .iter()
+        .find(|p| p.instrument == "ETH-30APR21-2240-P")
+        .unwrap();
+    assert_eq!(p.size, 5.0);
+    let open = fetch_open_orders(&mut ws, &mut enc, &mut next_id, "ETH").unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!((open[0].label.as_str(), open[0].amount), ("mmf-2", 3.0));
+    assert_eq!(open[0].side, mm_core::types::Side::Ask);
+}
+
+#[test]
 fn sim_post_only_rules() {
     let (sim, mut c) = finished_tardis("po");
     let (bb, ba) = sim.ledger().books["BTC-PERPETUAL"];

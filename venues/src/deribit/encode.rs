@@ -384,18 +384,19 @@ impl Encoder {
     }
 
     /// `private/get_user_trades_by_currency {currency, start_id?, count, sorting: "asc"}`
-    /// (reconciliation: the fills from trade id `start_id` on, oldest first; `count` 1–1000).
+    /// (reconciliation: the fills from trade id `start_id` on, inclusive, oldest first;
+    /// `count` 1–1000). Trade ids are strings on the venue (`"123"` for BTC, `"ETH-15"`).
     pub fn get_user_trades_by_currency(
         &mut self,
         id: u64,
         currency: &str,
-        start_id: Option<u64>,
+        start_id: Option<&str>,
         count: u32,
     ) -> &str {
         self.begin(id, "private/get_user_trades_by_currency");
         self.kv_str("currency", currency);
         if let Some(s) = start_id {
-            self.kv_str("start_id", &s.to_string());
+            self.kv_str("start_id", s);
         }
         self.kv_u64("count", count as u64);
         self.kv_str("sorting", "asc");

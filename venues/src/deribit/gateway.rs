@@ -18,7 +18,7 @@
 use crate::deribit::encode::Encoder;
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
 use crate::deribit::private::{
-    decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult,
+    decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
 use crate::deribit::session::AuthState;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
@@ -120,6 +120,7 @@ pub struct OrderSession {
     pending: HashMap<u64, Pending>,
     venue_ids: HashMap<ClientId, String>,
     seen_trades: HashSet<String>,
+    last_trade_id: HashMap<String, String>,
     answer_test: bool,
     auth: Option<AuthState>,
     /// What the session counted (requests, errors, fills, …).
@@ -136,6 +137,7 @@ impl OrderSession {
             pending: HashMap::with_capacity(4096),
             venue_ids: HashMap::with_capacity(4096),
             seen_trades: HashSet::with_capacity(4096),
+            last_trade_id: HashMap::new(),
             answer_test: false,
             auth: None,
             stats: GatewayStats::default(),
@@ -230,6 +232,65 @@ impl OrderSession {
         let id = self.next_id;
         self.next_id += 1;
         Some(self.enc.test(id))
+    }
+
+    /// The newest trade id of ours seen in base currency `currency` (`BTC`, `ETH`, …):
+    /// reconciliation asks the venue for the fills from there on
+    /// ([`crate::deribit::reconcile::fetch_trades_since`]).
+    pub fn last_trade_id(&self, currency: &str) -> Option<&str> {
+        self.last_trade_id.get(currency).map(|s| s.as_str())
+    }
+
+    /// Turns a `user_trade` list (a `user.trades` notification, or a page of
+    /// `private/get_user_trades_by_currency` during reconciliation) into `Fill` events: each
+    /// `trade_id` once, ours only (label `mmf-<id>`), instruments of the table only.
+    pub fn on_trades(&mut self, trades: TradesView<'_>, t_recv: u64, out: &mut Vec<ExecEvent>) {
+        let table = &*self.table;
+        let stats = &mut self.stats;
+        for t in trades.iter() {
+            let Ok(t) = t else {
+                stats.decode_errors += 1;
+                continue;
+            };
+            if !self.seen_trades.insert(t.trade_id.to_string()) {
+                stats.duplicate_trades += 1;
+                continue;
+            }
+            let Some(inst_id) = table.id(t.instrument_name) else {
+                continue;
+            };
+            // The newest trade id per currency: where reconciliation resumes.
+            let cur = &table.get(inst_id).base_currency;
+            match self.last_trade_id.get_mut(cur) {
+                Some(v) if trade_num(v) >= trade_num(t.trade_id) => {}
+                Some(v) => *v = t.trade_id.to_string(),
+                None => {
+                    self.last_trade_id
+                        .insert(cur.clone(), t.trade_id.to_string());
+                }
+            }
+            let Some(cid) = parse_label(t.label) else {
+                stats.foreign_fills += 1;
+                continue;
+            };
+            let inst = table.get(inst_id);
+            let price = inst.ticks_round(t.price).unwrap_or(0);
+            let qty = inst.lots_round(t.amount).unwrap_or(0);
+            let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
+            stats.fills += 1;
+            out.push(ExecEvent {
+                t_recv,
+                client_id: cid,
+                price,
+                qty,
+                fee_nano,
+                instrument: inst_id,
+                kind: ExecKind::Fill,
+                side: t.side,
+                maker: t.maker as u8,
+                ..Default::default()
+            });
+        }
     }
 
     /// Handles one frame read from the order connection at `t_recv`: pushes the events it
@@ -374,42 +435,7 @@ impl OrderSession {
                     }
                 }
             }
-            Ok(PrivateMsg::Trades(trades)) => {
-                for t in trades.iter() {
-                    let Ok(t) = t else {
-                        stats.decode_errors += 1;
-                        continue;
-                    };
-                    if !self.seen_trades.insert(t.trade_id.to_string()) {
-                        stats.duplicate_trades += 1;
-                        continue;
-                    }
-                    let Some(inst_id) = table.id(t.instrument_name) else {
-                        continue;
-                    };
-                    let Some(cid) = parse_label(t.label) else {
-                        stats.foreign_fills += 1;
-                        continue;
-                    };
-                    let inst = table.get(inst_id);
-                    let price = inst.ticks_round(t.price).unwrap_or(0);
-                    let qty = inst.lots_round(t.amount).unwrap_or(0);
-                    let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
-                    stats.fills += 1;
-                    out.push(ExecEvent {
-                        t_recv,
-                        client_id: cid,
-                        price,
-                        qty,
-                        fee_nano,
-                        instrument: inst_id,
-                        kind: ExecKind::Fill,
-                        side: t.side,
-                        maker: t.maker as u8,
-                        ..Default::default()
-                    });
-                }
-            }
+            Ok(PrivateMsg::Trades(trades)) => self.on_trades(trades, t_recv, out),
             Ok(_) => {}
         }
     }
@@ -627,4 +653,12 @@ fn order_event(
         _ => ExecKind::Accepted,
     };
     (kind, qty)
+}
+
+/// The number in a venue trade id (`"123"`, `"ETH-15"` → 15; 0 if none), for ordering.
+fn trade_num(id: &str) -> u64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
 }

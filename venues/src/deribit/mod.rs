@@ -15,6 +15,7 @@ pub mod instruments;
 pub mod json;
 pub mod md;
 pub mod private;
+pub mod reconcile;
 pub mod session;
 
 use mm_core::types::InstrumentId;

@@ -2028,7 +2028,17 @@ impl Exchange {
                     .ok_or_else(|| bad_param("wrong format", k)),
             }
         };
-        let start = num("start_id")?;
+        // Venue trade ids are strings, `"123"` or `"ETH-15"`: the number after the last `-`.
+        let start = match p.opt_str("start_id") {
+            Ok(Some(id)) => Some(
+                id.rsplit('-')
+                    .next()
+                    .and_then(|d| d.parse::<u64>().ok())
+                    .ok_or_else(|| bad_param("wrong format", "start_id"))?,
+            ),
+            Ok(None) => None,
+            Err(_) => num("start_id")?,
+        };
         let count = num("count")?.unwrap_or(10);
         if !(1..=1000).contains(&count) {
             return Err(bad_param("must be between 1 and 1000", "count"));
