@@ -279,6 +279,13 @@ pub struct Counters {
     pub calib_dropped: u64,
     /// Adverse-selection cooldowns started (large trade or fast move).
     pub cooldowns: u64,
+    /// New/amend intents emitted for an instrument whose book was not trusted, or while the
+    /// order connection was not up (must stay 0: every quoting path checks first; counted at
+    /// the emission point, `emit_new`/`send_amend`).
+    pub quotes_while_untrusted: u64,
+    /// Reconciliation `Position` reports that differed from the engine's position (the
+    /// venue's was adopted; a `PositionMismatch` risk event each).
+    pub position_mismatches: u64,
 }
 
 /// Scale of the inverse-future coin accumulator (`Σ side·lots·Q / price_ticks`).
@@ -1196,7 +1203,12 @@ impl Engine {
         let i = ev.instrument as usize;
         match ev.kind {
             ExecKind::Connected => {
+                // Reconciled with the venue: quote again (each instrument once its book is
+                // trusted; `on_idle` re-quotes the dirty ones).
                 self.gateway_up = true;
+                for k in 0..self.insts.len() {
+                    self.mark_dirty(k);
+                }
                 return;
             }
             ExecKind::Disconnected => {
@@ -1251,6 +1263,10 @@ impl Engine {
                 self.recount_order(ev.client_id);
             }
             ExecKind::Cancelled => self.drop_order(ev.client_id),
+            ExecKind::Position => {
+                self.adopt_position(i, ev.qty, t_pop, tel);
+                return;
+            }
             ExecKind::Fill => {
                 self.counters.fills += 1;
                 self.book_fill(i, ev);
@@ -1537,6 +1553,36 @@ impl Engine {
             c: st.index_e4,
             ..Default::default()
         });
+    }
+
+    /// Reconciliation (`ExecKind::Position`): the venue says instrument `i`'s position is
+    /// `venue` lots. When it differs from ours, counts a mismatch, raises a
+    /// `PositionMismatch` risk event (`b` = venue lots, `c` = engine lots) and adopts the
+    /// venue's position, booking the difference at the current reference price (mid, else
+    /// mark; position only when neither is known) so the PnL accounting stays consistent.
+    fn adopt_position(&mut self, i: usize, venue: Lots, t_pop: Nanos, tel: &mut impl TelemetrySink) {
+        let have = self.insts[i].position;
+        if venue == have {
+            return;
+        }
+        self.counters.position_mismatches += 1;
+        self.risk_event(RiskCode::PositionMismatch, i, venue, have, 0, t_pop, tel);
+        let ref2 = self.mark_ref2(i);
+        if ref2 > 0 {
+            let d = venue - have;
+            let ev = ExecEvent {
+                price: ref2 / 2,
+                qty: d.abs(),
+                side: if d > 0 { Side::Bid } else { Side::Ask },
+                ..Default::default()
+            };
+            self.book_fill(i, &ev);
+        } else {
+            self.insts[i].position = venue;
+        }
+        self.recount_exposure(i);
+        self.recount_greeks(i);
+        self.mark_dirty(i);
     }
 
     /// Books a fill into the position and the PnL accounting (entry cost, cash, fees).
@@ -1913,6 +1959,10 @@ impl Engine {
         let st = &self.insts[i];
         let pos = st.position;
         if hard == NO_LIMIT || st.flatten != 0 || pos == 0 || pos.abs() < hard || self.halted {
+            return;
+        }
+        // No order while the book is untrusted or the order connection is down.
+        if !st.trusted || !self.gateway_up || self.stale {
             return;
         }
         if out.free() == 0 {
@@ -2313,10 +2363,21 @@ impl Engine {
             flags,
         };
         self.log_quote(tel, &it, why.0, why.1, qty);
+        self.count_untrusted(i);
         out.push(it);
         self.counters.orders_sent += 1;
         self.recount_order(id);
         Some(id)
+    }
+
+    /// Counts a new/amend about to be emitted for instrument `i` while its book is untrusted
+    /// or the order connection is down (`Counters::quotes_while_untrusted`; a bug if ever
+    /// non-zero, logged by the run).
+    #[inline]
+    fn count_untrusted(&mut self, i: usize) {
+        if !self.gateway_up || !self.insts[i].trusted {
+            self.counters.quotes_while_untrusted += 1;
+        }
     }
 
     /// Sends a new post-only quote into working slot `at.0` for ladder level `at.1`.
@@ -2379,6 +2440,7 @@ impl Engine {
             flags: intent_flags::POST_ONLY,
         };
         self.log_quote(tel, &it, why.0, why.1, open);
+        self.count_untrusted(i);
         out.push(it);
         self.counters.amends += 1;
         self.recount_order(id);

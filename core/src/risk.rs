@@ -92,6 +92,9 @@ pub enum RiskCode {
     /// Not quotable: the instrument's delta or vega per lot is unknown (no option ticker, no
     /// index yet) while a delta/vega limit is set (`b` = side index).
     NoGreeks = 19,
+    /// Reconciliation after a reconnect found a position different from the engine's: the
+    /// venue's was adopted (`b` = venue lots, `c` = engine lots before).
+    PositionMismatch = 20,
 }
 
 /// Why [`crate::engine::Engine::halt_for`] stopped quoting (carried in `b` of the `Halt` risk
@@ -142,6 +145,7 @@ impl RiskCode {
             RiskCode::MaxDelta => "max_delta",
             RiskCode::MaxVega => "max_vega",
             RiskCode::NoGreeks => "no_greeks",
+            RiskCode::PositionMismatch => "position_mismatch",
         }
     }
 
@@ -166,6 +170,7 @@ impl RiskCode {
             RiskCode::Flatten => "reduce_only_ioc",
             RiskCode::StopLoss | RiskCode::DailyLoss => "cancel_all+halt",
             RiskCode::Shutdown => "cancel_all",
+            RiskCode::PositionMismatch => "adopt_venue_position",
         }
     }
 
@@ -197,6 +202,7 @@ impl RiskCode {
             17 => RiskCode::MaxDelta,
             18 => RiskCode::MaxVega,
             19 => RiskCode::NoGreeks,
+            20 => RiskCode::PositionMismatch,
             _ => return None,
         })
     }

@@ -386,6 +386,11 @@ pub struct Args {
     /// 10; the embedded simulator accepts 1 and more); 0 = no heartbeats.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub heartbeat_secs: u32,
+    /// After a lost connection (market data or orders), keep reconnecting for at most this
+    /// many seconds (full-jitter exponential backoff 100 ms … 5 s); then the run ends with
+    /// exit code 4. 0 = never reconnect (a lost connection ends the run at once).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub reconnect_max_secs: f64,
     /// PEM file of CA certificates trusted for `wss://` in addition to the public web PKI
     /// roots (e.g. a test CA, or a TLS-terminating proxy's CA).
     #[arg(long, value_name = "PEM")]

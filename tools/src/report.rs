@@ -186,11 +186,30 @@ pub struct Report {
     pub gaps_detected: u64,
     /// Replies with error `10028 too_many_requests`.
     pub rate_limit_errors: u64,
-    /// Reconnections (0: reconnecting is not implemented yet; a lost connection ends the run).
+    /// Successful reconnects, both connections (`reconnects_md + reconnects_order`): lost,
+    /// backed off, reconnected, logged in, resubscribed (and, for the order connection,
+    /// reconciled).
     pub reconnects: u64,
-    /// New/amend requests the simulator received for an instrument between a dropped book
-    /// change (gap fault) and the snapshot that repaired that book (sim only): quotes sent
-    /// while the engine's book was, in truth, missing a change.
+    /// Reconnects of the market-data connection.
+    pub reconnects_md: u64,
+    /// Reconnects of the order connection (each followed by a reconciliation).
+    pub reconnects_order: u64,
+    /// Orders of ours the venue still held after a reconnect (orphans), cancelled by
+    /// reconciliation.
+    pub orphans_cancelled: u64,
+    /// Fills recovered by reconciliation (`private/get_user_trades_by_currency`) that had not
+    /// arrived on `user.trades` (missed while disconnected).
+    pub missed_fills_recovered: u64,
+    /// Intents answered locally with reject code 90001 (`NOT_CONNECTED`) while the order
+    /// connection was down.
+    pub rejected_while_down: u64,
+    /// Reconciliation positions that differed from the engine's (the venue's was adopted;
+    /// must be 0 when no fill was lost).
+    pub position_mismatches: u64,
+    /// Quotes sent while untrusted: new/amend intents the engine emitted while a book was
+    /// untrusted or the order connection down (engine count, checked at the emission point),
+    /// plus (sim) the new/amend requests the simulator received for an instrument between a
+    /// dropped book change (gap fault) and the snapshot that repaired that book. Must be 0.
     pub quotes_while_untrusted: Option<u64>,
     /// Orders the simulator holds open for us at the end beyond those the engine still
     /// considers live (sim only; 0 = every open venue order is known to the engine).
@@ -462,6 +481,17 @@ pub fn print_summary(r: &Report) {
             r.rate_limit_errors,
             r.token_refreshes,
             r.test_requests_answered
+        );
+        println!(
+            "  reconnects {} (md {}, orders {})  orphans cancelled {}  missed fills recovered {}  \
+             position mismatches {}  quotes while untrusted {}",
+            r.reconnects,
+            r.reconnects_md,
+            r.reconnects_order,
+            r.orphans_cancelled,
+            r.missed_fills_recovered,
+            r.position_mismatches,
+            r.quotes_while_untrusted.unwrap_or(0)
         );
     }
     let m = &r.metrics;

@@ -25,6 +25,7 @@ use mm_core::model::{
 use mm_core::quote::{QuoteParams, Reference, SpreadMode};
 use mm_io::ring::{ring, Consumer};
 use mm_io::{Idle, LatencyRecorder, WsClient, WsOptions};
+use mm_venues::deribit::backoff::{BackoffPolicy, ReconnectOpts};
 use mm_venues::deribit::feed::{self, Credentials, SessionOpts};
 use mm_venues::deribit::{gateway, instruments};
 use mm_venues::sim::{Sim, SimConfig, SimHandle};
@@ -153,6 +154,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         opts.extra_root_pem =
             Some(std::fs::read(p).map_err(|e| format!("--ca-file {}: {e}", p.display()))?);
     }
+    let reconnect = reconnect_opts(args, &endpoint, &opts)?;
 
     // Order session + instruments.
     let mut order_ws =
@@ -198,11 +200,13 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let table = table.clone();
         let stop = stop_md.clone();
         let session = session.clone();
+        let rc = reconnect.clone();
         std::thread::Builder::new()
             .name("mm-md".into())
             .spawn(move || {
                 feed::run_feed(
                     md_ws,
+                    &rc,
                     table,
                     &session,
                     &mut md_tx,
@@ -219,11 +223,15 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let table = table.clone();
         let stop = stop_gw.clone();
         let dry = args.dry_run;
+        let rc = reconnect.clone();
+        let session = session.clone();
         std::thread::Builder::new()
             .name("mm-gateway".into())
             .spawn(move || {
                 gateway::run_gateway(
                     order_ws,
+                    &rc,
+                    &session,
                     table,
                     Some(order_auth),
                     &mut intent_rx,
@@ -422,7 +430,13 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         stop_reason: reason.to_string(),
         gaps_detected: c.gaps,
         rate_limit_errors: gw_stats.error_codes.get(&10028).copied().unwrap_or(0),
-        reconnects: 0,
+        reconnects: md_stats.reconnects + gw_stats.reconnects,
+        reconnects_md: md_stats.reconnects,
+        reconnects_order: gw_stats.reconnects,
+        orphans_cancelled: gw_stats.orphans_cancelled,
+        missed_fills_recovered: gw_stats.missed_fills,
+        rejected_while_down: gw_stats.rejected_while_down,
+        position_mismatches: c.position_mismatches,
         token_refreshes: md_stats.refreshes + gw_stats.refreshes,
         test_requests_answered: md_stats.test_answers + gw_stats.test_answers,
         ..Default::default()
@@ -466,13 +480,30 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             .filter(|o| mm_venues::deribit::private::parse_label(&o.label).is_some())
             .count();
         rep.orphan_orders = Some(ours.saturating_sub(engine.open_orders()));
-        rep.quotes_while_untrusted = Some(crate::report::quotes_while_untrusted(l));
+        let sim_untrusted = crate::report::quotes_while_untrusted(l);
+        if sim_untrusted > 0 {
+            log::error!(
+                "quotes_while_untrusted: the simulator received {sim_untrusted} new/amend \
+                 requests for a gapped book"
+            );
+        }
+        rep.quotes_while_untrusted = Some(sim_untrusted + c.quotes_while_untrusted);
         let mism = compare_ledger(&table, &engine, &tel.fills, l);
         rep.ledger_match = Some(mism.is_empty());
         rep.ledger_mismatches = mism;
         let (n, details) = crate::breaches::count(&table, l, &limits, &index_usd);
         rep.limit_breaches = Some(n);
         rep.limit_breach_details = details;
+    }
+    if c.quotes_while_untrusted > 0 {
+        log::error!(
+            "quotes_while_untrusted: the engine emitted {} new/amend intents while a book was \
+             untrusted or the order connection down",
+            c.quotes_while_untrusted
+        );
+    }
+    if rep.quotes_while_untrusted.is_none() {
+        rep.quotes_while_untrusted = Some(c.quotes_while_untrusted);
     }
     rep.risk_events = tel.metrics.risk_events.clone();
     rep.metrics = tel.metrics.finish(c.orders_sent, &rep.pnl);
@@ -714,6 +745,30 @@ impl TelState {
 pub const STOP_ORDER_CONN_LOST: &str = "order connection lost";
 /// `Report::stop_reason` when the market-data connection was lost (exit code 4 in `mm-fast`).
 pub const STOP_MD_CONN_LOST: &str = "market-data connection lost";
+
+/// The reconnect settings of both connection threads: `--reconnect-max-secs` and the default
+/// backoff (100 ms base, ×2, 5 s cap, full jitter; [`BackoffPolicy`]).
+///
+/// # Errors
+/// A negative or non-finite `--reconnect-max-secs`.
+pub fn reconnect_opts(
+    args: &Args,
+    endpoint: &str,
+    ws: &WsOptions,
+) -> Result<ReconnectOpts, String> {
+    let m = args.reconnect_max_secs;
+    if !(m.is_finite() && (0.0..=1e6).contains(&m)) {
+        return Err("--reconnect-max-secs must be a number of seconds in [0, 1000000]".into());
+    }
+    Ok(ReconnectOpts {
+        endpoint: endpoint.to_string(),
+        ws: ws.clone(),
+        policy: BackoffPolicy {
+            give_up_after: Duration::from_secs_f64(m),
+            ..BackoffPolicy::default()
+        },
+    })
+}
 
 /// The API key: `--client-id`/`--client-secret`, else `DERIBIT_CLIENT_ID`/
 /// `DERIBIT_CLIENT_SECRET`, else (sim only) the simulator's test key; and `--auth`.

@@ -70,7 +70,7 @@ fn main() {
                         || r == mm_tools::run::STOP_MD_CONN_LOST
                     {
                         eprintln!(
-                            "error: {r}: quoting stopped (reconnecting is not implemented); \
+                            "error: {r}: reconnecting gave up (--reconnect-max-secs) or is off; \
                              the venue's cancel-on-disconnect cancels the orders of the order \
                              connection"
                         );

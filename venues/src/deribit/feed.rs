@@ -13,9 +13,15 @@
 //! - a full md ring → the loop waits for room (lossless back-pressure onto TCP), counted;
 //! - heartbeats: every `test_request` is answered with `public/test`; the token is refreshed
 //!   before it expires ([`AuthState::refresh_due`]);
-//! - a disconnect → a `Disconnected` event, then the loop ends (reconnection is the session
-//!   layer's job).
+//! - a disconnect (read error, close, or silence past 3 heartbeat intervals) → a
+//!   `Disconnected` event, then reconnect with full-jitter exponential backoff
+//!   ([`crate::deribit::backoff`]): connect, log in, re-subscribe everything; the books are
+//!   rebuilt from the new snapshots. The loop ends only on `stop` or when reconnecting has
+//!   been given up.
 
+use crate::deribit::backoff::{
+    reconnect, silence_limit, Backoff, BackoffPolicy, Ended, ReconnectOpts,
+};
 use crate::deribit::encode::Encoder;
 use crate::deribit::md::{Frame, MdDecoder};
 use crate::deribit::session::AuthState;
@@ -52,6 +58,10 @@ pub struct FeedStats {
     pub refreshes: u64,
     /// Token refreshes the venue refused.
     pub refresh_errors: u64,
+    /// Successful reconnects after a lost connection.
+    pub reconnects: u64,
+    /// Time spent disconnected (lost → reconnected and subscribed), ns.
+    pub down_ns: u64,
 }
 
 pub use crate::deribit::session::Credentials;
@@ -160,12 +170,124 @@ pub fn login(
     Ok(auth)
 }
 
-/// The md loop. Runs until `stop` is set or the connection drops.
+/// Subscribes the book, ticker and trades channels of every instrument of `table`, in
+/// batches of 100 instruments (subscribe calls are rate-limited separately: batch channels);
+/// request ids from `*next_id` (incremented). Replies are not awaited (the read loop ignores
+/// them).
 ///
-/// `ws` must be connected; this function authenticates and subscribes.
+/// # Errors
+/// A failed write.
+pub fn subscribe_all(
+    ws: &mut WsClient,
+    enc: &mut Encoder,
+    next_id: &mut u64,
+    table: &InstrumentTable,
+) -> Result<(), String> {
+    let names: Vec<String> = table.iter().map(|i| i.name.clone()).collect();
+    for chunk in names.chunks(100) {
+        let chans: Vec<String> = chunk.iter().flat_map(|n| channels_for(n)).collect();
+        let refs: Vec<&str> = chans.iter().map(|s| s.as_str()).collect();
+        let f = enc.subscribe(*next_id, &refs, false).to_string();
+        ws.send_text(&f).map_err(|e| format!("subscribe: {e}"))?;
+        *next_id += 1;
+    }
+    let _ = ws.flush();
+    Ok(())
+}
+
+/// What one frame handler needs besides the frame (one md connection's state).
+struct FrameCtx<'a> {
+    dec: &'a mut MdDecoder,
+    scratch: &'a mut Vec<MdEvent>,
+    stats: &'a mut FeedStats,
+    resub: &'a mut Vec<u32>,
+    answer_test: &'a mut bool,
+    refresh_id: Option<u64>,
+    refresh_reply: &'a mut Option<Vec<u8>>,
+    md_tx: &'a mut Producer<MdEvent>,
+    tel_tx: &'a mut Producer<Telemetry>,
+    clock: fn() -> u64,
+}
+
+/// Pushes an event, waiting for room (lossless back-pressure onto TCP).
+fn push_md(md_tx: &mut Producer<MdEvent>, ev: MdEvent, stats: &mut FeedStats) {
+    let mut e = ev;
+    loop {
+        match md_tx.push(e) {
+            Ok(()) => return,
+            Err(back) => {
+                e = back;
+                stats.ring_full_waits += 1;
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+fn on_frame(frame: &[u8], c: &mut FrameCtx<'_>) {
+    let t_recv = (c.clock)();
+    c.stats.frames += 1;
+    c.scratch.clear();
+    let scratch = &mut *c.scratch;
+    let res = c.dec.decode(frame, t_recv, &mut |ev| {
+        if scratch.len() < scratch.capacity() {
+            scratch.push(ev)
+        }
+    });
+    let t_dec = (c.clock)();
+    match res {
+        Ok(Frame::Gap { instrument }) => {
+            c.stats.gaps += 1;
+            c.resub.push(instrument);
+        }
+        Ok(Frame::Heartbeat { test_request: true }) => *c.answer_test = true,
+        Ok(Frame::Rpc { id } | Frame::RpcError { id, .. }) if Some(id) == c.refresh_id => {
+            *c.refresh_reply = Some(frame.to_vec());
+        }
+        Ok(Frame::Ignored) => c.stats.ignored += 1,
+        Ok(_) => {}
+        Err(e) => {
+            c.stats.decode_errors += 1;
+            log::warn!(
+                "md: malformed frame dropped ({e}): {}",
+                String::from_utf8_lossy(&frame[..frame.len().min(200)])
+            );
+            return;
+        }
+    }
+    if !c.scratch.is_empty() {
+        let _ = c.tel_tx.push(Telemetry {
+            t: t_dec,
+            kind: TelKind::Latency,
+            stage: Stage::Decode,
+            a: t_dec.saturating_sub(t_recv) as i64,
+            ..Default::default()
+        });
+    }
+    for ev in c.scratch.iter_mut() {
+        ev.t_decoded = t_dec;
+        push_md(c.md_tx, *ev, c.stats);
+        c.stats.events += 1;
+    }
+}
+
+/// The md loop. Runs until `stop` is set, or the connection is lost and reconnecting has
+/// been given up (`rc.policy.give_up_after`, `--reconnect-max-secs`).
+///
+/// `ws` must be connected; this function authenticates and subscribes. When the connection
+/// is lost (read error or close, or no frame for [`silence_limit`] of the heartbeat
+/// interval) it pushes one `Disconnected` event (the engine clears every book, stops trusting
+/// them and pulls its quotes), then reconnects with [`reconnect`]'s full-jitter backoff:
+/// connect, [`login`], [`subscribe_all`]. Every book decoder is reset, so each book is
+/// trusted again only from its new snapshot (`BookClear … BookDone`). Successful reconnects
+/// are counted in `FeedStats::reconnects`.
+///
+/// # Errors
+/// The first login failing (a startup error).
 #[allow(clippy::too_many_arguments)]
 pub fn run_feed(
     mut ws: WsClient,
+    rc: &ReconnectOpts,
     table: Arc<InstrumentTable>,
     opts: &SessionOpts,
     md_tx: &mut Producer<MdEvent>,
@@ -178,119 +300,113 @@ pub fn run_feed(
     let mut next_id: u64 = 1;
     let mut auth = login(&mut ws, &mut enc, next_id, opts, clock)?;
     next_id += 2;
-    // A refresh reply received by the frame handler, taken after the read.
-    let mut refresh_reply: Option<Vec<u8>> = None;
     let mut dec = MdDecoder::new(table.clone());
     let mut stats = FeedStats::default();
+    subscribe_all(&mut ws, &mut enc, &mut next_id, &table)?;
+    let mut backoff = Backoff::new(BackoffPolicy {
+        seed: rc.policy.seed ^ 0x6d64,
+        ..rc.policy.clone()
+    });
+    loop {
+        let ended = serve_feed(
+            &mut ws, &mut auth, &mut enc, &mut next_id, &mut dec, &table, opts, &mut stats,
+            md_tx, tel_tx, stop, idle, clock,
+        );
+        stats.refreshes += auth.refreshes;
+        stats.refresh_errors += auth.refresh_errors;
+        ws.close();
+        let Ended::Lost(why) = ended else { break };
+        log::warn!("md: connection lost: {why}");
+        stats.disconnected = true;
+        push_md(
+            md_tx,
+            MdEvent {
+                t_recv: clock(),
+                kind: MdKind::Disconnected,
+                instrument: u32::MAX,
+                ..Default::default()
+            },
+            &mut stats,
+        );
+        let down_since = Instant::now();
+        let setup = |w: &mut WsClient| {
+            let mut id = next_id;
+            let a = login(w, &mut enc, id, opts, clock)?;
+            id += 2;
+            subscribe_all(w, &mut enc, &mut id, &table)?;
+            Ok((a, id))
+        };
+        let Some((w, (a, id))) = reconnect(rc, &mut backoff, down_since, stop, "md", setup, &mut || {})
+        else {
+            break;
+        };
+        ws = w;
+        auth = a;
+        next_id = id;
+        for inst in table.iter() {
+            dec.reset_instrument(inst.id);
+        }
+        stats.reconnects += 1;
+        stats.down_ns += down_since.elapsed().as_nanos() as u64;
+    }
+    Ok(stats)
+}
+
+/// One md connection's read loop (see [`run_feed`]): until `stop` or the connection is lost.
+#[allow(clippy::too_many_arguments)]
+fn serve_feed(
+    ws: &mut WsClient,
+    auth: &mut AuthState,
+    enc: &mut Encoder,
+    next_id: &mut u64,
+    dec: &mut MdDecoder,
+    table: &InstrumentTable,
+    opts: &SessionOpts,
+    stats: &mut FeedStats,
+    md_tx: &mut Producer<MdEvent>,
+    tel_tx: &mut Producer<Telemetry>,
+    stop: &AtomicBool,
+    idle: Idle,
+    clock: fn() -> u64,
+) -> Ended {
+    // A refresh reply received by the frame handler, taken after the read.
+    let mut refresh_reply: Option<Vec<u8>> = None;
     let mut scratch: Vec<MdEvent> = Vec::with_capacity(8192);
     let mut resub: Vec<u32> = Vec::with_capacity(table.len());
     let mut answer_test = false;
-
-    // Subscribe in batches (subscribe calls are rate-limited separately: batch channels).
-    let names: Vec<String> = table.iter().map(|i| i.name.clone()).collect();
-    for chunk in names.chunks(100) {
-        let chans: Vec<String> = chunk.iter().flat_map(|n| channels_for(n)).collect();
-        let refs: Vec<&str> = chans.iter().map(|s| s.as_str()).collect();
-        let f = enc.subscribe(next_id, &refs, false).to_string();
-        ws.send_text(&f).map_err(|e| format!("subscribe: {e}"))?;
-        next_id += 1;
-    }
-
+    let silence = silence_limit(opts.heartbeat_s);
+    let mut last_frame = Instant::now();
     let mut waiter = IdleWaiter::new(idle);
-    let mut handle = |frame: &[u8],
-                      dec: &mut MdDecoder,
-                      scratch: &mut Vec<MdEvent>,
-                      stats: &mut FeedStats,
-                      resub: &mut Vec<u32>,
-                      answer_test: &mut bool,
-                      refresh_id: Option<u64>,
-                      refresh_reply: &mut Option<Vec<u8>>| {
-        let t_recv = clock();
-        stats.frames += 1;
-        scratch.clear();
-        let res = dec.decode(frame, t_recv, &mut |ev| {
-            if scratch.len() < scratch.capacity() {
-                scratch.push(ev)
-            }
-        });
-        let t_dec = clock();
-        match res {
-            Ok(Frame::Gap { instrument }) => {
-                stats.gaps += 1;
-                resub.push(instrument);
-            }
-            Ok(Frame::Heartbeat { test_request: true }) => *answer_test = true,
-            Ok(Frame::Rpc { id } | Frame::RpcError { id, .. }) if Some(id) == refresh_id => {
-                *refresh_reply = Some(frame.to_vec());
-            }
-            Ok(Frame::Ignored) => stats.ignored += 1,
-            Ok(_) => {}
-            Err(e) => {
-                stats.decode_errors += 1;
-                log::warn!(
-                    "md: malformed frame dropped ({e}): {}",
-                    String::from_utf8_lossy(&frame[..frame.len().min(200)])
-                );
-                return;
-            }
-        }
-        if !scratch.is_empty() {
-            let _ = tel_tx.push(Telemetry {
-                t: t_dec,
-                kind: TelKind::Latency,
-                stage: Stage::Decode,
-                a: t_dec.saturating_sub(t_recv) as i64,
-                ..Default::default()
-            });
-        }
-        for ev in scratch.iter_mut() {
-            ev.t_decoded = t_dec;
-            let mut e = *ev;
-            loop {
-                match md_tx.push(e) {
-                    Ok(()) => break,
-                    Err(back) => {
-                        e = back;
-                        stats.ring_full_waits += 1;
-                        std::thread::yield_now();
-                    }
-                }
-            }
-            stats.events += 1;
-        }
-    };
-
     while !stop.load(Ordering::Relaxed) {
-        let n = match ws.read_frames(|f| {
-            handle(
-                f,
-                &mut dec,
-                &mut scratch,
-                &mut stats,
-                &mut resub,
-                &mut answer_test,
-                auth.pending_refresh(),
-                &mut refresh_reply,
-            )
-        }) {
-            Ok(n) => n,
-            Err(e) => {
-                log::warn!("md: connection lost: {e}");
-                stats.disconnected = true;
-                let ev = MdEvent {
-                    t_recv: clock(),
-                    kind: MdKind::Disconnected,
-                    instrument: u32::MAX,
-                    ..Default::default()
-                };
-                let _ = md_tx.push(ev);
-                break;
-            }
+        let mut ctx = FrameCtx {
+            dec,
+            scratch: &mut scratch,
+            stats,
+            resub: &mut resub,
+            answer_test: &mut answer_test,
+            refresh_id: auth.pending_refresh(),
+            refresh_reply: &mut refresh_reply,
+            md_tx,
+            tel_tx,
+            clock,
         };
+        let n = match ws.read_frames(|f| on_frame(f, &mut ctx)) {
+            Ok(n) => n,
+            Err(e) => return Ended::Lost(format!("{e}")),
+        };
+        if n > 0 {
+            last_frame = Instant::now();
+        } else if silence.is_some_and(|s| last_frame.elapsed() > s) {
+            return Ended::Lost(format!(
+                "no frame for {:.1} s (heartbeat interval {} s)",
+                last_frame.elapsed().as_secs_f64(),
+                opts.heartbeat_s
+            ));
+        }
         if answer_test {
             answer_test = false;
-            let f = enc.test(next_id).to_string();
-            next_id += 1;
+            let f = enc.test(*next_id).to_string();
+            *next_id += 1;
             let _ = ws.send_text(&f);
             stats.test_answers += 1;
         }
@@ -298,20 +414,20 @@ pub fn run_feed(
             auth.on_refresh_reply(&r, clock());
         }
         if auth.refresh_due(clock()) {
-            let f = auth.refresh_frame(&mut enc, next_id).to_string();
-            next_id += 1;
+            let f = auth.refresh_frame(enc, *next_id).to_string();
+            *next_id += 1;
             let _ = ws.send_text(&f);
         }
         for inst in resub.drain(..) {
             let name = &table.get(inst).name;
             let chan = format!("book.{name}.raw");
             let f = enc
-                .unsubscribe(next_id, &[chan.as_str()], false)
+                .unsubscribe(*next_id, &[chan.as_str()], false)
                 .to_string();
-            next_id += 1;
+            *next_id += 1;
             let _ = ws.send_text(&f);
-            let f = enc.subscribe(next_id, &[chan.as_str()], false).to_string();
-            next_id += 1;
+            let f = enc.subscribe(*next_id, &[chan.as_str()], false).to_string();
+            *next_id += 1;
             let _ = ws.send_text(&f);
             dec.reset_instrument(inst);
             stats.resubscribes += 1;
@@ -327,8 +443,5 @@ pub fn run_feed(
             waiter.reset();
         }
     }
-    ws.close();
-    stats.refreshes = auth.refreshes;
-    stats.refresh_errors = auth.refresh_errors;
-    Ok(stats)
+    Ended::Stopped
 }

@@ -15,8 +15,12 @@
 //! (11044 `not_open_order`, 10010 `already_closed`, 10004 `order_not_found`, 11008
 //! `already_filled`) are flagged with `qty = -1` so the engine forgets the order.
 
+use crate::deribit::backoff::{
+    reconnect, silence_limit, Backoff, BackoffPolicy, Ended, ReconnectOpts,
+};
 use crate::deribit::encode::Encoder;
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
+use crate::deribit::reconcile::{fetch_open_orders, fetch_positions, fetch_trades_since};
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
@@ -29,11 +33,28 @@ use mm_io::{Idle, IdleWaiter, WsClient};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Venue codes meaning the order is not open any more.
 pub const NOT_OPEN_CODES: [i32; 4] = [11044, 10010, 10004, 11008];
 
+/// Local reject code (not a Deribit code): the order connection is down (reconnecting), the
+/// intent was not sent. Reported as `ExecKind::Rejected` with `qty = -1` (the order does not
+/// exist at the venue) so that nothing waits for a reply.
+pub const NOT_CONNECTED: i32 = 90_001;
+
+/// What one reconciliation ([`OrderSession::reconcile`]) found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileStats {
+    /// Open orders of ours (label `mmf-…`) the venue still held: orphans, cancelled.
+    pub orphans_cancelled: u64,
+    /// Orphans already gone when the cancel arrived (filled or cancelled meanwhile).
+    pub orphans_gone: u64,
+    /// Fills the venue reported that had not been seen on `user.trades` (missed while down).
+    pub missed_fills: u64,
+    /// `Position` events sent (one per instrument of the table).
+    pub positions: u64,
+}
 /// What the gateway counted (returned when it ends).
 #[derive(Clone, Debug, Default)]
 pub struct GatewayStats {
@@ -59,6 +80,16 @@ pub struct GatewayStats {
     pub refreshes: u64,
     /// Token refreshes the venue refused.
     pub refresh_errors: u64,
+    /// Successful reconnects (re-login, re-subscribe and reconcile done).
+    pub reconnects: u64,
+    /// Time spent disconnected (lost → reconciled), ns.
+    pub down_ns: u64,
+    /// Intents answered with [`NOT_CONNECTED`] while the connection was down.
+    pub rejected_while_down: u64,
+    /// Orphan orders cancelled by reconciliation (all reconnects).
+    pub orphans_cancelled: u64,
+    /// Fills recovered by reconciliation (all reconnects).
+    pub missed_fills: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -232,6 +263,184 @@ impl OrderSession {
         let id = self.next_id;
         self.next_id += 1;
         Some(self.enc.test(id))
+    }
+
+    /// Sets the trade id reconciliation resumes from in base currency `currency` (a fill
+    /// journal's last trade id on start; otherwise learned from the fills seen).
+    pub fn set_last_trade_id(&mut self, currency: &str, trade_id: &str) {
+        self.last_trade_id
+            .insert(currency.to_string(), trade_id.to_string());
+    }
+
+    /// The base currencies of the table's instruments (sorted, once each): what
+    /// reconciliation queries.
+    pub fn currencies(&self) -> Vec<String> {
+        let mut c: Vec<String> = self.table.iter().map(|i| i.base_currency.clone()).collect();
+        c.sort();
+        c.dedup();
+        c
+    }
+
+    /// The connection was lost: forget what was in flight on it and the venue ids of its
+    /// orders (cancel-on-disconnect cancelled them; reconciliation cancels any left), and the
+    /// old login.
+    pub fn forget_connection(&mut self) {
+        self.pending.clear();
+        self.venue_ids.clear();
+        self.answer_test = false;
+        self.auth = None;
+    }
+
+    /// Opens an order session on a freshly connected socket and makes it trustworthy:
+    /// [`login`] (`public/auth`, `public/set_heartbeat`), `private/enable_cancel_on_disconnect`,
+    /// `private/subscribe` `user.orders.any.any.raw` + `user.trades.any.any.raw`, then
+    /// [`Self::reconcile`]. The events to hand to the engine, in order (missed fills,
+    /// positions, `Connected`), are appended to `out`.
+    ///
+    /// This is "connect + login + subscribe + reconcile" as one step: [`run_gateway`] runs
+    /// it after every reconnect; a start-up reconciliation (e.g. with a fill journal:
+    /// [`Self::set_last_trade_id`] first) can run it on the first connection too.
+    ///
+    /// # Errors
+    /// Any failed step, naming it and the venue's error; the socket should then be closed
+    /// and the attempt retried.
+    pub fn resume(
+        &mut self,
+        ws: &mut WsClient,
+        opts: &SessionOpts,
+        clock: fn() -> u64,
+        out: &mut Vec<ExecEvent>,
+    ) -> Result<ReconcileStats, String> {
+        let t = Duration::from_secs(10);
+        let id = self.bump();
+        self.bump();
+        let auth = login(ws, &mut self.enc, id, opts, clock)?;
+        self.auth = Some(auth);
+        let id = self.bump();
+        let f = self.enc.enable_cancel_on_disconnect(id).to_string();
+        rpc_blocking(ws, &f, id, t, |_| {})
+            .map_err(|e| format!("private/enable_cancel_on_disconnect: {e}"))?;
+        let id = self.bump();
+        let f = self
+            .enc
+            .subscribe(
+                id,
+                &["user.orders.any.any.raw", "user.trades.any.any.raw"],
+                true,
+            )
+            .to_string();
+        rpc_blocking(ws, &f, id, t, |_| {}).map_err(|e| format!("private/subscribe: {e}"))?;
+        self.reconcile(ws, clock, out)
+    }
+
+    /// Reconciles with the venue over an authenticated order socket (dossier §5.5), after the
+    /// engine forgot every order (`ExecKind::Disconnected`) or on start:
+    /// 1. open orders of ours (label `mmf-…`) on the venue are orphans — the engine knows no
+    ///    order at this point — and are cancelled (`private/cancel`);
+    /// 2. fills since [`Self::last_trade_id`] (`private/get_user_trades_by_currency`) go
+    ///    through [`Self::on_trades`] (deduplicated by trade id): the ones missed while down
+    ///    become `Fill` events;
+    /// 3. `private/get_positions` → one `ExecKind::Position` per instrument of the table
+    ///    (`qty` = signed lots; 0 when the venue lists none);
+    /// 4. `ExecKind::Connected`: the engine may quote again.
+    ///
+    /// Orphans are cancelled before the fills are read, so a fill of an orphan is still
+    /// picked up; positions are read last, after the fills they include. With no trade id
+    /// known for a currency the whole fill history of the account is read: on an account
+    /// with history, give the start with [`Self::set_last_trade_id`].
+    ///
+    /// # Errors
+    /// A failed query or cancel (other than "not open any more"), naming it.
+    pub fn reconcile(
+        &mut self,
+        ws: &mut WsClient,
+        clock: fn() -> u64,
+        out: &mut Vec<ExecEvent>,
+    ) -> Result<ReconcileStats, String> {
+        let mut rs = ReconcileStats::default();
+        let currencies = self.currencies();
+        // 1. Orphans.
+        for cur in &currencies {
+            let orders = fetch_open_orders(ws, &mut self.enc, &mut self.next_id, cur)?;
+            for o in orders.iter().filter(|o| parse_label(&o.label).is_some()) {
+                let id = self.bump();
+                let f = self.enc.cancel(id, &o.order_id).to_string();
+                match rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {}) {
+                    Ok(_) => rs.orphans_cancelled += 1,
+                    Err(e) if NOT_OPEN_CODES.iter().any(|c| e.contains(&format!("error {c}:"))) => {
+                        rs.orphans_gone += 1
+                    }
+                    Err(e) => return Err(format!("private/cancel orphan {}: {e}", o.order_id)),
+                }
+                log::warn!(
+                    "gateway: orphan order {} ({} {:?} {} @ {}) cancelled",
+                    o.label,
+                    o.instrument,
+                    o.side,
+                    o.amount,
+                    o.price
+                );
+            }
+        }
+        // 2. Missed fills.
+        for cur in &currencies {
+            let start = self.last_trade_id(cur).map(str::to_string);
+            let mut pages: Vec<Vec<u8>> = Vec::new();
+            fetch_trades_since(
+                ws,
+                &mut self.enc,
+                &mut self.next_id,
+                cur,
+                start.as_deref(),
+                |raw| pages.push(raw.to_vec()),
+            )?;
+            let t = clock();
+            for p in &pages {
+                let before = out.len();
+                self.on_trades(TradesView::new(p), t, out);
+                rs.missed_fills += (out.len() - before) as u64;
+            }
+        }
+        // 3. Positions.
+        for cur in &currencies {
+            let pos = fetch_positions(ws, &mut self.enc, &mut self.next_id, cur)?;
+            let t = clock();
+            for inst in self.table.iter().filter(|i| &i.base_currency == cur) {
+                let size = pos
+                    .iter()
+                    .find(|p| p.instrument == inst.name)
+                    .map_or(0.0, |p| p.size);
+                let lots = mm_core::decimal::Dec::from_f64(size.abs(), 12)
+                    .and_then(|d| inst.lots_round(d))
+                    .ok_or_else(|| {
+                        format!("get_positions: size {size} of {} is not a number", inst.name)
+                    })?;
+                out.push(ExecEvent {
+                    t_recv: t,
+                    instrument: inst.id,
+                    kind: ExecKind::Position,
+                    qty: if size < 0.0 { -lots } else { lots },
+                    ..Default::default()
+                });
+                rs.positions += 1;
+            }
+        }
+        // 4. Trusted again.
+        out.push(ExecEvent {
+            t_recv: clock(),
+            kind: ExecKind::Connected,
+            instrument: u32::MAX,
+            ..Default::default()
+        });
+        self.stats.orphans_cancelled += rs.orphans_cancelled;
+        self.stats.missed_fills += rs.missed_fills;
+        Ok(rs)
+    }
+
+    fn bump(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 
     /// The newest trade id of ours seen in base currency `currency` (`BTC`, `ETH`, …):
@@ -441,11 +650,70 @@ impl OrderSession {
     }
 }
 
-/// The gateway loop. Runs until `stop` is set or the connection drops. With `dry_run`, no
-/// order request is written: intents are acknowledged locally (decide and log, send nothing).
+/// Pushes a report, waiting for room: the exec ring is sized far above the number of live
+/// orders; never drop a report.
+fn push_exec(exec_tx: &mut Producer<ExecEvent>, ev: ExecEvent) {
+    let mut e = ev;
+    loop {
+        match exec_tx.push(e) {
+            Ok(()) => return,
+            Err(back) => {
+                e = back;
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Answers every queued intent with `Rejected` [`NOT_CONNECTED`] (`qty` −1: the order does
+/// not exist at the venue) while the connection is down; returns how many.
+pub fn reject_while_down(
+    intents: &mut Consumer<OrderIntent>,
+    exec_tx: &mut Producer<ExecEvent>,
+    clock: fn() -> u64,
+) -> u64 {
+    let mut n = 0;
+    while let Some(it) = intents.pop() {
+        n += 1;
+        push_exec(
+            exec_tx,
+            ExecEvent {
+                t_recv: clock(),
+                client_id: it.client_id,
+                instrument: if it.kind == IntentKind::CancelAll {
+                    u32::MAX
+                } else {
+                    it.instrument
+                },
+                kind: ExecKind::Rejected,
+                code: NOT_CONNECTED,
+                qty: -1,
+                side: it.side,
+                ..Default::default()
+            },
+        );
+    }
+    n
+}
+
+/// The gateway loop. Runs until `stop` is set, or the connection is lost and reconnecting
+/// has been given up (`rc.policy.give_up_after`, `--reconnect-max-secs`). With `dry_run`, no
+/// order request is written: intents are acknowledged locally (decide and log, send
+/// nothing).
+///
+/// `ws` must be an open session ([`open_session`], whose login state is `auth`). When the
+/// connection is lost (read error or close — e.g. after a `10028` — a failed write, or no
+/// frame for [`silence_limit`] of the heartbeat interval): `ExecKind::Disconnected` (the
+/// engine forgets its orders: cancel-on-disconnect), then while down every intent is
+/// answered with [`NOT_CONNECTED`] ([`reject_while_down`]), and [`reconnect`] retries with
+/// full-jitter backoff until [`OrderSession::resume`] (login, cancel-on-disconnect,
+/// subscribe, reconcile) succeeds; its events (missed fills, positions, `Connected`) then go
+/// to the engine.
 #[allow(clippy::too_many_arguments)]
 pub fn run_gateway(
     mut ws: WsClient,
+    rc: &ReconnectOpts,
+    opts: &SessionOpts,
     table: Arc<InstrumentTable>,
     auth: Option<AuthState>,
     intents: &mut Consumer<OrderIntent>,
@@ -460,26 +728,97 @@ pub fn run_gateway(
     if let Some(a) = auth {
         session = session.with_auth(a);
     }
-    let mut waiter = IdleWaiter::new(idle);
-    let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
     // Dry run: the orders acknowledged locally, so a cancel-all can cancel each of them (as
     // the venue's `user.orders` notifications do live).
     let mut dry_live: HashMap<ClientId, (InstrumentId, Side)> = HashMap::new();
-
-    let push = |exec_tx: &mut Producer<ExecEvent>, ev: ExecEvent| {
-        let mut e = ev;
-        // The exec ring is sized far above the number of live orders; never drop a report.
-        loop {
-            match exec_tx.push(e) {
-                Ok(()) => return,
-                Err(back) => {
-                    e = back;
-                    std::thread::yield_now();
-                }
-            }
+    let mut backoff = Backoff::new(BackoffPolicy {
+        seed: rc.policy.seed ^ 0x6777,
+        ..rc.policy.clone()
+    });
+    let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
+    loop {
+        let ended = serve_gateway(
+            &mut ws,
+            &mut session,
+            &mut dry_live,
+            &table,
+            intents,
+            exec_tx,
+            tel_tx,
+            stop,
+            idle,
+            dry_run,
+            opts.heartbeat_s,
+            clock,
+        );
+        ws.close();
+        let Ended::Lost(why) = ended else { break };
+        log::warn!("gateway: connection lost: {why}");
+        session.stats.disconnected = true;
+        push_exec(
+            exec_tx,
+            ExecEvent {
+                t_recv: clock(),
+                kind: ExecKind::Disconnected,
+                instrument: u32::MAX,
+                ..Default::default()
+            },
+        );
+        session.forget_connection();
+        dry_live.clear();
+        let down_since = Instant::now();
+        let mut rejected = 0;
+        let got = reconnect(
+            rc,
+            &mut backoff,
+            down_since,
+            stop,
+            "gateway",
+            |w| {
+                out.clear();
+                session.resume(w, opts, clock, &mut out)
+            },
+            &mut || rejected += reject_while_down(intents, exec_tx, clock),
+        );
+        session.stats.rejected_while_down += rejected;
+        let Some((w, rs)) = got else { break };
+        ws = w;
+        log::info!(
+            "gateway: reconciled: {} orphan orders cancelled ({} already gone), {} missed fills, {} positions",
+            rs.orphans_cancelled,
+            rs.orphans_gone,
+            rs.missed_fills,
+            rs.positions
+        );
+        for ev in out.drain(..) {
+            push_exec(exec_tx, ev);
         }
-    };
+        session.stats.reconnects += 1;
+        session.stats.down_ns += down_since.elapsed().as_nanos() as u64;
+    }
+    session.stats
+}
 
+/// One order connection's loop (see [`run_gateway`]): until `stop` or the connection is lost.
+#[allow(clippy::too_many_arguments)]
+fn serve_gateway(
+    ws: &mut WsClient,
+    session: &mut OrderSession,
+    dry_live: &mut HashMap<ClientId, (InstrumentId, Side)>,
+    table: &InstrumentTable,
+    intents: &mut Consumer<OrderIntent>,
+    exec_tx: &mut Producer<ExecEvent>,
+    tel_tx: &mut Producer<Telemetry>,
+    stop: &AtomicBool,
+    idle: Idle,
+    dry_run: bool,
+    heartbeat_s: u32,
+    clock: fn() -> u64,
+) -> Ended {
+    let mut waiter = IdleWaiter::new(idle);
+    let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
+    let silence = silence_limit(heartbeat_s);
+    let mut last_frame = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut work = false;
         // 1. Intents → wire.
@@ -506,7 +845,7 @@ pub fn run_gateway(
                     it.qty,
                     it.price
                 );
-                push(
+                push_exec(
                     exec_tx,
                     ExecEvent {
                         t_recv: t_pop,
@@ -529,7 +868,7 @@ pub fn run_gateway(
                     }
                     IntentKind::CancelAll => {
                         for (cid, (instrument, side)) in dry_live.drain() {
-                            push(
+                            push_exec(
                                 exec_tx,
                                 ExecEvent {
                                     t_recv: t_pop,
@@ -552,12 +891,12 @@ pub fn run_gateway(
             match session.request(&it, t_pop) {
                 Err(ev) => {
                     // No venue id known: the order never reached the venue's book.
-                    push(exec_tx, ev);
+                    push_exec(exec_tx, ev);
                     continue;
                 }
                 Ok(frame) => {
                     if let Err(e) = ws.send_text(frame) {
-                        log::warn!("gateway: send failed: {e}");
+                        return Ended::Lost(format!("send: {e}"));
                     }
                 }
             }
@@ -585,25 +924,24 @@ pub fn run_gateway(
         // 2. Wire → exec events.
         out.clear();
         let read = ws.read_frames(|frame| session.on_frame(frame, clock(), &mut out));
-        match read {
-            Ok(n) => work |= n > 0,
-            Err(e) => {
-                log::warn!("gateway: connection lost: {e}");
-                session.stats.disconnected = true;
-                push(
-                    exec_tx,
-                    ExecEvent {
-                        t_recv: clock(),
-                        kind: ExecKind::Disconnected,
-                        instrument: u32::MAX,
-                        ..Default::default()
-                    },
-                );
-                break;
-            }
-        }
+        // Reports read before a loss are delivered first.
         for ev in out.drain(..) {
-            push(exec_tx, ev);
+            push_exec(exec_tx, ev);
+        }
+        match read {
+            Ok(n) if n > 0 => {
+                work = true;
+                last_frame = Instant::now();
+            }
+            Ok(_) => {
+                if silence.is_some_and(|s| last_frame.elapsed() > s) {
+                    return Ended::Lost(format!(
+                        "no frame for {:.1} s (heartbeat interval {heartbeat_s} s)",
+                        last_frame.elapsed().as_secs_f64()
+                    ));
+                }
+            }
+            Err(e) => return Ended::Lost(format!("{e}")),
         }
         if let Some(f) = session.test_answer() {
             let _ = ws.send_text(f);
@@ -618,8 +956,7 @@ pub fn run_gateway(
             waiter.idle();
         }
     }
-    ws.close();
-    session.stats
+    Ended::Stopped
 }
 
 /// The `TelKind::CancelWritten` record of a cancel intent written at `t` (kill switch timing).

@@ -10,6 +10,7 @@
 //! - [`encode`]: JSON-RPC request frames written into a preallocated buffer, dossier §1.2, §5;
 //! - [`instruments`]: `public/get_instruments` ⇄ [`mm_core::instrument::Instrument`], dossier §6.
 
+pub mod backoff;
 pub mod encode;
 pub mod instruments;
 pub mod json;

@@ -1,0 +1,276 @@
+//! Reconnect delays: full-jitter exponential backoff.
+//!
+//! Attempt `n` (0-based) waits a uniformly drawn delay in `[0, min(cap, base × 2ⁿ)]`
+//! ("full jitter", AWS Architecture Blog, *Exponential Backoff And Jitter*, 2015): clients
+//! that lost the venue together (a venue restart drops everyone) spread their reconnects
+//! instead of retrying in lock-step. The draws come from a seeded splitmix64 stream, so a run
+//! is reproducible. Off the hot path (the connection threads only).
+
+use mm_io::{WsClient, WsOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where and how a connection thread reconnects (md and gateway threads).
+#[derive(Clone, Debug)]
+pub struct ReconnectOpts {
+    /// The venue's WebSocket URL.
+    pub endpoint: String,
+    /// Socket options (TLS roots, connect timeout).
+    pub ws: WsOptions,
+    /// Delays between attempts and when to give up.
+    pub policy: BackoffPolicy,
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// `stop` was set (a requested stop).
+    Stopped,
+    /// The connection was lost (read error, close, silence past the heartbeat limit, a
+    /// failed write); the text says how.
+    Lost(String),
+}
+
+/// How long a connection may stay silent before it counts as lost: 3 heartbeat intervals
+/// (`heartbeat_s` seconds, the venue sends a heartbeat at least every interval, dossier §3.1);
+/// `None` without heartbeats.
+pub fn silence_limit(heartbeat_s: u32) -> Option<Duration> {
+    (heartbeat_s > 0).then(|| Duration::from_secs(3 * heartbeat_s as u64))
+}
+
+/// The reconnect loop of one outage that began at `down_since`: wait [`Backoff::next_delay`]
+/// (returning early if `stop` is set), connect to `rc.endpoint`, run `setup` on the new
+/// socket (login, subscribe, reconcile), repeat until `setup` succeeds. Returns the ready
+/// socket and `setup`'s value, or `None` when `stop` was set or the outage has lasted
+/// `rc.policy.give_up_after` (checked before each attempt). `what` names the connection in
+/// the logs; `on_wait` runs every few ms while waiting (the gateway answers intents there).
+pub fn reconnect<T>(
+    rc: &ReconnectOpts,
+    backoff: &mut Backoff,
+    down_since: Instant,
+    stop: &AtomicBool,
+    what: &str,
+    mut setup: impl FnMut(&mut WsClient) -> Result<T, String>,
+    on_wait: &mut dyn FnMut(),
+) -> Option<(WsClient, T)> {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        on_wait();
+        if backoff.gave_up(down_since.elapsed()) {
+            log::error!(
+                "{what}: giving up reconnecting after {:.1} s ({} attempts)",
+                down_since.elapsed().as_secs_f64(),
+                backoff.attempts()
+            );
+            return None;
+        }
+        let delay = backoff.next_delay();
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            on_wait();
+            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(5)));
+        }
+        let attempt = backoff.attempts();
+        let mut ws = match WsClient::connect(&rc.endpoint, &rc.ws) {
+            Ok(ws) => ws,
+            Err(e) => {
+                log::warn!("{what}: reconnect attempt {attempt}: connect: {e}");
+                continue;
+            }
+        };
+        match setup(&mut ws) {
+            Ok(v) => {
+                log::info!(
+                    "{what}: reconnected after {:.3} s ({attempt} attempts)",
+                    down_since.elapsed().as_secs_f64()
+                );
+                backoff.reset();
+                return Some((ws, v));
+            }
+            Err(e) => {
+                log::warn!("{what}: reconnect attempt {attempt}: {e}");
+                ws.close();
+            }
+        }
+    }
+}
+
+/// The backoff policy of the reconnect loops (md and gateway threads).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackoffPolicy {
+    /// Upper bound of the first delay.
+    pub base: Duration,
+    /// Largest upper bound (the exponential growth stops there).
+    pub cap: Duration,
+    /// Give up reconnecting once this long has passed since the connection was lost
+    /// (`Duration::ZERO` = never reconnect: the loss ends the thread, as `--reconnect-max-secs
+    /// 0`).
+    pub give_up_after: Duration,
+    /// Seed of the jitter stream.
+    pub seed: u64,
+}
+
+impl Default for BackoffPolicy {
+    /// 100 ms base, ×2 per attempt, 5 s cap, give up after 60 s.
+    fn default() -> Self {
+        BackoffPolicy {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(60),
+            seed: 0x6d6d_2d66_6173_7421,
+        }
+    }
+}
+
+/// The delays of one outage: [`Backoff::next_delay`] per failed attempt, [`Backoff::reset`]
+/// once connected again.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    policy: BackoffPolicy,
+    attempt: u32,
+    state: u64,
+}
+
+impl Backoff {
+    /// A backoff at attempt 0 with the policy's seed.
+    pub fn new(policy: BackoffPolicy) -> Self {
+        let state = policy.seed;
+        Backoff {
+            policy,
+            attempt: 0,
+            state,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &BackoffPolicy {
+        &self.policy
+    }
+
+    /// Attempts made since the last [`Backoff::reset`].
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The upper bound of attempt `n`'s delay: `min(cap, base × 2ⁿ)`.
+    pub fn ceiling(&self, n: u32) -> Duration {
+        let base = self.policy.base.as_nanos() as u64;
+        let grown = base.saturating_mul(1u64.checked_shl(n.min(63)).unwrap_or(u64::MAX));
+        Duration::from_nanos(grown).min(self.policy.cap)
+    }
+
+    /// The delay to wait before the next attempt (uniform in `[0, ceiling(attempt)]`), and
+    /// counts the attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceil = self.ceiling(self.attempt).as_nanos() as u64;
+        self.attempt = self.attempt.saturating_add(1);
+        if ceil == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(self.next_u64() % (ceil + 1))
+    }
+
+    /// Connected again: the next outage starts at attempt 0 (the jitter stream continues).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// Whether an outage that began `down_for` ago should be given up.
+    pub fn gave_up(&self, down_for: Duration) -> bool {
+        down_for >= self.policy.give_up_after
+    }
+
+    /// splitmix64 (Steele, Lea, Flood 2014).
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn ceilings_double_up_to_the_cap() {
+        let b = Backoff::new(BackoffPolicy::default());
+        let c: Vec<Duration> = (0..10).map(|n| b.ceiling(n)).collect();
+        assert_eq!(
+            c,
+            [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000].map(ms)
+        );
+        assert_eq!(b.ceiling(200), ms(5000), "no overflow for huge attempts");
+    }
+
+    #[test]
+    fn delays_stay_under_the_ceiling_and_are_jittered() {
+        let mut b = Backoff::new(BackoffPolicy::default());
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            b.reset();
+            for n in 0..8 {
+                let d = b.next_delay();
+                assert!(d <= b.ceiling(n), "attempt {n}: {d:?}");
+                seen.insert(d);
+            }
+            assert_eq!(b.attempts(), 8);
+        }
+        assert!(seen.len() > 300, "full jitter: {} distinct delays", seen.len());
+        // Full jitter: delays of the first attempt spread over [0, 100 ms].
+        let mut b = Backoff::new(BackoffPolicy::default());
+        let firsts: Vec<Duration> = (0..1000)
+            .map(|_| {
+                b.reset();
+                b.next_delay()
+            })
+            .collect();
+        assert!(firsts.iter().any(|d| *d < ms(10)));
+        assert!(firsts.iter().any(|d| *d > ms(90)));
+    }
+
+    #[test]
+    fn same_seed_same_delays() {
+        let p = BackoffPolicy {
+            seed: 42,
+            ..Default::default()
+        };
+        let mut a = Backoff::new(p.clone());
+        let mut b = Backoff::new(p);
+        let xs: Vec<Duration> = (0..20).map(|_| a.next_delay()).collect();
+        let ys: Vec<Duration> = (0..20).map(|_| b.next_delay()).collect();
+        assert_eq!(xs, ys);
+        let mut c = Backoff::new(BackoffPolicy {
+            seed: 43,
+            ..Default::default()
+        });
+        let zs: Vec<Duration> = (0..20).map(|_| c.next_delay()).collect();
+        assert_ne!(xs, zs);
+    }
+
+    #[test]
+    fn gives_up_after_the_limit() {
+        let b = Backoff::new(BackoffPolicy {
+            give_up_after: ms(1500),
+            ..Default::default()
+        });
+        assert!(!b.gave_up(ms(1499)));
+        assert!(b.gave_up(ms(1500)));
+        let never = Backoff::new(BackoffPolicy {
+            give_up_after: Duration::ZERO,
+            ..Default::default()
+        });
+        assert!(never.gave_up(Duration::ZERO), "0 = never reconnect");
+    }
+}
