@@ -2471,3 +2471,66 @@ fn lot_value_e4(inst: &Instrument, mid2: Ticks) -> i64 {
             * crate::decimal::POW10[inst.tick.scale as usize] as i128);
     v.clamp(0, i64::MAX as i128) as i64
 }
+
+#[cfg(test)]
+mod quotes_while_untrusted_tests {
+    //! The `quotes_while_untrusted` counter counts at the emission point: forced emissions
+    //! (private paths called directly, which no public path reaches untrusted) show it can
+    //! be non-zero; the public paths are covered in `core/tests/engine_reconnect.rs`.
+    use super::*;
+    use crate::decimal::Dec;
+    use crate::instrument::{Instrument, InstrumentTable, Kind};
+    use crate::quote::{QuoteParams, SpreadMode};
+
+    fn engine() -> Engine {
+        let mut t = InstrumentTable::new();
+        t.push(Instrument::new(
+            "BTC-PERPETUAL",
+            Kind::Perpetual,
+            Dec::new(5, 1),
+            Dec::new(10, 0),
+        ))
+        .unwrap();
+        let q = QuoteParams {
+            spread: SpreadMode::Ticks(4),
+            min_spread_bps_e2: 0,
+            skew_per_100_usd_bps_e2: 0,
+        };
+        let mut cfg = EngineConfig::uniform(&t, q, 1, 5);
+        cfg.order_capacity = 16;
+        Engine::new(&t, cfg, || 42)
+    }
+
+    #[test]
+    fn emissions_while_untrusted_or_disconnected_are_counted() {
+        let mut e = engine();
+        let mut out: Vec<OrderIntent> = Vec::with_capacity(16);
+        let mut tel: Vec<Telemetry> = Vec::with_capacity(256);
+        let why = (QuoteReason::Place, 0);
+        // No snapshot yet: the book is untrusted.
+        assert!(!e.trusted(0));
+        let id = e
+            .emit_new(0, Side::Bid, 100, 1, 0, why, 1, 2, &mut out, &mut tel)
+            .unwrap();
+        assert_eq!(e.counters().quotes_while_untrusted, 1);
+        // Trusted book, gateway up: not counted.
+        e.insts[0].trusted = true;
+        e.emit_new(0, Side::Ask, 110, 1, 0, why, 1, 2, &mut out, &mut tel);
+        e.send_amend(0, Side::Bid, id, 101, 1, false, why, 1, 2, &mut out, &mut tel);
+        assert_eq!(e.counters().quotes_while_untrusted, 1);
+        // Order connection down: counted again, for amends too.
+        e.on_exec(
+            &ExecEvent {
+                kind: ExecKind::Disconnected,
+                instrument: u32::MAX,
+                ..Default::default()
+            },
+            3,
+            &mut out,
+            &mut tel,
+        );
+        e.send_amend(0, Side::Bid, id, 102, 1, false, why, 1, 4, &mut out, &mut tel);
+        e.emit_new(0, Side::Bid, 99, 1, 0, why, 1, 4, &mut out, &mut tel);
+        assert_eq!(e.counters().quotes_while_untrusted, 3);
+    }
+}
