@@ -131,3 +131,118 @@ fn resume_fails_cleanly_on_a_refused_login() {
     assert!(out.is_empty(), "no Connected after a failed step");
     sim.stop();
 }
+
+mod backoff_loop {
+    use super::*;
+    use mm_venues::deribit::backoff::{reconnect, Backoff, BackoffPolicy, ReconnectOpts};
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    fn rc(endpoint: String, give_up_ms: u64) -> ReconnectOpts {
+        ReconnectOpts {
+            endpoint,
+            ws: Default::default(),
+            policy: BackoffPolicy {
+                base: Duration::from_millis(5),
+                cap: Duration::from_millis(20),
+                give_up_after: Duration::from_millis(give_up_ms),
+                seed: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn retries_until_the_setup_succeeds_then_resets() {
+        let sim = Sim::start(SimConfig::new(tape_tardis())).unwrap();
+        let rc = rc(sim.url(), 60_000);
+        let mut b = Backoff::new(rc.policy.clone());
+        let stop = AtomicBool::new(false);
+        let mut tries = 0;
+        let mut waits = 0;
+        let got = reconnect(
+            &rc,
+            &mut b,
+            Instant::now(),
+            &stop,
+            "test",
+            |ws| {
+                tries += 1;
+                if tries < 3 {
+                    return Err(format!("refused {tries}"));
+                }
+                // The socket is connected: a real request goes through.
+                let mut enc = mm_venues::deribit::encode::Encoder::new();
+                let f = enc.test(5).to_string();
+                mm_venues::deribit::feed::rpc_blocking(ws, &f, 5, Duration::from_secs(5), |_| {})
+                    .map(|_| tries)
+            },
+            &mut || waits += 1,
+        );
+        let (_ws, n) = got.expect("reconnected");
+        assert_eq!(n, 3);
+        assert_eq!(b.attempts(), 0, "reset after success");
+        assert!(waits >= 3, "on_wait runs at least once per attempt: {waits}");
+        assert_eq!(sim.stop().stats.connections, 3);
+    }
+
+    #[test]
+    fn gives_up_when_the_venue_stays_away() {
+        // A port nobody listens on (bound, then closed).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let rc = rc(format!("ws://127.0.0.1:{port}/ws/api/v2"), 200);
+        let mut b = Backoff::new(rc.policy.clone());
+        let stop = AtomicBool::new(false);
+        let got = reconnect(
+            &rc,
+            &mut b,
+            Instant::now(),
+            &stop,
+            "test",
+            |_| Ok(()),
+            &mut || {},
+        );
+        assert!(got.is_none());
+        assert!(b.attempts() >= 1);
+        // A stop request ends the loop before any attempt.
+        let mut b = Backoff::new(rc.policy.clone());
+        let stop = AtomicBool::new(true);
+        let got = reconnect(&rc, &mut b, Instant::now(), &stop, "test", |_| Ok(()), &mut || {});
+        assert!(got.is_none());
+        assert_eq!(b.attempts(), 0);
+    }
+
+    #[test]
+    fn intents_are_answered_while_down() {
+        use mm_core::event::{IntentKind, OrderIntent};
+        use mm_venues::deribit::gateway::{reject_while_down, NOT_CONNECTED};
+        let (mut itx, mut irx) = mm_io::ring::ring::<OrderIntent>(16);
+        let (mut etx, mut erx) = mm_io::ring::ring::<ExecEvent>(16);
+        for (k, kind) in [IntentKind::New, IntentKind::Amend, IntentKind::CancelAll]
+            .into_iter()
+            .enumerate()
+        {
+            itx.push(OrderIntent {
+                client_id: k as u64 + 1,
+                kind,
+                instrument: 0,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(reject_while_down(&mut irx, &mut etx, || 9), 3);
+        let evs: Vec<ExecEvent> = std::iter::from_fn(|| erx.pop()).collect();
+        assert_eq!(evs.len(), 3);
+        assert!(evs
+            .iter()
+            .all(|e| e.kind == ExecKind::Rejected && e.code == NOT_CONNECTED && e.qty == -1));
+        assert_eq!(
+            evs.iter().map(|e| e.client_id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(evs[2].instrument, u32::MAX, "cancel-all: no instrument");
+    }
+}

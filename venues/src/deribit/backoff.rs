@@ -260,6 +260,13 @@ mod tests {
     }
 
     #[test]
+    fn silence_limit_is_three_heartbeats() {
+        assert_eq!(silence_limit(0), None, "no heartbeats: no silence limit");
+        assert_eq!(silence_limit(1), Some(Duration::from_secs(3)));
+        assert_eq!(silence_limit(10), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
     fn gives_up_after_the_limit() {
         let b = Backoff::new(BackoffPolicy {
             give_up_after: ms(1500),
