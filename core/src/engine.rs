@@ -1560,7 +1560,13 @@ impl Engine {
     /// `PositionMismatch` risk event (`b` = venue lots, `c` = engine lots) and adopts the
     /// venue's position, booking the difference at the current reference price (mid, else
     /// mark; position only when neither is known) so the PnL accounting stays consistent.
-    fn adopt_position(&mut self, i: usize, venue: Lots, t_pop: Nanos, tel: &mut impl TelemetrySink) {
+    fn adopt_position(
+        &mut self,
+        i: usize,
+        venue: Lots,
+        t_pop: Nanos,
+        tel: &mut impl TelemetrySink,
+    ) {
         let have = self.insts[i].position;
         if venue == have {
             return;
@@ -2516,7 +2522,19 @@ mod quotes_while_untrusted_tests {
         // Trusted book, gateway up: not counted.
         e.insts[0].trusted = true;
         e.emit_new(0, Side::Ask, 110, 1, 0, why, 1, 2, &mut out, &mut tel);
-        e.send_amend(0, Side::Bid, id, 101, 1, false, why, 1, 2, &mut out, &mut tel);
+        e.send_amend(
+            0,
+            Side::Bid,
+            id,
+            101,
+            1,
+            false,
+            why,
+            1,
+            2,
+            &mut out,
+            &mut tel,
+        );
         assert_eq!(e.counters().quotes_while_untrusted, 1);
         // Order connection down: counted again, for amends too.
         e.on_exec(
@@ -2529,7 +2547,19 @@ mod quotes_while_untrusted_tests {
             &mut out,
             &mut tel,
         );
-        e.send_amend(0, Side::Bid, id, 102, 1, false, why, 1, 4, &mut out, &mut tel);
+        e.send_amend(
+            0,
+            Side::Bid,
+            id,
+            102,
+            1,
+            false,
+            why,
+            1,
+            4,
+            &mut out,
+            &mut tel,
+        );
         e.emit_new(0, Side::Bid, 99, 1, 0, why, 1, 4, &mut out, &mut tel);
         assert_eq!(e.counters().quotes_while_untrusted, 3);
     }

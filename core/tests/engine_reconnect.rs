@@ -94,7 +94,12 @@ fn no_quote_while_disconnected_even_when_a_missed_fill_reaches_the_hard_max() {
     };
     // Both connections drop.
     e.on_exec(&exec(ExecKind::Disconnected), 12, &mut out, &mut tel);
-    e.on_md(&md(MdKind::Disconnected, Side::Bid, 0, 0), 12, &mut out, &mut tel);
+    e.on_md(
+        &md(MdKind::Disconnected, Side::Bid, 0, 0),
+        12,
+        &mut out,
+        &mut tel,
+    );
     assert_eq!(e.open_orders(), 0, "cancel-on-disconnect: orders forgotten");
     out.clear();
     // The market-data connection comes back first: trusted book, gateway still down.
@@ -136,14 +141,29 @@ fn after_reconnect_quotes_wait_for_the_snapshot() {
     snapshot(&mut e, &mut out, &mut tel, 10);
     ack_all(&mut e, &mut out, &mut tel);
     e.on_exec(&exec(ExecKind::Disconnected), 12, &mut out, &mut tel);
-    e.on_md(&md(MdKind::Disconnected, Side::Bid, 0, 0), 12, &mut out, &mut tel);
+    e.on_md(
+        &md(MdKind::Disconnected, Side::Bid, 0, 0),
+        12,
+        &mut out,
+        &mut tel,
+    );
     out.clear();
     // The gateway reconciles first: Connected, but the book is not rebuilt yet.
     e.on_exec(&exec(ExecKind::Connected), 13, &mut out, &mut tel);
     e.on_idle(14, &mut out, &mut tel);
     // Deltas without a snapshot do not make it trusted.
-    e.on_md(&md(MdKind::Level, Side::Bid, 10001, 1), 15, &mut out, &mut tel);
-    e.on_md(&md(MdKind::BookDone, Side::Bid, 0, 0), 15, &mut out, &mut tel);
+    e.on_md(
+        &md(MdKind::Level, Side::Bid, 10001, 1),
+        15,
+        &mut out,
+        &mut tel,
+    );
+    e.on_md(
+        &md(MdKind::BookDone, Side::Bid, 0, 0),
+        15,
+        &mut out,
+        &mut tel,
+    );
     assert!(!e.trusted(0));
     assert_eq!(quoting(&out), 0, "{out:?}");
     // The snapshot: quoting resumes with two new orders.

@@ -61,9 +61,7 @@ fn resume_cancels_orphans_recovers_missed_fills_and_reports_positions() {
     // The session of the order thread, as after a reconnect: it never saw that fill.
     let all = sim.instruments();
     let mut table = InstrumentTable::new();
-    table
-        .push(all.get(all.id(OPT).unwrap()).clone())
-        .unwrap();
+    table.push(all.get(all.id(OPT).unwrap()).clone()).unwrap();
     let table = Arc::new(table);
     let inst = table.get(0);
     let lots_of = |amount: f64| {
@@ -90,14 +88,21 @@ fn resume_cancels_orphans_recovers_missed_fills_and_reports_positions() {
         "fills, then positions, then connected"
     );
     let fill = &out[0];
-    assert_eq!((fill.client_id, fill.side, fill.instrument), (1, Side::Bid, 0));
+    assert_eq!(
+        (fill.client_id, fill.side, fill.instrument),
+        (1, Side::Bid, 0)
+    );
     assert_eq!(fill.qty, lots_of(5.0));
     assert_eq!(out[1].qty, lots_of(5.0), "venue position = the missed fill");
     assert_eq!(session.stats.missed_fills, 1);
     assert_eq!(session.stats.orphans_cancelled, 1);
     let l = sim.ledger();
     let open: Vec<&str> = l.open_orders.iter().map(|o| o.label.as_str()).collect();
-    assert_eq!(open, ["someone-else"], "our orphan cancelled, foreign order kept");
+    assert_eq!(
+        open,
+        ["someone-else"],
+        "our orphan cancelled, foreign order kept"
+    );
 
     // A second reconnect: nothing new (the fill is deduplicated by trade id).
     ws.close();
@@ -105,9 +110,15 @@ fn resume_cancels_orphans_recovers_missed_fills_and_reports_positions() {
     let mut ws = mm_io::WsClient::connect(&sim.url(), &Default::default()).unwrap();
     out.clear();
     let rs = session.resume(&mut ws, &opts(), || 8, &mut out).unwrap();
-    assert_eq!((rs.orphans_cancelled, rs.missed_fills, rs.positions), (0, 0, 1));
+    assert_eq!(
+        (rs.orphans_cancelled, rs.missed_fills, rs.positions),
+        (0, 0, 1)
+    );
     assert_eq!(out.len(), 2);
-    assert_eq!((out[0].kind, out[0].qty), (ExecKind::Position, lots_of(5.0)));
+    assert_eq!(
+        (out[0].kind, out[0].qty),
+        (ExecKind::Position, lots_of(5.0))
+    );
     assert_eq!(out[1].kind, ExecKind::Connected);
     assert!(session.stats.duplicate_trades >= 1);
     ws.close();
@@ -181,7 +192,10 @@ mod backoff_loop {
         let (_ws, n) = got.expect("reconnected");
         assert_eq!(n, 3);
         assert_eq!(b.attempts(), 0, "reset after success");
-        assert!(waits >= 3, "on_wait runs at least once per attempt: {waits}");
+        assert!(
+            waits >= 3,
+            "on_wait runs at least once per attempt: {waits}"
+        );
         assert_eq!(sim.stop().stats.connections, 3);
     }
 
@@ -210,7 +224,15 @@ mod backoff_loop {
         // A stop request ends the loop before any attempt.
         let mut b = Backoff::new(rc.policy.clone());
         let stop = AtomicBool::new(true);
-        let got = reconnect(&rc, &mut b, Instant::now(), &stop, "test", |_| Ok(()), &mut || {});
+        let got = reconnect(
+            &rc,
+            &mut b,
+            Instant::now(),
+            &stop,
+            "test",
+            |_| Ok(()),
+            &mut || {},
+        );
         assert!(got.is_none());
         assert_eq!(b.attempts(), 0);
     }

@@ -227,7 +227,11 @@ mod tests {
             }
             assert_eq!(b.attempts(), 8);
         }
-        assert!(seen.len() > 300, "full jitter: {} distinct delays", seen.len());
+        assert!(
+            seen.len() > 300,
+            "full jitter: {} distinct delays",
+            seen.len()
+        );
         // Full jitter: delays of the first attempt spread over [0, 100 ms].
         let mut b = Backoff::new(BackoffPolicy::default());
         let firsts: Vec<Duration> = (0..1000)

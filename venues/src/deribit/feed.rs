@@ -309,8 +309,19 @@ pub fn run_feed(
     });
     loop {
         let ended = serve_feed(
-            &mut ws, &mut auth, &mut enc, &mut next_id, &mut dec, &table, opts, &mut stats,
-            md_tx, tel_tx, stop, idle, clock,
+            &mut ws,
+            &mut auth,
+            &mut enc,
+            &mut next_id,
+            &mut dec,
+            &table,
+            opts,
+            &mut stats,
+            md_tx,
+            tel_tx,
+            stop,
+            idle,
+            clock,
         );
         stats.refreshes += auth.refreshes;
         stats.refresh_errors += auth.refresh_errors;
@@ -336,7 +347,8 @@ pub fn run_feed(
             subscribe_all(w, &mut enc, &mut id, &table)?;
             Ok((a, id))
         };
-        let Some((w, (a, id))) = reconnect(rc, &mut backoff, down_since, stop, "md", setup, &mut || {})
+        let Some((w, (a, id))) =
+            reconnect(rc, &mut backoff, down_since, stop, "md", setup, &mut || {})
         else {
             break;
         };

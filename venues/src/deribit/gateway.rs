@@ -20,10 +20,10 @@ use crate::deribit::backoff::{
 };
 use crate::deribit::encode::Encoder;
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
-use crate::deribit::reconcile::{fetch_open_orders, fetch_positions, fetch_trades_since};
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
+use crate::deribit::reconcile::{fetch_open_orders, fetch_positions, fetch_trades_since};
 use crate::deribit::session::AuthState;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
@@ -367,7 +367,11 @@ impl OrderSession {
                 let f = self.enc.cancel(id, &o.order_id).to_string();
                 match rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {}) {
                     Ok(_) => rs.orphans_cancelled += 1,
-                    Err(e) if NOT_OPEN_CODES.iter().any(|c| e.contains(&format!("error {c}:"))) => {
+                    Err(e)
+                        if NOT_OPEN_CODES
+                            .iter()
+                            .any(|c| e.contains(&format!("error {c}:"))) =>
+                    {
                         rs.orphans_gone += 1
                     }
                     Err(e) => return Err(format!("private/cancel orphan {}: {e}", o.order_id)),
@@ -413,7 +417,10 @@ impl OrderSession {
                 let lots = mm_core::decimal::Dec::from_f64(size.abs(), 12)
                     .and_then(|d| inst.lots_round(d))
                     .ok_or_else(|| {
-                        format!("get_positions: size {size} of {} is not a number", inst.name)
+                        format!(
+                            "get_positions: size {size} of {} is not a number",
+                            inst.name
+                        )
                     })?;
                 out.push(ExecEvent {
                     t_recv: t,
