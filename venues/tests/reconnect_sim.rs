@@ -268,3 +268,29 @@ mod backoff_loop {
         assert_eq!(evs[2].instrument, u32::MAX, "cancel-all: no instrument");
     }
 }
+
+#[test]
+fn dry_run_reconcile_touches_nothing_at_the_venue() {
+    let mut cfg = SimConfig::new(tape_0405());
+    cfg.speed = Speed::Max;
+    let sim = Sim::start(cfg).unwrap();
+    let mut c = Client::connect(&sim.url());
+    c.auth("mm");
+    c.result(
+        "private/sell",
+        json!({"instrument_name":OPT,"amount":3,"price":0.5,"label":"mmf-2","post_only":true}),
+    );
+    let all = sim.instruments();
+    let mut table = InstrumentTable::new();
+    table.push(all.get(all.id(OPT).unwrap()).clone()).unwrap();
+    let mut session = OrderSession::new(Arc::new(table));
+    session.dry_run = true;
+    let mut ws = mm_io::WsClient::connect(&sim.url(), &Default::default()).unwrap();
+    let mut out = Vec::new();
+    let rs = session.resume(&mut ws, &opts(), || 1, &mut out).unwrap();
+    assert_eq!(rs, ReconcileStats::default());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].kind, ExecKind::Connected);
+    let l = sim.stop();
+    assert_eq!(l.open_orders.len(), 1, "the dry run cancelled nothing");
+}

@@ -154,6 +154,9 @@ pub struct OrderSession {
     last_trade_id: HashMap<String, String>,
     answer_test: bool,
     auth: Option<AuthState>,
+    /// Dry run: [`Self::reconcile`] changes nothing at the venue and reports nothing but
+    /// `Connected` (no order of this run is at the venue).
+    pub dry_run: bool,
     /// What the session counted (requests, errors, fills, …).
     pub stats: GatewayStats,
 }
@@ -171,6 +174,7 @@ impl OrderSession {
             last_trade_id: HashMap::new(),
             answer_test: false,
             auth: None,
+            dry_run: false,
             stats: GatewayStats::default(),
         }
     }
@@ -344,6 +348,8 @@ impl OrderSession {
     ///    (`qty` = signed lots; 0 when the venue lists none);
     /// 4. `ExecKind::Connected`: the engine may quote again.
     ///
+    /// With [`Self::dry_run`] only step 4 runs (a dry run sends nothing to the venue).
+    ///
     /// Orphans are cancelled before the fills are read, so a fill of an orphan is still
     /// picked up; positions are read last, after the fills they include. With no trade id
     /// known for a currency the whole fill history of the account is read: on an account
@@ -358,6 +364,16 @@ impl OrderSession {
         out: &mut Vec<ExecEvent>,
     ) -> Result<ReconcileStats, String> {
         let mut rs = ReconcileStats::default();
+        if self.dry_run {
+            // Nothing of this run is at the venue: cancel nothing, book nothing.
+            out.push(ExecEvent {
+                t_recv: clock(),
+                kind: ExecKind::Connected,
+                instrument: u32::MAX,
+                ..Default::default()
+            });
+            return Ok(rs);
+        }
         let currencies = self.currencies();
         // 1. Orphans.
         for cur in &currencies {
@@ -732,6 +748,7 @@ pub fn run_gateway(
     clock: fn() -> u64,
 ) -> GatewayStats {
     let mut session = OrderSession::new(table.clone());
+    session.dry_run = dry_run;
     if let Some(a) = auth {
         session = session.with_auth(a);
     }
