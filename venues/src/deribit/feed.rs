@@ -386,8 +386,9 @@ fn serve_feed(
     let mut scratch: Vec<MdEvent> = Vec::with_capacity(8192);
     let mut resub: Vec<u32> = Vec::with_capacity(table.len());
     let mut answer_test = false;
-    let silence = silence_limit(opts.heartbeat_s);
-    let mut last_frame = Instant::now();
+    // Silence limit in ns of `clock` (the connection's monotonic clock, no syscall).
+    let silence = silence_limit(opts.heartbeat_s).map(|d| d.as_nanos() as u64);
+    let mut last_frame = clock();
     let mut waiter = IdleWaiter::new(idle);
     while !stop.load(Ordering::Relaxed) {
         let mut ctx = FrameCtx {
@@ -407,11 +408,11 @@ fn serve_feed(
             Err(e) => return Ended::Lost(format!("{e}")),
         };
         if n > 0 {
-            last_frame = Instant::now();
-        } else if silence.is_some_and(|s| last_frame.elapsed() > s) {
+            last_frame = clock();
+        } else if silence.is_some_and(|s| clock().saturating_sub(last_frame) > s) {
             return Ended::Lost(format!(
                 "no frame for {:.1} s (heartbeat interval {} s)",
-                last_frame.elapsed().as_secs_f64(),
+                clock().saturating_sub(last_frame) as f64 / 1e9,
                 opts.heartbeat_s
             ));
         }

@@ -841,8 +841,9 @@ fn serve_gateway(
 ) -> Ended {
     let mut waiter = IdleWaiter::new(idle);
     let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
-    let silence = silence_limit(heartbeat_s);
-    let mut last_frame = Instant::now();
+    // Silence limit in ns of `clock` (the connection's monotonic clock, no syscall).
+    let silence = silence_limit(heartbeat_s).map(|d| d.as_nanos() as u64);
+    let mut last_frame = clock();
     while !stop.load(Ordering::Relaxed) {
         let mut work = false;
         // 1. Intents → wire.
@@ -955,13 +956,13 @@ fn serve_gateway(
         match read {
             Ok(n) if n > 0 => {
                 work = true;
-                last_frame = Instant::now();
+                last_frame = clock();
             }
             Ok(_) => {
-                if silence.is_some_and(|s| last_frame.elapsed() > s) {
+                if silence.is_some_and(|s| clock().saturating_sub(last_frame) > s) {
                     return Ended::Lost(format!(
                         "no frame for {:.1} s (heartbeat interval {heartbeat_s} s)",
-                        last_frame.elapsed().as_secs_f64()
+                        clock().saturating_sub(last_frame) as f64 / 1e9
                     ));
                 }
             }
