@@ -393,6 +393,12 @@ impl MetricsTel {
             ),
             Some(RiskCode::GapPulled) => "book gap: quotes pulled until resync".into(),
             Some(RiskCode::Stale) => "no market data within --stale-ms: quotes pulled".into(),
+            Some(RiskCode::PositionMismatch) => format!(
+                "reconciliation after a reconnect: venue position {} ≠ engine position {}; \
+                 the venue's adopted",
+                amt(t.b),
+                amt(t.c)
+            ),
             Some(RiskCode::Halt) => match HaltCause::from_i64(t.b) {
                 Some(HaltCause::KillSwitch) => {
                     "kill switch: quoting halted until restart, cancel-all sent".into()
