@@ -276,10 +276,25 @@ impl OrderSession {
             .insert(currency.to_string(), trade_id.to_string());
     }
 
-    /// The base currencies of the table's instruments (sorted, once each): what
-    /// reconciliation queries.
+    /// The base currencies of the table's instruments (sorted, once each): the currencies
+    /// whose fills reconciliation reads (the key of [`Self::last_trade_id`]).
     pub fn currencies(&self) -> Vec<String> {
         let mut c: Vec<String> = self.table.iter().map(|i| i.base_currency.clone()).collect();
+        c.sort();
+        c.dedup();
+        c
+    }
+
+    /// The base and settlement currencies of the table's instruments (sorted, once each):
+    /// what reconciliation asks for open orders and positions, so that linear instruments
+    /// (`BTC_USDC-PERPETUAL`: base BTC, listed under USDC) are found as well as inverse ones.
+    pub fn order_currencies(&self) -> Vec<String> {
+        let mut c: Vec<String> = self
+            .table
+            .iter()
+            .flat_map(|i| [i.base_currency.clone(), i.settlement_currency.clone()])
+            .filter(|c| !c.is_empty())
+            .collect();
         c.sort();
         c.dedup();
         c
@@ -350,7 +365,8 @@ impl OrderSession {
     ///
     /// With [`Self::dry_run`] only step 4 runs (a dry run sends nothing to the venue).
     ///
-    /// Orphans are cancelled before the fills are read, so a fill of an orphan is still
+    /// Open orders and positions are asked for each of [`Self::order_currencies`], fills for
+    /// each of [`Self::currencies`]. Orphans are cancelled before the fills are read, so a fill of an orphan is still
     /// picked up; positions are read last, after the fills they include. With no trade id
     /// known for a currency the whole fill history of the account is read: on an account
     /// with history, give the start with [`Self::set_last_trade_id`].
@@ -375,10 +391,16 @@ impl OrderSession {
             return Ok(rs);
         }
         let currencies = self.currencies();
-        // 1. Orphans.
-        for cur in &currencies {
+        let order_currencies = self.order_currencies();
+        // 1. Orphans (an order listed under two currencies is cancelled once).
+        let mut seen_orders: HashSet<String> = HashSet::new();
+        for cur in &order_currencies {
             let orders = fetch_open_orders(ws, &mut self.enc, &mut self.next_id, cur)?;
-            for o in orders.iter().filter(|o| parse_label(&o.label).is_some()) {
+            for o in orders
+                .iter()
+                .filter(|o| parse_label(&o.label).is_some())
+                .filter(|o| seen_orders.insert(o.order_id.clone()))
+            {
                 let id = self.bump();
                 let f = self.enc.cancel(id, &o.order_id).to_string();
                 match rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {}) {
@@ -421,11 +443,14 @@ impl OrderSession {
                 rs.missed_fills += (out.len() - before) as u64;
             }
         }
-        // 3. Positions.
-        for cur in &currencies {
-            let pos = fetch_positions(ws, &mut self.enc, &mut self.next_id, cur)?;
+        // 3. Positions: every instrument of the table once; 0 when no answer lists it.
+        let mut pos = Vec::new();
+        for cur in &order_currencies {
+            pos.extend(fetch_positions(ws, &mut self.enc, &mut self.next_id, cur)?);
+        }
+        {
             let t = clock();
-            for inst in self.table.iter().filter(|i| &i.base_currency == cur) {
+            for inst in self.table.iter() {
                 let size = pos
                     .iter()
                     .find(|p| p.instrument == inst.name)
