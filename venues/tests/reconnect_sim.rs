@@ -294,3 +294,26 @@ fn dry_run_reconcile_touches_nothing_at_the_venue() {
     let l = sim.stop();
     assert_eq!(l.open_orders.len(), 1, "the dry run cancelled nothing");
 }
+
+#[test]
+fn order_currencies_cover_linear_settlement() {
+    let mut t = InstrumentTable::new();
+    let mut lin = mm_core::instrument::Instrument::new(
+        "BTC_USDC-PERPETUAL",
+        mm_core::instrument::Kind::Perpetual,
+        mm_core::decimal::Dec::new(5, 1),
+        mm_core::decimal::Dec::new(1, 4),
+    );
+    lin.settlement_currency = "USDC".into();
+    t.push(lin).unwrap();
+    t.push(mm_core::instrument::Instrument::new(
+        "BTC-PERPETUAL",
+        mm_core::instrument::Kind::Perpetual,
+        mm_core::decimal::Dec::new(5, 1),
+        mm_core::decimal::Dec::new(10, 0),
+    ))
+    .unwrap();
+    let s = OrderSession::new(Arc::new(t));
+    assert_eq!(s.currencies(), ["BTC"]);
+    assert_eq!(s.order_currencies(), ["BTC", "USDC"]);
+}
