@@ -92,6 +92,18 @@ pub enum RiskCode {
     /// Not quotable: the instrument's delta or vega per lot is unknown (no option ticker, no
     /// index yet) while a delta/vega limit is set (`b` = side index).
     NoGreeks = 19,
+    /// A side stopped for the funds cool-off after `10009/10039 not_enough_funds`
+    /// (`b` = side index, `c` = cool-off end, ns; [`crate::reject::Reaction::FundsCoolOff`]).
+    FundsCoolOff = 20,
+    /// All quoting paused after `10041 settlement_in_progress` (`c` = pause end, ns;
+    /// [`crate::reject::Reaction::SettlementPause`]).
+    Settlement = 21,
+    /// A price band learnt from `10005/10006/10007` clamps the instrument's quotes (`b` = low,
+    /// `c` = high limit in ticks; `i64::MIN`/`i64::MAX` = none).
+    PriceBand = 22,
+    /// Quoting of the instrument stopped for the run: the venue refused its tick or amount
+    /// (`b` = the error code; [`crate::reject::Reaction::ConfigBug`]).
+    ConfigReject = 23,
 }
 
 /// Why [`crate::engine::Engine::halt_for`] stopped quoting (carried in `b` of the `Halt` risk
@@ -105,6 +117,9 @@ pub enum HaltCause {
     PnlLimit = 1,
     /// The kill switch (SIGUSR1, kill file, `mm-fast kill` / `POST /kill`).
     KillSwitch = 2,
+    /// A burst of unknown venue error codes ([`crate::reject::UNKNOWN_BURST`] within
+    /// [`crate::reject::UNKNOWN_BURST_WINDOW_NS`]).
+    RejectBurst = 3,
 }
 
 impl HaltCause {
@@ -114,6 +129,7 @@ impl HaltCause {
             0 => HaltCause::Shutdown,
             1 => HaltCause::PnlLimit,
             2 => HaltCause::KillSwitch,
+            3 => HaltCause::RejectBurst,
             _ => return None,
         })
     }
@@ -142,6 +158,10 @@ impl RiskCode {
             RiskCode::MaxDelta => "max_delta",
             RiskCode::MaxVega => "max_vega",
             RiskCode::NoGreeks => "no_greeks",
+            RiskCode::FundsCoolOff => "funds_cool_off",
+            RiskCode::Settlement => "settlement_pause",
+            RiskCode::PriceBand => "price_band",
+            RiskCode::ConfigReject => "config_reject",
         }
     }
 
@@ -166,6 +186,10 @@ impl RiskCode {
             RiskCode::Flatten => "reduce_only_ioc",
             RiskCode::StopLoss | RiskCode::DailyLoss => "cancel_all+halt",
             RiskCode::Shutdown => "cancel_all",
+            RiskCode::FundsCoolOff => "pause_side",
+            RiskCode::Settlement => "pause_all",
+            RiskCode::PriceBand => "clamp_prices",
+            RiskCode::ConfigReject => "stop_instrument",
         }
     }
 
@@ -197,6 +221,10 @@ impl RiskCode {
             17 => RiskCode::MaxDelta,
             18 => RiskCode::MaxVega,
             19 => RiskCode::NoGreeks,
+            20 => RiskCode::FundsCoolOff,
+            21 => RiskCode::Settlement,
+            22 => RiskCode::PriceBand,
+            23 => RiskCode::ConfigReject,
             _ => return None,
         })
     }
