@@ -397,6 +397,9 @@ impl MetricsTel {
                 Some(HaltCause::KillSwitch) => {
                     "kill switch: quoting halted until restart, cancel-all sent".into()
                 }
+                Some(HaltCause::RejectBurst) => "burst of unknown venue error codes (reject \
+                     burst, README \"Error codes\"): quoting halted until restart, cancel-all sent"
+                    .into(),
                 Some(HaltCause::PnlLimit) => {
                     "PnL limit (event above): quoting halted until restart, cancel-all sent".into()
                 }

@@ -126,6 +126,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     .sim_token_lifetime_s
                     .unwrap_or(mm_venues::sim::DEFAULT_TOKEN_LIFETIME_S),
                 tls: extras.sim_tls.clone(),
+                rate_limits: Some(args.rate_limits()?),
                 ..SimConfig::new(tape)
             };
             let h = Sim::start(cfg).map_err(|e| format!("simulator: {e}"))?;
@@ -219,6 +220,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let table = table.clone();
         let stop = stop_gw.clone();
         let dry = args.dry_run;
+        let rate = args.client_rate_limits()?;
         std::thread::Builder::new()
             .name("mm-gateway".into())
             .spawn(move || {
@@ -232,6 +234,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     &stop,
                     idle,
                     dry,
+                    rate,
                     clock,
                 )
             })
@@ -422,6 +425,15 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         stop_reason: reason.to_string(),
         gaps_detected: c.gaps,
         rate_limit_errors: gw_stats.error_codes.get(&10028).copied().unwrap_or(0),
+        rate_deferred: gw_stats.rate_deferred,
+        rate_max_wait_ns: gw_stats.rate_max_wait_ns,
+        rate_dropped: gw_stats.rate_dropped,
+        rate_limits: match args.client_rate_limits()? {
+            Some(l) => l.to_string(),
+            None => "off".into(),
+        },
+        unknown_errors: gw_stats.unknown_errors,
+        reauths: gw_stats.reauths,
         reconnects: 0,
         token_refreshes: md_stats.refreshes + gw_stats.refreshes,
         test_requests_answered: md_stats.test_answers + gw_stats.test_answers,
@@ -460,6 +472,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             open_orders: l.open_orders.len(),
         });
         rep.faults_injected = l.stats.faults_injected.clone();
+        rep.sim_rate_limited = Some(l.stats.rate_limited);
         let ours = l
             .open_orders
             .iter()

@@ -15,12 +15,15 @@
 //! (11044 `not_open_order`, 10010 `already_closed`, 10004 `order_not_found`, 11008
 //! `already_filled`) are flagged with `qty = -1` so the engine forgets the order.
 
+use crate::deribit::credits::{Class, RateLimits};
 use crate::deribit::encode::Encoder;
+use crate::deribit::errors::{self, GatewayAction};
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
 use crate::deribit::session::AuthState;
+use crate::deribit::throttle::Throttle;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::{ClientId, InstrumentId, Side};
@@ -59,6 +62,20 @@ pub struct GatewayStats {
     pub refreshes: u64,
     /// Token refreshes the venue refused.
     pub refresh_errors: u64,
+    /// `10028 too_many_requests` received (the venue then ends the session).
+    pub rate_limit_errors: u64,
+    /// Intents that waited in the send queue because the credit budget was short
+    /// ([`crate::deribit::throttle`]).
+    pub rate_deferred: u64,
+    /// Longest wait of an intent in the send queue, ns.
+    pub rate_max_wait_ns: u64,
+    /// Queued intents dropped (superseded amends; News cancelled before they were sent,
+    /// answered `13666`).
+    pub rate_dropped: u64,
+    /// Errors with a code outside the reactions table ([`crate::deribit::errors::ERRORS`]).
+    pub unknown_errors: u64,
+    /// Re-authentications after `13009`/`10000` on the same connection.
+    pub reauths: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -123,6 +140,10 @@ pub struct OrderSession {
     last_trade_id: HashMap<String, String>,
     answer_test: bool,
     auth: Option<AuthState>,
+    /// A `13009`/`10000` asked for a fresh login (sent by [`Self::refresh_request`]).
+    reauth_due: bool,
+    /// Earliest time of the next re-authentication (ns): at most one a second.
+    reauth_after_ns: u64,
     /// What the session counted (requests, errors, fills, …).
     pub stats: GatewayStats,
 }
@@ -140,6 +161,8 @@ impl OrderSession {
             last_trade_id: HashMap::new(),
             answer_test: false,
             auth: None,
+            reauth_due: false,
+            reauth_after_ns: 0,
             stats: GatewayStats::default(),
         }
     }
@@ -151,10 +174,21 @@ impl OrderSession {
         self
     }
 
-    /// The `public/auth` `refresh_token` frame to send now, if the token is due for refresh
-    /// (monotonic `now_ns`). Contains the refresh token: never log it.
+    /// The `public/auth` frame to send now (monotonic `now_ns`): a fresh login after
+    /// `13009 unauthorized` / `10000 authorization_required` (at most one a second), else the
+    /// `refresh_token` frame if the token is due for refresh. Contains a secret or the
+    /// refresh token: never log it.
     pub fn refresh_request(&mut self, now_ns: u64) -> Option<&str> {
         let auth = self.auth.as_mut()?;
+        if self.reauth_due && auth.pending_refresh().is_none() && now_ns >= self.reauth_after_ns {
+            self.reauth_due = false;
+            self.reauth_after_ns = now_ns.saturating_add(1_000_000_000);
+            self.stats.reauths += 1;
+            let id = self.next_id;
+            self.next_id += 1;
+            log::warn!("gateway: unauthorized: logging in again on the same connection");
+            return Some(auth.relogin_frame(&mut self.enc, id));
+        }
         if !auth.refresh_due(now_ns) {
             return None;
         }
@@ -382,6 +416,18 @@ impl OrderSession {
             Ok(PrivateMsg::RpcErr { id, code, message }) => {
                 stats.errors += 1;
                 *stats.error_codes.entry(code).or_default() += 1;
+                let action = errors::gateway_action(code);
+                match action {
+                    GatewayAction::RateLimited => stats.rate_limit_errors += 1,
+                    GatewayAction::Reauthenticate => self.reauth_due = true,
+                    GatewayAction::LogUnknown => {
+                        stats.unknown_errors += 1;
+                        log::warn!(
+                            "gateway: unknown venue error {code} {message:?} (request {id})"
+                        );
+                    }
+                    _ => {}
+                }
                 let Some(p) = pending.remove(&id) else {
                     log::warn!("gateway: error {code} {message} for unknown request {id}");
                     return;
@@ -391,10 +437,18 @@ impl OrderSession {
                     p.kind,
                     p.client_id
                 );
-                let qty = if NOT_OPEN_CODES.contains(&code) {
+                let qty = if action == GatewayAction::Terminal || NOT_OPEN_CODES.contains(&code) {
                     -1
                 } else {
                     0
+                };
+                let price = match action {
+                    GatewayAction::ParseLimit if p.kind != IntentKind::CancelAll => {
+                        let inst =
+                            table.get(p.instrument.min(table.len().saturating_sub(1) as u32));
+                        errors::band_limit_ticks(code, message, inst).unwrap_or(0)
+                    }
+                    _ => 0,
                 };
                 out.push(ExecEvent {
                     t_recv,
@@ -406,6 +460,7 @@ impl OrderSession {
                     },
                     kind: ExecKind::Rejected,
                     code,
+                    price,
                     qty,
                     side: p.side,
                     ..Default::default()
@@ -443,6 +498,8 @@ impl OrderSession {
 
 /// The gateway loop. Runs until `stop` is set or the connection drops. With `dry_run`, no
 /// order request is written: intents are acknowledged locally (decide and log, send nothing).
+/// `rate`: the credit budget every order request is paid from (dossier §8; what cannot be
+/// paid waits in a [`Throttle`] queue, cancels first); `None` = budget off.
 #[allow(clippy::too_many_arguments)]
 pub fn run_gateway(
     mut ws: WsClient,
@@ -454,9 +511,17 @@ pub fn run_gateway(
     stop: &AtomicBool,
     idle: Idle,
     dry_run: bool,
+    rate: Option<RateLimits>,
     clock: fn() -> u64,
 ) -> GatewayStats {
     let mut session = OrderSession::new(table.clone());
+    let mut throttle = Throttle::new(rate);
+    if let Some(l) = rate {
+        log::info!("gateway: credit budget {l}");
+    } else {
+        log::warn!("gateway: credit budget off (--rate-budget off): the venue's limit may be hit");
+    }
+    let mut dropped: Vec<ExecEvent> = Vec::with_capacity(Throttle::CAPACITY);
     if let Some(a) = auth {
         session = session.with_auth(a);
     }
@@ -482,8 +547,18 @@ pub fn run_gateway(
 
     while !stop.load(Ordering::Relaxed) {
         let mut work = false;
-        // 1. Intents → wire.
-        while let Some(it) = intents.pop() {
+        // 1. Intents → wire, paid from the credit budget (throttle.rs: cancels first).
+        loop {
+            let it = if dry_run {
+                intents.pop()
+            } else {
+                let it = throttle.pull(intents, clock(), &mut dropped);
+                for ev in dropped.drain(..) {
+                    push(exec_tx, ev);
+                }
+                it
+            };
+            let Some(it) = it else { break };
             work = true;
             let t_pop = clock();
             if dry_run {
@@ -607,9 +682,15 @@ pub fn run_gateway(
         }
         if let Some(f) = session.test_answer() {
             let _ = ws.send_text(f);
+            if let Some(b) = throttle.budget() {
+                b.take_anyway(Class::NonMatching, clock());
+            }
         }
         if let Some(f) = session.refresh_request(clock()) {
             let _ = ws.send_text(f);
+            if let Some(b) = throttle.budget() {
+                b.take_anyway(Class::NonMatching, clock());
+            }
         }
         let _ = ws.flush();
         if work {
@@ -619,6 +700,9 @@ pub fn run_gateway(
         }
     }
     ws.close();
+    session.stats.rate_deferred = throttle.deferred;
+    session.stats.rate_max_wait_ns = throttle.max_wait_ns;
+    session.stats.rate_dropped = throttle.dropped;
     session.stats
 }
 
