@@ -161,6 +161,13 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let currencies = currencies_for(args);
     let cur_refs: Vec<&str> = currencies.iter().map(|s| s.as_str()).collect();
     let (raws, order_auth) = gateway::open_session(&mut order_ws, &session, &cur_refs, clock)?;
+    // The client's credit budget: the account's own limits when Deribit gives them.
+    let rate = match (args.client_rate_limits()?, args.venue, cur_refs.first()) {
+        (Some(l), VenueArg::Deribit, Some(c)) if !args.dry_run => {
+            Some(gateway::account_rate_limits(&mut order_ws, l, c))
+        }
+        (l, _, _) => l,
+    };
     let mut all = Vec::new();
     for r in &raws {
         all.extend(
@@ -220,7 +227,6 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let table = table.clone();
         let stop = stop_gw.clone();
         let dry = args.dry_run;
-        let rate = args.client_rate_limits()?;
         std::thread::Builder::new()
             .name("mm-gateway".into())
             .spawn(move || {
@@ -428,7 +434,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         rate_deferred: gw_stats.rate_deferred,
         rate_max_wait_ns: gw_stats.rate_max_wait_ns,
         rate_dropped: gw_stats.rate_dropped,
-        rate_limits: match args.client_rate_limits()? {
+        rate_limits: match rate {
             Some(l) => l.to_string(),
             None => "off".into(),
         },

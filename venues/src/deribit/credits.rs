@@ -255,6 +255,23 @@ impl RateLimits {
     }
 }
 
+impl RateLimits {
+    /// [`Self::from_account_limits`] of the `result.limits` of a `private/get_account_summary`
+    /// reply frame.
+    ///
+    /// # Errors
+    /// Not JSON, or no `result.limits` object.
+    pub fn from_account_summary_reply(self, frame: &[u8]) -> Result<Self, String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(frame).map_err(|e| format!("account summary: {e}"))?;
+        let l = &v["result"]["limits"];
+        if !l.is_object() {
+            return Err("account summary: no result.limits".into());
+        }
+        self.from_account_limits(&l.to_string())
+    }
+}
+
 impl fmt::Display for RateLimits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -466,6 +483,26 @@ mod tests {
         assert!(RateLimits::for_tier(4)
             .unwrap()
             .with_me(Some(0), None)
+            .is_err());
+    }
+
+    #[test]
+    fn reads_the_limits_of_a_summary_reply() {
+        let f = br#"{"jsonrpc":"2.0","id":5,"result":{"currency":"BTC","limits":{"matching_engine":{"trading":{"total":{"rate":20,"burst":50}}},"non_matching_engine":{"rate":20,"burst":100}}}}"#;
+        let l = RateLimits::for_tier(4)
+            .unwrap()
+            .from_account_summary_reply(f)
+            .unwrap();
+        assert_eq!(
+            l.trading,
+            MeLimits {
+                rate: 20,
+                burst: 50
+            }
+        );
+        assert!(RateLimits::for_tier(4)
+            .unwrap()
+            .from_account_summary_reply(br#"{"result":{}}"#)
             .is_err());
     }
 

@@ -126,6 +126,32 @@ pub fn open_session(
     Ok((out, auth))
 }
 
+/// The rate limits to pay from: the account's own (`private/get_account_summary` for
+/// `currency`, `result.limits`, dossier §8.1) when the venue gives them, else `configured`
+/// (`--rate-tier`, `--me-rate`, `--me-burst`). Logs which are used and why. Startup only
+/// (blocking, before the gateway loop).
+pub fn account_rate_limits(
+    ws: &mut WsClient,
+    configured: RateLimits,
+    currency: &str,
+) -> RateLimits {
+    let mut enc = Encoder::new();
+    let id = 90;
+    let f = enc.get_account_summary(id, currency).to_string();
+    let got = rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {})
+        .and_then(|r| configured.from_account_summary_reply(&r));
+    match got {
+        Ok(l) => {
+            log::info!("rate limits from private/get_account_summary ({currency}): {l}");
+            l
+        }
+        Err(e) => {
+            log::info!("rate limits: account summary unavailable ({e}); using {configured}");
+            configured
+        }
+    }
+}
+
 /// The order session's bookkeeping, independent of the socket: intents → JSON-RPC requests,
 /// replies and private notifications → [`ExecEvent`]s (see the module docs). [`run_gateway`]
 /// drives it over the order WebSocket; a test harness can drive it in lockstep with an
