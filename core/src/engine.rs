@@ -1710,7 +1710,7 @@ impl Engine {
                 }
             }
             RejectOutcome::Paused(until) => {
-                self.risk_event(RiskCode::Settlement, i, 0, until as i64, 0, t, tel);
+                self.risk_event(RiskCode::Settlement, usize::MAX, 0, until as i64, 0, t, tel);
             }
             RejectOutcome::Band(lo, hi) => {
                 self.risk_event(RiskCode::PriceBand, i, lo, hi, 0, t, tel);
