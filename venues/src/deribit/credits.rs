@@ -11,6 +11,8 @@
 //! - `private/cancel_all`: its own bucket (`limits.matching_engine.cancel_all`; a real tier-4
 //!   testnet account shows 5/s burst 20, the docs' default 200/s burst 250): here the tier's
 //!   trading values unless configured.
+//! - `private/mass_quote`: its own bucket (`limits.matching_engine.maximum_mass_quotes`;
+//!   docs' default and a real testnet account: 10/s burst 10) ([`MASS_QUOTE_LIMITS`]).
 //! - Non-matching-engine requests: 500 credits each, pool 50 000, refill 10 000 credits/s
 //!   (20 req/s, burst 100) ([`NON_ME_COST`], [`NON_ME_POOL`], [`NON_ME_REFILL_PER_S`]).
 //!
@@ -27,6 +29,12 @@ pub const NON_ME_COST: u64 = 500;
 pub const NON_ME_POOL: u64 = 50_000;
 /// Non-matching-engine refill, credits per second.
 pub const NON_ME_REFILL_PER_S: u64 = 10_000;
+/// Mass-quote bucket unless the account says otherwise: 10 messages/s, burst 10 (dossier §8.1,
+/// `maximum_mass_quotes`).
+pub const MASS_QUOTE_LIMITS: MeLimits = MeLimits {
+    rate: 10,
+    burst: 10,
+};
 /// The default tier of mm-fast and of the simulator: 4, the smallest limits (safe anywhere).
 pub const DEFAULT_TIER: u8 = 4;
 
@@ -158,6 +166,9 @@ pub enum Class {
     /// `private/cancel_all` (and `cancel_all_by_kind_or_type` without currency): 1 request of
     /// the `cancel_all` bucket.
     CancelAll,
+    /// `private/mass_quote`: 1 message of the mass-quote bucket (outside the trading bucket,
+    /// dossier §8).
+    MassQuote,
     /// Any other request: [`NON_ME_COST`] credits of the non-matching-engine pool.
     NonMatching,
 }
@@ -169,6 +180,8 @@ pub struct RateLimits {
     pub trading: MeLimits,
     /// `cancel_all` bucket.
     pub cancel_all: MeLimits,
+    /// Mass-quote bucket (messages/s, burst).
+    pub mass_quote: MeLimits,
     /// Non-matching-engine pool: `rate` credits/s, `burst` credits.
     pub non_matching: MeLimits,
 }
@@ -185,6 +198,7 @@ impl RateLimits {
         Ok(RateLimits {
             trading: me,
             cancel_all: me,
+            mass_quote: MASS_QUOTE_LIMITS,
             non_matching: MeLimits {
                 rate: NON_ME_REFILL_PER_S,
                 burst: NON_ME_POOL,
@@ -245,6 +259,9 @@ impl RateLimits {
         if let Some(c) = pair(&me["cancel_all"]) {
             self.cancel_all = c;
         }
+        if let Some(m) = pair(&me["maximum_mass_quotes"]) {
+            self.mass_quote = m;
+        }
         if let Some(n) = pair(&v["non_matching_engine"]) {
             self.non_matching = MeLimits {
                 rate: n.rate * NON_ME_COST,
@@ -276,11 +293,14 @@ impl fmt::Display for RateLimits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "matching engine {}/s burst {}, cancel_all {}/s burst {}, non-matching {} credits/s pool {}",
+            "matching engine {}/s burst {}, cancel_all {}/s burst {}, mass_quote {}/s burst {}, \
+             non-matching {} credits/s pool {}",
             self.trading.rate,
             self.trading.burst,
             self.cancel_all.rate,
             self.cancel_all.burst,
+            self.mass_quote.rate,
+            self.mass_quote.burst,
             self.non_matching.rate,
             self.non_matching.burst
         )
@@ -312,6 +332,7 @@ impl FromStr for Tier {
 pub struct CreditBudget {
     trading: Bucket,
     cancel_all: Bucket,
+    mass_quote: Bucket,
     non_matching: Bucket,
     limits: RateLimits,
     /// Requests refused by [`Self::try_take`] (the caller queued or dropped them).
@@ -328,6 +349,7 @@ impl CreditBudget {
         CreditBudget {
             trading: me(limits.trading),
             cancel_all: me(limits.cancel_all),
+            mass_quote: me(limits.mass_quote),
             non_matching: Bucket::new(limits.non_matching.rate, limits.non_matching.burst),
             limits,
             refused: 0,
@@ -339,6 +361,7 @@ impl CreditBudget {
         CreditBudget {
             trading: Bucket::new(limits.trading.rate, limits.trading.burst),
             cancel_all: Bucket::new(limits.cancel_all.rate, limits.cancel_all.burst),
+            mass_quote: Bucket::new(limits.mass_quote.rate, limits.mass_quote.burst),
             non_matching: Bucket::new(limits.non_matching.rate, limits.non_matching.burst),
             limits,
             refused: 0,
@@ -354,6 +377,7 @@ impl CreditBudget {
         match class {
             Class::Trading => (&mut self.trading, 1),
             Class::CancelAll => (&mut self.cancel_all, 1),
+            Class::MassQuote => (&mut self.mass_quote, 1),
             Class::NonMatching => (&mut self.non_matching, NON_ME_COST),
         }
     }
@@ -446,8 +470,10 @@ mod tests {
         let n = (0..100).filter(|_| c.try_take(Class::Trading, 0)).count();
         assert_eq!(n, 19);
         assert_eq!(c.refused, 81);
-        // The cancel_all bucket is its own.
+        // The cancel_all and mass-quote buckets are their own (mass quotes: 10 − 1 headroom).
         assert!(c.try_take(Class::CancelAll, 0));
+        let mq = (0..20).filter(|_| c.try_take(Class::MassQuote, 0)).count();
+        assert_eq!(mq, 9);
     }
 
     #[test]
@@ -516,6 +542,13 @@ mod tests {
             .unwrap();
         assert_eq!(l.trading, MeLimits { rate: 5, burst: 20 });
         assert_eq!(l.cancel_all, MeLimits { rate: 5, burst: 20 });
+        assert_eq!(
+            l.mass_quote,
+            MeLimits {
+                rate: 10,
+                burst: 10
+            }
+        );
         assert_eq!(
             l.non_matching,
             MeLimits {

@@ -691,6 +691,7 @@ pub fn run_gateway(
             Err(e) => {
                 log::warn!("gateway: connection lost: {e}");
                 session.stats.disconnected = true;
+                throttle.on_disconnect();
                 push(
                     exec_tx,
                     ExecEvent {

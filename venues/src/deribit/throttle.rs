@@ -192,6 +192,15 @@ impl Throttle {
         Some(q.it)
     }
 
+    /// The connection dropped: every queued intent is void (cancel-on-disconnect cancelled
+    /// the orders; the engine forgets them on `Disconnected`). The budget is kept: the venue's
+    /// buckets are per account, not per connection (after a 10028, wait for credits).
+    pub fn on_disconnect(&mut self) {
+        self.dropped += self.queue.len() as u64;
+        self.queue.clear();
+        self.resting.clear();
+    }
+
     /// Moves intents from the ring into the queue (while it has room), then returns
     /// [`Self::next`]. The gateway's one call in its "intents → wire" step.
     pub fn pull(
@@ -366,6 +375,21 @@ mod tests {
         assert_eq!((r[0].client_id, r[0].code), (10, DROPPED_CODE));
         let a = t.next(2_000_000_000).unwrap();
         assert_eq!((a.kind, a.client_id, a.price), (IntentKind::Amend, 9, 105));
+    }
+
+    #[test]
+    fn disconnect_voids_the_queue_but_keeps_the_budget() {
+        let mut t = tight();
+        let mut r = Vec::new();
+        for cid in 1..=3 {
+            t.push(it(IntentKind::New, cid, 100), 0, &mut r);
+        }
+        t.next(0);
+        t.next(0);
+        t.on_disconnect();
+        assert!(t.is_empty());
+        t.push(it(IntentKind::New, 4, 100), 1, &mut r);
+        assert!(t.next(1).is_none(), "still no credit");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! - Matching-engine methods ([`is_matching_engine`]): 1 request of the account's trading
 //!   bucket; `private/cancel_all` (and `cancel_all_by_kind_or_type`): its `cancel_all`
-//!   bucket.
+//!   bucket; `private/mass_quote`: its mass-quote bucket.
 //! - Every other private method: 500 credits of the non-matching-engine pool (the special
 //!   costs of `get_instruments`/`subscribe` are not modelled: they are public or sent once).
 //! - Public methods of unauthenticated connections are limited per IP at Deribit: not
@@ -44,6 +44,7 @@ pub fn is_matching_engine(method: &str) -> bool {
 pub fn class_of(method: &str) -> Class {
     match method {
         "private/cancel_all" | "private/cancel_all_by_kind_or_type" => Class::CancelAll,
+        "private/mass_quote" => Class::MassQuote,
         m if is_matching_engine(m) => Class::Trading,
         _ => Class::NonMatching,
     }
