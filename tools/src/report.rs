@@ -195,7 +195,7 @@ pub struct Report {
     pub rate_limits: String,
     /// Order intents that waited in the gateway's send queue because the budget was short.
     pub rate_deferred: u64,
-    /// Longest wait of an intent in that queue, ns.
+    /// Longest wait of an intent in that queue before it was written, ns.
     pub rate_max_wait_ns: u64,
     /// Queued intents dropped (superseded amends; News cancelled before they were sent,
     /// answered `13666` to the engine).

@@ -67,7 +67,8 @@ pub struct GatewayStats {
     /// Intents that waited in the send queue because the credit budget was short
     /// ([`crate::deribit::throttle`]).
     pub rate_deferred: u64,
-    /// Longest wait of an intent in the send queue, ns.
+    /// Longest wait of an intent in the send queue before it was written, ns (intents dropped
+    /// from the queue are not counted).
     pub rate_max_wait_ns: u64,
     /// Queued intents dropped (superseded amends; News cancelled before they were sent,
     /// answered `13666`).

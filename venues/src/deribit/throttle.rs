@@ -48,7 +48,7 @@ pub struct Throttle {
     resting: HashMap<ClientId, Ticks>,
     /// Intents that waited because the budget was short.
     pub deferred: u64,
-    /// Longest wait of an intent in the queue, ns.
+    /// Longest wait of an intent in the queue before it was sent, ns.
     pub max_wait_ns: u64,
     /// Queued intents dropped (superseded amends, News cancelled before they were sent).
     pub dropped: u64,
