@@ -55,6 +55,7 @@ use crate::quote::{
     self, level_size, skewed_size, Adjust, Inventory, Ladder, Market, QuoteParams, QuoteSpec,
     Reference, MAX_LEVELS,
 };
+use crate::reject::{Outcome as RejectOutcome, RejectGuard};
 use crate::risk::{self, HaltCause, RiskCode, FLATTEN_COLLAR_BPS_E2, NO_LIMIT};
 use crate::types::{ClientId, InstrumentId, Lots, Nanos, Side, Ticks};
 
@@ -451,6 +452,8 @@ pub struct Engine {
     net_currency: Vec<String>,
     /// Options of one expiry (same base currency and expiry), by group (the smile's points).
     groups: Vec<Vec<u32>>,
+    /// What venue rejects left in force ([`crate::reject`]).
+    reject: RejectGuard,
 }
 
 /// Capacity of the engine's calibration-sample buffer (drained after every `on_md`).
@@ -743,6 +746,7 @@ impl Engine {
             net: vec![NetGreeks::default(); net_currency.len().max(1)],
             net_currency,
             groups,
+            reject: RejectGuard::new(table.len()),
         };
         e.greek_limits = e.cfg.max_delta_e8 != NO_LIMIT || e.cfg.max_vega_e6 != NO_LIMIT;
         for i in 0..e.insts.len() {
@@ -1227,6 +1231,12 @@ impl Engine {
                 return;
             }
             ExecKind::CancelAllDone => return,
+            ExecKind::Rejected if i >= self.insts.len() => {
+                // An account-wide request (cancel-all) was refused.
+                self.counters.rejects += 1;
+                self.react(ev, usize::MAX, t_pop, out, tel);
+                return;
+            }
             _ => {}
         }
         if i >= self.insts.len() {
@@ -1329,6 +1339,7 @@ impl Engine {
                 } else {
                     self.recount_order(ev.client_id);
                 }
+                self.react(ev, i, t_pop, out, tel);
                 // Re-quote on the next book frame, not now: no reject storms.
                 return;
             }
@@ -1721,6 +1732,68 @@ impl Engine {
         }
     }
 
+    /// The reaction to a venue reject beyond the order bookkeeping ([`crate::reject`]):
+    /// records what it leaves in force and emits its risk event; a burst of unknown codes
+    /// halts ([`HaltCause::RejectBurst`]). `i` = `usize::MAX` for an account-wide request.
+    fn react(
+        &mut self,
+        ev: &ExecEvent,
+        i: usize,
+        t: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) {
+        match self.reject.on_reject(ev.code, i, ev.side, ev.price, t) {
+            RejectOutcome::None => {}
+            RejectOutcome::SideStopped(side) => {
+                let until = t + crate::reject::FUNDS_COOL_OFF_NS;
+                self.risk_event(
+                    RiskCode::FundsCoolOff,
+                    i,
+                    side.idx() as i64,
+                    until as i64,
+                    0,
+                    t,
+                    tel,
+                );
+                // Cancel the side now (frees margin) when nothing else holds the instrument.
+                if self.insts[i].trusted {
+                    self.requote(i, 0, t, out, tel);
+                }
+            }
+            RejectOutcome::Paused(until) => {
+                self.risk_event(RiskCode::Settlement, usize::MAX, 0, until as i64, 0, t, tel);
+            }
+            RejectOutcome::Band(lo, hi) => {
+                self.risk_event(RiskCode::PriceBand, i, lo, hi, 0, t, tel);
+            }
+            RejectOutcome::Disabled => {
+                self.risk_event(RiskCode::ConfigReject, i, ev.code as i64, 0, 0, t, tel);
+                self.pull(i, 0, t, out, tel);
+            }
+            RejectOutcome::Halt => {
+                let _ = self.halt_for(HaltCause::RejectBurst, t, out, tel);
+            }
+        }
+    }
+
+    /// Whether rejects stopped quoting of instrument `id` for the run (configuration bug)
+    /// or stopped `side` of it at `now` (funds cool-off, ns), or hold everything at `now`
+    /// (settlement pause, transient back-off): `(disabled, side stopped, held)`.
+    pub fn reject_state(&self, id: InstrumentId, side: Side, now: Nanos) -> (bool, bool, bool) {
+        let i = id as usize;
+        (
+            self.reject.disabled(i),
+            self.reject.side_stopped(i, side, now),
+            self.reject.hold(i, now),
+        )
+    }
+
+    /// Unknown venue error codes received over the run.
+    pub fn unknown_rejects(&self) -> u64 {
+        self.reject.unknown
+    }
+
     fn mark_dirty(&mut self, i: usize) {
         self.insts[i].dirty = true;
         self.any_dirty = true;
@@ -2016,6 +2089,11 @@ impl Engine {
         if self.halted || self.stale || !self.gateway_up || !self.insts[i].trusted {
             return;
         }
+        if self.reject.hold(i, t_pop) {
+            // Settlement pause or transient back-off: send nothing, re-quote afterwards.
+            self.mark_dirty(i);
+            return;
+        }
         if out.free() < 4 * self.levels + 2 {
             self.counters.back_pressure += 1;
             self.mark_dirty(i);
@@ -2065,7 +2143,7 @@ impl Engine {
                 0
             },
         };
-        let lad = if self.model_on {
+        let mut lad = if self.model_on {
             match self.model_adjust(i) {
                 Some(adj) => quote::ladder_adj(&meta.inst, &meta.spec, &market, &inv, &adj),
                 None => Ladder::default(),
@@ -2073,6 +2151,7 @@ impl Engine {
         } else {
             quote::ladder(&meta.inst, &meta.spec, &market, &inv)
         };
+        self.reject.shape(i, &mut lad, t_pop);
         if meta.linear && lad.ref2 > 0 {
             // USD per lot for the limits, valued at the highest price we may trade at, so a
             // fill never values the position above what the limits assumed.

@@ -24,4 +24,5 @@ pub mod model;
 pub mod options;
 pub mod orders;
 pub mod quote;
+pub mod reject;
 pub mod risk;

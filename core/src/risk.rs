@@ -95,6 +95,18 @@ pub enum RiskCode {
     /// Reconciliation after a reconnect found a position different from the engine's: the
     /// venue's was adopted (`b` = venue lots, `c` = engine lots before).
     PositionMismatch = 20,
+    /// A side stopped for the funds cool-off after `10009/10039 not_enough_funds`
+    /// (`b` = side index, `c` = cool-off end, ns; [`crate::reject::Reaction::FundsCoolOff`]).
+    FundsCoolOff = 21,
+    /// All quoting paused after `10041 settlement_in_progress` (`c` = pause end, ns;
+    /// [`crate::reject::Reaction::SettlementPause`]).
+    Settlement = 22,
+    /// A price band learnt from `10005/10006/10007` clamps the instrument's quotes (`b` = low,
+    /// `c` = high limit in ticks; `i64::MIN`/`i64::MAX` = none).
+    PriceBand = 23,
+    /// Quoting of the instrument stopped for the run: the venue refused its tick or amount
+    /// (`b` = the error code; [`crate::reject::Reaction::ConfigBug`]).
+    ConfigReject = 24,
 }
 
 /// Why [`crate::engine::Engine::halt_for`] stopped quoting (carried in `b` of the `Halt` risk
@@ -108,6 +120,9 @@ pub enum HaltCause {
     PnlLimit = 1,
     /// The kill switch (SIGUSR1, kill file, `mm-fast kill` / `POST /kill`).
     KillSwitch = 2,
+    /// A burst of unknown venue error codes ([`crate::reject::UNKNOWN_BURST`] within
+    /// [`crate::reject::UNKNOWN_BURST_WINDOW_NS`]).
+    RejectBurst = 3,
 }
 
 impl HaltCause {
@@ -117,6 +132,7 @@ impl HaltCause {
             0 => HaltCause::Shutdown,
             1 => HaltCause::PnlLimit,
             2 => HaltCause::KillSwitch,
+            3 => HaltCause::RejectBurst,
             _ => return None,
         })
     }
@@ -146,6 +162,10 @@ impl RiskCode {
             RiskCode::MaxVega => "max_vega",
             RiskCode::NoGreeks => "no_greeks",
             RiskCode::PositionMismatch => "position_mismatch",
+            RiskCode::FundsCoolOff => "funds_cool_off",
+            RiskCode::Settlement => "settlement_pause",
+            RiskCode::PriceBand => "price_band",
+            RiskCode::ConfigReject => "config_reject",
         }
     }
 
@@ -171,6 +191,10 @@ impl RiskCode {
             RiskCode::StopLoss | RiskCode::DailyLoss => "cancel_all+halt",
             RiskCode::Shutdown => "cancel_all",
             RiskCode::PositionMismatch => "adopt_venue_position",
+            RiskCode::FundsCoolOff => "pause_side",
+            RiskCode::Settlement => "pause_all",
+            RiskCode::PriceBand => "clamp_prices",
+            RiskCode::ConfigReject => "stop_instrument",
         }
     }
 
@@ -203,6 +227,10 @@ impl RiskCode {
             18 => RiskCode::MaxVega,
             19 => RiskCode::NoGreeks,
             20 => RiskCode::PositionMismatch,
+            21 => RiskCode::FundsCoolOff,
+            22 => RiskCode::Settlement,
+            23 => RiskCode::PriceBand,
+            24 => RiskCode::ConfigReject,
             _ => return None,
         })
     }

@@ -397,9 +397,57 @@ pub struct Args {
     pub ca_file: Option<PathBuf>,
     /// Simulator fault (`--venue sim`; repeatable): `KIND@SECONDS` with KIND = `disconnect`,
     /// `gap`, `malformed`, `rate-limit`, `restart` and SECONDS of tape time from the start, or
-    /// `reject-rate=P`, or `ack-delay-ms=N` (README "Fault injection").
+    /// `reject-rate=P`, or `reject-code=CODE[:P]`, or `ack-delay-ms=N` (README "Fault
+    /// injection").
     #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
     pub sim_fault: Vec<mm_venues::sim::Fault>,
+    // --- Rate limits (README "Rate limits"; protocol.md §8).
+    /// Deribit matching-engine rate tier of the account (1: 30 req/s burst 100, 2: 20/50,
+    /// 3: 10/30, 4: 5/20): the client's credit budget, and the limits `--venue sim` enforces.
+    #[arg(long, value_name = "TIER", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub rate_tier: u8,
+    /// Override of the tier's sustained matching-engine rate, requests per second.
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub me_rate: Option<u64>,
+    /// Override of the tier's matching-engine burst, requests.
+    #[arg(long, value_name = "REQUESTS")]
+    pub me_burst: Option<u64>,
+    /// Pay every order request from the client-side credit budget (`on`), or not (`off`: only
+    /// to show that the venue's limit is then hit — error 10028 ends the session).
+    #[arg(long, value_enum, default_value = "on")]
+    pub rate_budget: OnOffArg,
+}
+
+/// `on` / `off` switches with a default of `on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOffArg {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl Args {
+    /// The rate limits of `--rate-tier` with the `--me-rate`/`--me-burst` overrides
+    /// (protocol.md §8).
+    ///
+    /// # Errors
+    /// A zero override.
+    pub fn rate_limits(&self) -> Result<mm_venues::deribit::credits::RateLimits, String> {
+        mm_venues::deribit::credits::RateLimits::for_tier(self.rate_tier)?
+            .with_me(self.me_rate, self.me_burst)
+    }
+
+    /// The client's budget: [`Self::rate_limits`], or `None` with `--rate-budget off`.
+    ///
+    /// # Errors
+    /// As [`Self::rate_limits`].
+    pub fn client_rate_limits(
+        &self,
+    ) -> Result<Option<mm_venues::deribit::credits::RateLimits>, String> {
+        let l = self.rate_limits()?;
+        Ok((self.rate_budget == OnOffArg::On).then_some(l))
+    }
 }
 
 /// `--sim-fault` values (clap value parser; errors exit 2 with the accepted syntax).

@@ -739,6 +739,11 @@ fn engine_args(o: &RunOpts, s: &Stimulus, hgrm: &Path) -> Result<Args, String> {
         a.extend(["--cpu".into(), c.to_string()]);
     }
     a.extend(["--hgrm".into(), hgrm.display().to_string()]);
+    // The code's latency is measured, not Deribit's rate limits: the client budget and the
+    // simulator's limiter are set far above any offered rate, so no intent ever waits for
+    // credits (a wait would count in tick-to-wire).
+    a.extend(["--me-rate".into(), "1000000".into()]);
+    a.extend(["--me-burst".into(), "1000000".into()]);
     a.extend(s.quoting.iter().cloned());
     Args::try_parse_from(a).map_err(|e| format!("engine flags: {e}"))
 }

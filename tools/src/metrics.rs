@@ -392,6 +392,32 @@ impl MetricsTel {
                 t.c as f64 / 1e4
             ),
             Some(RiskCode::GapPulled) => "book gap: quotes pulled until resync".into(),
+            Some(RiskCode::FundsCoolOff) => format!(
+                "{} side: venue said not_enough_funds: not quoted for {} s",
+                side(t.b),
+                mm_core::reject::FUNDS_COOL_OFF_NS / 1_000_000_000
+            ),
+            Some(RiskCode::Settlement) => format!(
+                "settlement_in_progress: nothing sent for {} s, then quoting resumes",
+                mm_core::reject::SETTLEMENT_PAUSE_NS / 1_000_000_000
+            ),
+            Some(RiskCode::PriceBand) => {
+                let px = |v: i64| match inst {
+                    Some(i) if v != i64::MIN && v != i64::MAX => i.price_f64(v).to_string(),
+                    _ => "none".into(),
+                };
+                format!(
+                    "venue price band: quotes clamped into [{}, {}] for {} s",
+                    px(t.b),
+                    px(t.c),
+                    mm_core::reject::BAND_TTL_NS / 1_000_000_000
+                )
+            }
+            Some(RiskCode::ConfigReject) => format!(
+                "venue refused the tick or amount (error {}): configuration bug, instrument not \
+                 quoted for the rest of the run",
+                t.b
+            ),
             Some(RiskCode::Stale) => "no market data within --stale-ms: quotes pulled".into(),
             Some(RiskCode::PositionMismatch) => format!(
                 "reconciliation after a reconnect: venue position {} ≠ engine position {}; \
@@ -403,6 +429,9 @@ impl MetricsTel {
                 Some(HaltCause::KillSwitch) => {
                     "kill switch: quoting halted until restart, cancel-all sent".into()
                 }
+                Some(HaltCause::RejectBurst) => "burst of unknown venue error codes (reject \
+                     burst, README \"Error codes\"): quoting halted until restart, cancel-all sent"
+                    .into(),
                 Some(HaltCause::PnlLimit) => {
                     "PnL limit (event above): quoting halted until restart, cancel-all sent".into()
                 }

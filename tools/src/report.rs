@@ -186,6 +186,24 @@ pub struct Report {
     pub gaps_detected: u64,
     /// Replies with error `10028 too_many_requests`.
     pub rate_limit_errors: u64,
+    /// Requests the simulator's credit model refused with `10028` (its connection then
+    /// closed; sim only). Can exceed `rate_limit_errors`: replies still in flight when the
+    /// socket closes are lost.
+    pub sim_rate_limited: Option<u64>,
+    /// The client's credit budget (`--rate-tier`, `--me-rate`, `--me-burst`), or `off`
+    /// (`--rate-budget off`).
+    pub rate_limits: String,
+    /// Order intents that waited in the gateway's send queue because the budget was short.
+    pub rate_deferred: u64,
+    /// Longest wait of an intent in that queue before it was written, ns.
+    pub rate_max_wait_ns: u64,
+    /// Queued intents dropped (superseded amends; News cancelled before they were sent,
+    /// answered `13666` to the engine).
+    pub rate_dropped: u64,
+    /// Venue errors with a code outside the reactions table (README "Error codes").
+    pub unknown_errors: u64,
+    /// Re-authentications on the order connection after `13009`/`10000`.
+    pub reauths: u64,
     /// Successful reconnects, both connections (`reconnects_md + reconnects_order`): lost,
     /// backed off, reconnected, logged in, resubscribed (and, for the order connection,
     /// reconciled).
@@ -492,6 +510,14 @@ pub fn print_summary(r: &Report) {
             r.missed_fills_recovered,
             r.position_mismatches,
             r.quotes_while_untrusted.unwrap_or(0)
+        );
+        println!(
+            "  rate budget: {}  deferred {}  max queue wait {:.1} ms  dropped {}  unknown errors {}",
+            r.rate_limits,
+            r.rate_deferred,
+            r.rate_max_wait_ns as f64 / 1e6,
+            r.rate_dropped,
+            r.unknown_errors
         );
     }
     let m = &r.metrics;

@@ -127,6 +127,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     .sim_token_lifetime_s
                     .unwrap_or(mm_venues::sim::DEFAULT_TOKEN_LIFETIME_S),
                 tls: extras.sim_tls.clone(),
+                rate_limits: Some(args.rate_limits()?),
                 ..SimConfig::new(tape)
             };
             let h = Sim::start(cfg).map_err(|e| format!("simulator: {e}"))?;
@@ -162,6 +163,13 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let currencies = currencies_for(args);
     let cur_refs: Vec<&str> = currencies.iter().map(|s| s.as_str()).collect();
     let (raws, order_auth) = gateway::open_session(&mut order_ws, &session, &cur_refs, clock)?;
+    // The client's credit budget: the account's own limits when Deribit gives them.
+    let rate = match (args.client_rate_limits()?, args.venue, cur_refs.first()) {
+        (Some(l), VenueArg::Deribit, Some(c)) if !args.dry_run => {
+            Some(gateway::account_rate_limits(&mut order_ws, l, c))
+        }
+        (l, _, _) => l,
+    };
     let mut all = Vec::new();
     for r in &raws {
         all.extend(
@@ -240,6 +248,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     &stop,
                     idle,
                     dry,
+                    rate,
                     clock,
                 )
             })
@@ -437,6 +446,15 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         missed_fills_recovered: gw_stats.missed_fills,
         rejected_while_down: gw_stats.rejected_while_down,
         position_mismatches: c.position_mismatches,
+        rate_deferred: gw_stats.rate_deferred,
+        rate_max_wait_ns: gw_stats.rate_max_wait_ns,
+        rate_dropped: gw_stats.rate_dropped,
+        rate_limits: match rate {
+            Some(l) => l.to_string(),
+            None => "off".into(),
+        },
+        unknown_errors: gw_stats.unknown_errors,
+        reauths: gw_stats.reauths,
         token_refreshes: md_stats.refreshes + gw_stats.refreshes,
         test_requests_answered: md_stats.test_answers + gw_stats.test_answers,
         ..Default::default()
@@ -474,6 +492,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             open_orders: l.open_orders.len(),
         });
         rep.faults_injected = l.stats.faults_injected.clone();
+        rep.sim_rate_limited = Some(l.stats.rate_limited);
         let ours = l
             .open_orders
             .iter()

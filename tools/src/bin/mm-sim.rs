@@ -48,7 +48,7 @@ struct Args {
     gap_at: Vec<f64>,
     /// Fault (repeatable): `KIND@SECONDS` with KIND = `disconnect`, `gap`, `malformed`,
     /// `rate-limit`, `restart` and SECONDS of tape time from the start, or `reject-rate=P`, or
-    /// `ack-delay-ms=N` (README "Fault injection").
+    /// `reject-code=CODE[:P]`, or `ack-delay-ms=N` (README "Fault injection").
     #[arg(long = "sim-fault", value_name = "FAULT")]
     sim_fault: Vec<Fault>,
     /// Seed of the `reject-rate` draws.
@@ -73,6 +73,20 @@ struct Args {
     /// PEM private key of `--tls-cert`.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Deribit matching-engine rate tier enforced per account (1: 30 req/s burst 100, 2:
+    /// 20/50, 3: 10/30, 4: 5/20; protocol.md §8): `10028 too_many_requests` and the
+    /// connection closed when a bucket is empty.
+    #[arg(long, value_name = "TIER", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=4))]
+    rate_tier: u8,
+    /// Override of the tier's sustained matching-engine rate, requests per second.
+    #[arg(long, value_name = "REQ_PER_S")]
+    me_rate: Option<u64>,
+    /// Override of the tier's matching-engine burst, requests.
+    #[arg(long, value_name = "REQUESTS")]
+    me_burst: Option<u64>,
+    /// Do not enforce rate limits.
+    #[arg(long)]
+    no_rate_limits: bool,
     /// Emit user.orders/user.trades notifications before the RPC reply.
     #[arg(long)]
     notify_before_response: bool,
@@ -119,7 +133,21 @@ fn main() {
         .map(|&at_secs| Fault::Gap { at_secs })
         .collect();
     faults.extend(args.sim_fault.iter().cloned());
+    let rate_limits = if args.no_rate_limits {
+        None
+    } else {
+        match mm_venues::deribit::credits::RateLimits::for_tier(args.rate_tier)
+            .and_then(|l| l.with_me(args.me_rate, args.me_burst))
+        {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        }
+    };
     let cfg = SimConfig {
+        rate_limits,
         more_tapes: args.tape[1..].to_vec(),
         listen: args.listen,
         speed: args.speed,

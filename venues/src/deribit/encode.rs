@@ -403,6 +403,14 @@ impl Encoder {
         self.end()
     }
 
+    /// `private/get_account_summary {currency}` (startup: the account's rate `limits`,
+    /// dossier §8.1).
+    pub fn get_account_summary(&mut self, id: u64, currency: &str) -> &str {
+        self.begin(id, "private/get_account_summary");
+        self.kv_str("currency", currency);
+        self.end()
+    }
+
     /// `private/get_positions {currency}` (reconciliation).
     pub fn get_positions(&mut self, id: u64, currency: &str) -> &str {
         self.begin(id, "private/get_positions");

@@ -18,13 +18,16 @@
 use crate::deribit::backoff::{
     reconnect, silence_limit, Backoff, BackoffPolicy, Ended, ReconnectOpts,
 };
+use crate::deribit::credits::{Class, RateLimits};
 use crate::deribit::encode::Encoder;
+use crate::deribit::errors::{self, GatewayAction};
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
 use crate::deribit::reconcile::{fetch_open_orders, fetch_positions, fetch_trades_since};
 use crate::deribit::session::AuthState;
+use crate::deribit::throttle::Throttle;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::{ClientId, InstrumentId, Side};
@@ -40,8 +43,9 @@ pub const NOT_OPEN_CODES: [i32; 4] = [11044, 10010, 10004, 11008];
 
 /// Local reject code (not a Deribit code): the order connection is down (reconnecting), the
 /// intent was not sent. Reported as `ExecKind::Rejected` with `qty = -1` (the order does not
-/// exist at the venue) so that nothing waits for a reply.
-pub const NOT_CONNECTED: i32 = 90_001;
+/// exist at the venue) so that nothing waits for a reply; the engine's reaction is
+/// `NotPlaced` (`mm_core::reject`).
+pub use mm_core::reject::NOT_CONNECTED;
 
 /// What one reconciliation ([`OrderSession::reconcile`]) found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,6 +94,21 @@ pub struct GatewayStats {
     pub orphans_cancelled: u64,
     /// Fills recovered by reconciliation (all reconnects).
     pub missed_fills: u64,
+    /// `10028 too_many_requests` received (the venue then ends the session).
+    pub rate_limit_errors: u64,
+    /// Intents that waited in the send queue because the credit budget was short
+    /// ([`crate::deribit::throttle`]).
+    pub rate_deferred: u64,
+    /// Longest wait of an intent in the send queue before it was written, ns (intents dropped
+    /// from the queue are not counted).
+    pub rate_max_wait_ns: u64,
+    /// Queued intents dropped (superseded amends; News cancelled before they were sent,
+    /// answered `13666`).
+    pub rate_dropped: u64,
+    /// Errors with a code outside the reactions table ([`crate::deribit::errors::ERRORS`]).
+    pub unknown_errors: u64,
+    /// Re-authentications after `13009`/`10000` on the same connection.
+    pub reauths: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -140,6 +159,32 @@ pub fn open_session(
     Ok((out, auth))
 }
 
+/// The rate limits to pay from: the account's own (`private/get_account_summary` for
+/// `currency`, `result.limits`, dossier §8.1) when the venue gives them, else `configured`
+/// (`--rate-tier`, `--me-rate`, `--me-burst`). Logs which are used and why. Startup only
+/// (blocking, before the gateway loop).
+pub fn account_rate_limits(
+    ws: &mut WsClient,
+    configured: RateLimits,
+    currency: &str,
+) -> RateLimits {
+    let mut enc = Encoder::new();
+    let id = 90;
+    let f = enc.get_account_summary(id, currency).to_string();
+    let got = rpc_blocking(ws, &f, id, Duration::from_secs(10), |_| {})
+        .and_then(|r| configured.from_account_summary_reply(&r));
+    match got {
+        Ok(l) => {
+            log::info!("rate limits from private/get_account_summary ({currency}): {l}");
+            l
+        }
+        Err(e) => {
+            log::info!("rate limits: account summary unavailable ({e}); using {configured}");
+            configured
+        }
+    }
+}
+
 /// The order session's bookkeeping, independent of the socket: intents → JSON-RPC requests,
 /// replies and private notifications → [`ExecEvent`]s (see the module docs). [`run_gateway`]
 /// drives it over the order WebSocket; a test harness can drive it in lockstep with an
@@ -157,6 +202,10 @@ pub struct OrderSession {
     /// Dry run: [`Self::reconcile`] changes nothing at the venue and reports nothing but
     /// `Connected` (no order of this run is at the venue).
     pub dry_run: bool,
+    /// A `13009`/`10000` asked for a fresh login (sent by [`Self::refresh_request`]).
+    reauth_due: bool,
+    /// Earliest time of the next re-authentication (ns): at most one a second.
+    reauth_after_ns: u64,
     /// What the session counted (requests, errors, fills, …).
     pub stats: GatewayStats,
 }
@@ -175,6 +224,8 @@ impl OrderSession {
             answer_test: false,
             auth: None,
             dry_run: false,
+            reauth_due: false,
+            reauth_after_ns: 0,
             stats: GatewayStats::default(),
         }
     }
@@ -186,10 +237,21 @@ impl OrderSession {
         self
     }
 
-    /// The `public/auth` `refresh_token` frame to send now, if the token is due for refresh
-    /// (monotonic `now_ns`). Contains the refresh token: never log it.
+    /// The `public/auth` frame to send now (monotonic `now_ns`): a fresh login after
+    /// `13009 unauthorized` / `10000 authorization_required` (at most one a second), else the
+    /// `refresh_token` frame if the token is due for refresh. Contains a secret or the
+    /// refresh token: never log it.
     pub fn refresh_request(&mut self, now_ns: u64) -> Option<&str> {
         let auth = self.auth.as_mut()?;
+        if self.reauth_due && auth.pending_refresh().is_none() && now_ns >= self.reauth_after_ns {
+            self.reauth_due = false;
+            self.reauth_after_ns = now_ns.saturating_add(1_000_000_000);
+            self.stats.reauths += 1;
+            let id = self.next_id;
+            self.next_id += 1;
+            log::warn!("gateway: unauthorized: logging in again on the same connection");
+            return Some(auth.relogin_frame(&mut self.enc, id));
+        }
         if !auth.refresh_due(now_ns) {
             return None;
         }
@@ -639,6 +701,18 @@ impl OrderSession {
             Ok(PrivateMsg::RpcErr { id, code, message }) => {
                 stats.errors += 1;
                 *stats.error_codes.entry(code).or_default() += 1;
+                let action = errors::gateway_action(code);
+                match action {
+                    GatewayAction::RateLimited => stats.rate_limit_errors += 1,
+                    GatewayAction::Reauthenticate => self.reauth_due = true,
+                    GatewayAction::LogUnknown => {
+                        stats.unknown_errors += 1;
+                        log::warn!(
+                            "gateway: unknown venue error {code} {message:?} (request {id})"
+                        );
+                    }
+                    _ => {}
+                }
                 let Some(p) = pending.remove(&id) else {
                     log::warn!("gateway: error {code} {message} for unknown request {id}");
                     return;
@@ -648,10 +722,18 @@ impl OrderSession {
                     p.kind,
                     p.client_id
                 );
-                let qty = if NOT_OPEN_CODES.contains(&code) {
+                let qty = if action == GatewayAction::Terminal || NOT_OPEN_CODES.contains(&code) {
                     -1
                 } else {
                     0
+                };
+                let price = match action {
+                    GatewayAction::ParseLimit if p.kind != IntentKind::CancelAll => {
+                        let inst =
+                            table.get(p.instrument.min(table.len().saturating_sub(1) as u32));
+                        errors::band_limit_ticks(code, message, inst).unwrap_or(0)
+                    }
+                    _ => 0,
                 };
                 out.push(ExecEvent {
                     t_recv,
@@ -663,6 +745,7 @@ impl OrderSession {
                     },
                     kind: ExecKind::Rejected,
                     code,
+                    price,
                     qty,
                     side: p.side,
                     ..Default::default()
@@ -757,6 +840,11 @@ pub fn reject_while_down(
 /// full-jitter backoff until [`OrderSession::resume`] (login, cancel-on-disconnect,
 /// subscribe, reconcile) succeeds; its events (missed fills, positions, `Connected`) then go
 /// to the engine.
+///
+/// `rate`: the credit budget every order request is paid from (dossier §8; what cannot be
+/// paid waits in a [`Throttle`] queue, cancels first); `None` = budget off. The budget lives
+/// across reconnects (Deribit's buckets are per account): a fresh one after a `10028` would
+/// overspend.
 #[allow(clippy::too_many_arguments)]
 pub fn run_gateway(
     mut ws: WsClient,
@@ -770,10 +858,17 @@ pub fn run_gateway(
     stop: &AtomicBool,
     idle: Idle,
     dry_run: bool,
+    rate: Option<RateLimits>,
     clock: fn() -> u64,
 ) -> GatewayStats {
     let mut session = OrderSession::new(table.clone());
     session.dry_run = dry_run;
+    let mut throttle = Throttle::new(rate);
+    if let Some(l) = rate {
+        log::info!("gateway: credit budget {l}");
+    } else {
+        log::warn!("gateway: credit budget off (--rate-budget off): the venue's limit may be hit");
+    }
     if let Some(a) = auth {
         session = session.with_auth(a);
     }
@@ -790,6 +885,7 @@ pub fn run_gateway(
             &mut ws,
             &mut session,
             &mut dry_live,
+            &mut throttle,
             &table,
             intents,
             exec_tx,
@@ -804,6 +900,7 @@ pub fn run_gateway(
         let Ended::Lost(why) = ended else { break };
         log::warn!("gateway: connection lost: {why}");
         session.stats.disconnected = true;
+        throttle.on_disconnect();
         push_exec(
             exec_tx,
             ExecEvent {
@@ -845,6 +942,9 @@ pub fn run_gateway(
         session.stats.reconnects += 1;
         session.stats.down_ns += down_since.elapsed().as_nanos() as u64;
     }
+    session.stats.rate_deferred = throttle.deferred;
+    session.stats.rate_max_wait_ns = throttle.max_wait_ns;
+    session.stats.rate_dropped = throttle.dropped;
     session.stats
 }
 
@@ -854,6 +954,7 @@ fn serve_gateway(
     ws: &mut WsClient,
     session: &mut OrderSession,
     dry_live: &mut HashMap<ClientId, (InstrumentId, Side)>,
+    throttle: &mut Throttle,
     table: &InstrumentTable,
     intents: &mut Consumer<OrderIntent>,
     exec_tx: &mut Producer<ExecEvent>,
@@ -866,13 +967,24 @@ fn serve_gateway(
 ) -> Ended {
     let mut waiter = IdleWaiter::new(idle);
     let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
+    let mut dropped: Vec<ExecEvent> = Vec::with_capacity(Throttle::CAPACITY);
     // Silence limit in ns of `clock` (the connection's monotonic clock, no syscall).
     let silence = silence_limit(heartbeat_s).map(|d| d.as_nanos() as u64);
     let mut last_frame = clock();
     while !stop.load(Ordering::Relaxed) {
         let mut work = false;
-        // 1. Intents → wire.
-        while let Some(it) = intents.pop() {
+        // 1. Intents → wire, paid from the credit budget (throttle.rs: cancels first).
+        loop {
+            let it = if dry_run {
+                intents.pop()
+            } else {
+                let it = throttle.pull(intents, clock(), &mut dropped);
+                for ev in dropped.drain(..) {
+                    push_exec(exec_tx, ev);
+                }
+                it
+            };
+            let Some(it) = it else { break };
             work = true;
             let t_pop = clock();
             if dry_run {
@@ -995,9 +1107,15 @@ fn serve_gateway(
         }
         if let Some(f) = session.test_answer() {
             let _ = ws.send_text(f);
+            if let Some(b) = throttle.budget() {
+                b.take_anyway(Class::NonMatching, clock());
+            }
         }
         if let Some(f) = session.refresh_request(clock()) {
             let _ = ws.send_text(f);
+            if let Some(b) = throttle.budget() {
+                b.take_anyway(Class::NonMatching, clock());
+            }
         }
         let _ = ws.flush();
         if work {

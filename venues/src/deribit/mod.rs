@@ -11,13 +11,16 @@
 //! - [`instruments`]: `public/get_instruments` ⇄ [`mm_core::instrument::Instrument`], dossier §6.
 
 pub mod backoff;
+pub mod credits;
 pub mod encode;
+pub mod errors;
 pub mod instruments;
 pub mod json;
 pub mod md;
 pub mod private;
 pub mod reconcile;
 pub mod session;
+pub mod throttle;
 
 use mm_core::types::InstrumentId;
 

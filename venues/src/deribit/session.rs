@@ -253,6 +253,15 @@ impl AuthState {
         enc.auth_refresh_token(id, &self.refresh_token)
     }
 
+    /// A fresh `public/auth` login frame (the credentials, not the refresh token) with
+    /// request `id`, marked in flight like a refresh: the reply goes through
+    /// [`Self::on_refresh_reply`]. Sent by the gateway after `13009 unauthorized` (expired or
+    /// foreign token) on the same connection. Contains the secret or a signature: never log it.
+    pub fn relogin_frame<'e>(&mut self, enc: &'e mut Encoder, id: u64) -> &'e str {
+        self.pending = Some(id);
+        self.login_frame(enc, id)
+    }
+
     /// The id of the refresh request in flight, if any.
     #[inline]
     pub fn pending_refresh(&self) -> Option<u64> {

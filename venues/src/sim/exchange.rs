@@ -47,6 +47,7 @@
 //!   reply, so the recorded chain continues from it.
 
 use super::book::{write_update_data, RecordedBook};
+use super::credits::SimCredits;
 use super::fault::SplitMix;
 use super::instruments::{self, InstMeta, Instruments};
 use super::json::{self, Obj, ParamError, Params};
@@ -269,6 +270,10 @@ pub struct Exchange {
     /// Timed faults other than gaps: (tape ns, fault, fired).
     timed: Vec<(u64, Fault, bool)>,
     reject_rate: f64,
+    /// `reject-code` faults: (code, probability).
+    reject_codes: Vec<(i32, f64)>,
+    /// The credit model (dossier §8), per account.
+    credits: SimCredits,
     rng: SplitMix,
     ack_delay_ms: u64,
     /// Delay to apply to the frames of the request just handled (ms).
@@ -339,7 +344,17 @@ impl Exchange {
             })
             .max()
             .unwrap_or(0);
+        let reject_codes = cfg
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::RejectCode { code, p } => Some((*code, *p)),
+                _ => None,
+            })
+            .collect();
         Exchange {
+            reject_codes,
+            credits: SimCredits::new(cfg.rate_limits),
             insts: insts.table,
             meta: insts.meta,
             books: vec![RecordedBook::default(); n],
@@ -532,7 +547,10 @@ impl Exchange {
                     }
                 }
                 Fault::RateLimit { .. } => self.rate_limit_armed += 1,
-                Fault::Gap { .. } | Fault::RejectRate(_) | Fault::AckDelayMs(_) => {}
+                Fault::Gap { .. }
+                | Fault::RejectRate(_)
+                | Fault::RejectCode { .. }
+                | Fault::AckDelayMs(_) => {}
             }
         }
         outs
@@ -1138,6 +1156,25 @@ impl Exchange {
 
     // ----------------------------------------------------------------- private methods
 
+    /// The error of a `reject-code` fault (see [`super::fault`]): Deribit's message for the
+    /// code, with the request's price as the limit for the band codes; `10028` also closes
+    /// the connection.
+    fn injected_error(&mut self, conn: ConnId, code: i32, p: &Params<'_>) -> RpcError {
+        let name = crate::deribit::errors::name(code).unwrap_or("unknown_error");
+        if code == 10028 {
+            self.closes.push(conn);
+        }
+        let message = match (code, p.opt_dec("price")) {
+            (10005..=10007, Ok(Some(px))) => format!("{name} {px}"),
+            _ => name.to_string(),
+        };
+        RpcError {
+            code,
+            message,
+            data: None,
+        }
+    }
+
     fn private(
         &mut self,
         conn: ConnId,
@@ -1164,9 +1201,24 @@ impl Exchange {
                 return Err(RpcError::new(10028, "too_many_requests"));
             }
         }
+        if !self.credits.pay(acct, m) {
+            // Deribit: the account's bucket is empty ⇒ 10028 and the session ends (§8).
+            self.stats.rate_limited += 1;
+            self.closes.push(conn);
+            return Err(RpcError::new(10028, "too_many_requests"));
+        }
         if order_entry && self.reject_rate > 0.0 && self.rng.next_f64() < self.reject_rate {
             self.count_fault("reject-rate");
             return Err(RpcError::new(10047, "matching_engine_queue_full"));
+        }
+        if order_entry {
+            for k in 0..self.reject_codes.len() {
+                let (code, prob) = self.reject_codes[k];
+                if prob > 0.0 && self.rng.next_f64() < prob {
+                    self.count_fault("reject-code");
+                    return Err(self.injected_error(conn, code, p));
+                }
+            }
         }
         match m {
             "private/buy" => self.order_request(conn, acct, Side::Bid, p),

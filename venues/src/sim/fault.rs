@@ -5,6 +5,7 @@
 //! KIND@SECONDS      KIND ∈ disconnect | gap | malformed | rate-limit | restart
 //!                   SECONDS = tape time from the tape's first event (≥ 0, decimals allowed)
 //! reject-rate=P     reject that fraction (0 ≤ P ≤ 1) of order requests (seeded, deterministic)
+//! reject-code=CODE[:P]  reject that fraction (default 1) of order requests with error CODE
 //! ack-delay-ms=N    delay every reply to an order request by N ms
 //! ```
 //!
@@ -20,6 +21,13 @@
 //! - `reject-rate=P`: each order request (`private/buy|sell|edit`) is rejected with
 //!   `10047 matching_engine_queue_full` with probability P (a splitmix64 stream seeded by
 //!   [`super::SimConfig::seed`]);
+//! - `reject-code=CODE[:P]`: each order request (`private/buy|sell|edit`) is rejected with
+//!   error CODE with probability P (default 1; same seeded stream as `reject-rate`). The
+//!   message is Deribit's name of the code (`mm_venues::deribit::errors::ERRORS`;
+//!   `unknown_error` for a code not there); for the price-band codes `10005`/`10006`/`10007`
+//!   it carries the limit as Deribit does (`"price_too_high <limit>"`, the limit being the
+//!   request's own price). `10028` also closes the connection, like `rate-limit`. Used to
+//!   exercise the error reactions end to end (README "Error codes");
 //! - `ack-delay-ms=N`: every reply to an order request (and the notifications it causes) is
 //!   held N ms before it is sent.
 
@@ -61,6 +69,13 @@ pub enum Fault {
     },
     /// Reject this fraction (0–1) of order requests with `10047`.
     RejectRate(f64),
+    /// Reject this fraction (0–1) of order requests with this error code.
+    RejectCode {
+        /// Deribit error code to answer (e.g. 10009, 10041, 13666).
+        code: i32,
+        /// Probability per order request.
+        p: f64,
+    },
     /// Delay every order reply by this many milliseconds.
     AckDelayMs(u64),
 }
@@ -68,7 +83,8 @@ pub enum Fault {
 /// The accepted syntax, for error messages.
 pub const FAULT_SYNTAX: &str = "expected KIND@SECONDS with KIND one of disconnect, gap, \
      malformed, rate-limit, restart and SECONDS the tape time from the start (a number >= 0), \
-     or reject-rate=P (0 <= P <= 1), or ack-delay-ms=N (an integer)";
+     or reject-rate=P (0 <= P <= 1), or reject-code=CODE[:P] (an integer error code, \
+     optional probability 0 <= P <= 1, default 1), or ack-delay-ms=N (an integer)";
 
 /// The kinds with a time, in the order of [`Fault::kind`] names.
 pub const TIMED_KINDS: [&str; 5] = ["disconnect", "gap", "malformed", "rate-limit", "restart"];
@@ -76,7 +92,7 @@ pub const TIMED_KINDS: [&str; 5] = ["disconnect", "gap", "malformed", "rate-limi
 impl Fault {
     /// The kind's name as written on the command line (and in `faults_injected`):
     /// `disconnect`, `gap`, `malformed`, `rate-limit`, `restart`, `reject-rate`,
-    /// `ack-delay-ms`.
+    /// `reject-code`, `ack-delay-ms`.
     pub fn kind(&self) -> &'static str {
         match self {
             Fault::Gap { .. } => "gap",
@@ -85,6 +101,7 @@ impl Fault {
             Fault::RateLimit { .. } => "rate-limit",
             Fault::Restart { .. } => "restart",
             Fault::RejectRate(_) => "reject-rate",
+            Fault::RejectCode { .. } => "reject-code",
             Fault::AckDelayMs(_) => "ack-delay-ms",
         }
     }
@@ -118,6 +135,26 @@ impl FromStr for Fault {
                     Ok(p) if (0.0..=1.0).contains(&p) => Ok(Fault::RejectRate(p)),
                     _ => Err(bad("reject-rate needs a probability between 0 and 1")),
                 },
+                "reject-code" => {
+                    let (c, p) = match v.split_once(':') {
+                        Some((c, p)) => (c, Some(p)),
+                        None => (v, None),
+                    };
+                    let code = c
+                        .trim()
+                        .parse::<i32>()
+                        .map_err(|_| bad("reject-code needs an integer error code"))?;
+                    let p = match p.map(|p| p.trim().parse::<f64>()) {
+                        None => 1.0,
+                        Some(Ok(p)) if (0.0..=1.0).contains(&p) => p,
+                        Some(_) => {
+                            return Err(bad(
+                                "reject-code's P must be a probability between 0 and 1",
+                            ))
+                        }
+                    };
+                    Ok(Fault::RejectCode { code, p })
+                }
                 "ack-delay-ms" => match v.trim().parse::<u64>() {
                     Ok(n) if n <= 600_000 => Ok(Fault::AckDelayMs(n)),
                     _ => Err(bad(
@@ -152,6 +189,7 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::RejectRate(p) => write!(f, "reject-rate={p}"),
+            Fault::RejectCode { code, p } => write!(f, "reject-code={code}:{p}"),
             Fault::AckDelayMs(n) => write!(f, "ack-delay-ms={n}"),
             other => write!(f, "{}@{}", other.kind(), other.at_secs().unwrap_or(0.0)),
         }
@@ -198,7 +236,26 @@ mod tests {
         assert_eq!("restart@3".parse(), Ok(Fault::Restart { at_secs: 3.0 }));
         assert_eq!("reject-rate=0.25".parse(), Ok(Fault::RejectRate(0.25)));
         assert_eq!("ack-delay-ms=40".parse(), Ok(Fault::AckDelayMs(40)));
-        for f in ["restart@3", "reject-rate=0.25", "ack-delay-ms=40"] {
+        assert_eq!(
+            "reject-code=10009".parse(),
+            Ok(Fault::RejectCode {
+                code: 10009,
+                p: 1.0
+            })
+        );
+        assert_eq!(
+            "reject-code=13666:0.1".parse(),
+            Ok(Fault::RejectCode {
+                code: 13666,
+                p: 0.1
+            })
+        );
+        for f in [
+            "restart@3",
+            "reject-rate=0.25",
+            "ack-delay-ms=40",
+            "reject-code=10041:0.5",
+        ] {
             assert_eq!(f.parse::<Fault>().unwrap().to_string(), f);
         }
     }
@@ -217,6 +274,9 @@ mod tests {
             "gap",
             "reject-rate=2",
             "reject-rate=x",
+            "reject-code=x",
+            "reject-code=10009:2",
+            "reject-code=",
             "ack-delay-ms=1.5",
             "speed=3",
             "",

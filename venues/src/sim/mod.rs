@@ -27,6 +27,7 @@
 //! event) so they line up with the market data; `usIn`/`usOut` use the wall clock.
 
 pub mod book;
+pub mod credits;
 pub mod exchange;
 pub mod fault;
 pub mod instruments;
@@ -142,6 +143,12 @@ pub struct SimConfig {
     pub seed: u64,
     /// Serve `wss://` with this certificate chain and key ([`tls::TlsFiles`]); `None` = `ws://`.
     pub tls: Option<tls::TlsFiles>,
+    /// Deribit's rate limits enforced per account ([`credits`], dossier §8): `10028
+    /// too_many_requests` and the connection closed when a bucket is empty. `None` in
+    /// [`SimConfig::new`] (in-process harnesses answer a whole tape in no wall time);
+    /// `mm-sim` and `mm-fast --venue sim` enforce tier 4 unless `--rate-tier`/`--me-rate`/
+    /// `--me-burst` say otherwise (the same limits as the client's budget).
+    pub rate_limits: Option<crate::deribit::credits::RateLimits>,
 }
 
 /// `client_id` of the simulator's default account (a documented test key; not a secret).
@@ -169,6 +176,7 @@ impl SimConfig {
             min_heartbeat_s: 10.0,
             seed: 1,
             tls: None,
+            rate_limits: None,
         }
     }
 }
@@ -355,6 +363,9 @@ pub struct SimStats {
     pub heartbeat_drops: u64,
     /// Private requests refused because the connection's token had expired.
     pub expired_token_requests: u64,
+    /// Requests refused by the credit model (`10028 too_many_requests`, connection closed;
+    /// [`credits`]), not counting the `rate-limit` fault.
+    pub rate_limited: u64,
 }
 
 /// A consistent copy of the simulator's ledger.
