@@ -288,6 +288,9 @@ const INV_Q: i128 = 1_000_000_000_000;
 struct InstState {
     book: Book,
     trusted: bool,
+    /// The venue's MMP froze this instrument's index (`ExecKind::MmpTriggered` until
+    /// `ExecKind::MmpReset`): no quotes.
+    mmp_frozen: bool,
     in_snapshot: bool,
     dirty: bool,
     mark: Option<Ticks>,
@@ -649,6 +652,7 @@ impl Engine {
             .zip(table.iter())
             .enumerate()
             .map(|(k, (m, inst))| InstState {
+                mmp_frozen: false,
                 book: Book::new(
                     if inst.kind == Kind::Option {
                         cfg.book_window
@@ -1221,6 +1225,11 @@ impl Engine {
             return;
         }
         match ev.kind {
+            ExecKind::MmpTriggered | ExecKind::MmpReset => {
+                if self.on_mmp(i, ev, t_pop, out, tel) {
+                    return;
+                }
+            }
             ExecKind::Accepted => {
                 if let Some(o) = self.orders.get_mut(ev.client_id) {
                     if o.status == Status::PendingNew {
@@ -1674,6 +1683,39 @@ impl Engine {
         self.any_dirty = true;
     }
 
+    /// Market-maker protection (`ExecKind::MmpTriggered` / `MmpReset` for instrument `i`,
+    /// Deribit dossier §5.7): a trigger freezes the instrument — risk event `mmp_triggered`,
+    /// its working orders pulled (the venue has cancelled them already; the cancels only make
+    /// sure), no quote until the reset; a reset unfreezes it (risk event `mmp_reset`) and the
+    /// caller re-quotes. Returns true when the caller must stop (a trigger, or a repeat).
+    fn on_mmp(
+        &mut self,
+        i: usize,
+        ev: &ExecEvent,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) -> bool {
+        let trigger = ev.kind == ExecKind::MmpTriggered;
+        if self.insts[i].mmp_frozen == trigger {
+            return true;
+        }
+        self.insts[i].mmp_frozen = trigger;
+        if trigger {
+            self.risk_event(RiskCode::MmpTriggered, i, ev.price, 0, 0, t_pop, tel);
+            self.pull(i, 0, t_pop, out, tel);
+            true
+        } else {
+            self.risk_event(RiskCode::MmpReset, i, 0, 0, 0, t_pop, tel);
+            false
+        }
+    }
+
+    /// True while the venue's MMP freezes instrument `i`'s index.
+    pub fn mmp_frozen(&self, i: InstrumentId) -> bool {
+        self.insts.get(i as usize).is_some_and(|s| s.mmp_frozen)
+    }
+
     /// Cancels every working order of instrument `i`.
     fn pull(
         &mut self,
@@ -1957,7 +1999,12 @@ impl Engine {
         out: &mut impl IntentSink,
         tel: &mut impl TelemetrySink,
     ) {
-        if self.halted || self.stale || !self.gateway_up || !self.insts[i].trusted {
+        if self.halted
+            || self.stale
+            || !self.gateway_up
+            || !self.insts[i].trusted
+            || self.insts[i].mmp_frozen
+        {
             return;
         }
         if out.free() < 4 * self.levels + 2 {

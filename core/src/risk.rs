@@ -30,6 +30,9 @@
 //! - **daily loss**: realized + marked PnL in USD since start, fees included, at or below
 //!   `−limit`.
 //!
+//! Market-maker protection: a venue MMP trigger on an instrument's index stops quoting it
+//! (its quotes are pulled) until the gateway reports the reset.
+//!
 //! Untrusted state pulls quotes: a book gap pulls that instrument's quotes until a new
 //! snapshot; a stale feed, a disconnect or a halt pulls everything.
 
@@ -92,6 +95,13 @@ pub enum RiskCode {
     /// Not quotable: the instrument's delta or vega per lot is unknown (no option ticker, no
     /// index yet) while a delta/vega limit is set (`b` = side index).
     NoGreeks = 19,
+    /// The venue's market-maker protection tripped for this instrument's index
+    /// (`user.mmp_trigger`, Deribit dossier §5.7): its quotes are cancelled by the venue and
+    /// the engine quotes nothing on it until `MmpReset` (`b` = `frozen_until`, ms since the
+    /// epoch; 0 = until `private/reset_mmp`).
+    MmpTriggered = 20,
+    /// MMP was reset for this instrument's index: quoting resumes.
+    MmpReset = 21,
 }
 
 /// Why [`crate::engine::Engine::halt_for`] stopped quoting (carried in `b` of the `Halt` risk
@@ -142,6 +152,8 @@ impl RiskCode {
             RiskCode::MaxDelta => "max_delta",
             RiskCode::MaxVega => "max_vega",
             RiskCode::NoGreeks => "no_greeks",
+            RiskCode::MmpTriggered => "mmp_triggered",
+            RiskCode::MmpReset => "mmp_reset",
         }
     }
 
@@ -166,6 +178,8 @@ impl RiskCode {
             RiskCode::Flatten => "reduce_only_ioc",
             RiskCode::StopLoss | RiskCode::DailyLoss => "cancel_all+halt",
             RiskCode::Shutdown => "cancel_all",
+            RiskCode::MmpTriggered => "pull_instrument",
+            RiskCode::MmpReset => "resume_instrument",
         }
     }
 
@@ -197,6 +211,8 @@ impl RiskCode {
             17 => RiskCode::MaxDelta,
             18 => RiskCode::MaxVega,
             19 => RiskCode::NoGreeks,
+            20 => RiskCode::MmpTriggered,
+            21 => RiskCode::MmpReset,
             _ => return None,
         })
     }

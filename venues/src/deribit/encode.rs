@@ -61,6 +61,11 @@ impl Encoder {
         self.mmp_orders = on;
     }
 
+    /// The frame the last call wrote.
+    pub fn last_frame(&self) -> &str {
+        &self.buf
+    }
+
     /// Capacity of the buffer (for checking that nothing grew).
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
