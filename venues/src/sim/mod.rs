@@ -32,6 +32,7 @@ pub mod fault;
 pub mod instruments;
 pub mod json;
 pub mod matching;
+pub mod mmp;
 pub mod probe;
 mod server;
 pub mod tape;
@@ -355,6 +356,14 @@ pub struct SimStats {
     pub heartbeat_drops: u64,
     /// Private requests refused because the connection's token had expired.
     pub expired_token_requests: u64,
+    /// `private/mass_quote` requests accepted (past the whole-request checks).
+    pub mass_quotes: u64,
+    /// Quote sides refused (`errors[]` entries).
+    pub quote_errors: u64,
+    /// MMP triggers fired.
+    pub mmp_triggers: u64,
+    /// `private/reset_mmp` calls that reset a group.
+    pub mmp_resets: u64,
 }
 
 /// A consistent copy of the simulator's ledger.
