@@ -279,6 +279,8 @@ pub struct Counters {
     pub calib_dropped: u64,
     /// Adverse-selection cooldowns started (large trade or fast move).
     pub cooldowns: u64,
+    /// New/amend quotes sent while the venue's MMP froze the instrument: must stay 0.
+    pub quotes_while_mmp_frozen: u64,
 }
 
 /// Scale of the inverse-future coin accumulator (`Σ side·lots·Q / price_ticks`).
@@ -2362,6 +2364,9 @@ impl Engine {
         self.log_quote(tel, &it, why.0, why.1, qty);
         out.push(it);
         self.counters.orders_sent += 1;
+        // Flattens (reduce-only IOC) reduce risk: allowed while frozen.
+        self.counters.quotes_while_mmp_frozen +=
+            (self.insts[i].mmp_frozen && flags & intent_flags::IOC == 0) as u64;
         self.recount_order(id);
         Some(id)
     }
@@ -2428,6 +2433,7 @@ impl Engine {
         self.log_quote(tel, &it, why.0, why.1, open);
         out.push(it);
         self.counters.amends += 1;
+        self.counters.quotes_while_mmp_frozen += self.insts[i].mmp_frozen as u64;
         self.recount_order(id);
         if grows {
             self.check_limits(i, side);

@@ -172,6 +172,12 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let table = select_instruments(args, all, tape_names.as_ref())?;
     let table = Arc::new(table);
 
+    // Mass quotes / MMP (README "Mass quotes and MMP"): MMP configured before any quote.
+    let quoting = crate::quoting::quoting_opts(args)?;
+    if let (Some(m), false) = (&quoting.mmp, args.dry_run) {
+        mm_venues::deribit::mmp::configure(&mut order_ws, m, &table)?;
+    }
+
     // Engine settings.
     let cfg = engine_config(args, &table)?;
     let limits = crate::breaches::Limits::from_config(&cfg);
@@ -232,6 +238,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     &stop,
                     idle,
                     dry,
+                    &quoting,
                     clock,
                 )
             })
@@ -425,6 +432,15 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         reconnects: 0,
         token_refreshes: md_stats.refreshes + gw_stats.refreshes,
         test_requests_answered: md_stats.test_answers + gw_stats.test_answers,
+        quote_mode: match args.quote_mode {
+            crate::cli::QuoteModeArg::Orders => "orders".into(),
+            crate::cli::QuoteModeArg::MassQuote => "mass-quote".into(),
+        },
+        mass_quotes_sent: gw_stats.mass_quotes_sent,
+        quote_errors: gw_stats.quote_errors,
+        mmp_triggers: gw_stats.mmp_triggers,
+        mmp_resets: gw_stats.mmp_resets,
+        quotes_while_mmp_frozen: c.quotes_while_mmp_frozen,
         ..Default::default()
     };
     {
@@ -825,6 +841,7 @@ pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfi
     if !args.post_only {
         return Err(POST_ONLY_REFUSED.into());
     }
+    crate::quoting::quoting_opts(args)?;
     let spread = if let Some(k) = args.improve_ticks {
         if k < 0 {
             return Err("--improve-ticks must be ≥ 0".into());
