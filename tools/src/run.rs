@@ -509,6 +509,17 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     })
 }
 
+/// Takes one `k` off a multiset; false if none is left.
+fn take_one<K: Ord>(m: &mut BTreeMap<K, usize>, k: &K) -> bool {
+    match m.get_mut(k) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Compares the engine's fills and positions with the simulator's ledger; returns the
 /// differences (empty = match).
 pub fn compare_ledger(
@@ -518,7 +529,7 @@ pub fn compare_ledger(
     l: &mm_venues::sim::LedgerSnapshot,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let mut ours: Vec<(String, String, i64, i64)> = fills
+    let ours: Vec<(String, String, i64, i64)> = fills
         .iter()
         .map(|f| {
             (
@@ -529,26 +540,36 @@ pub fn compare_ledger(
             )
         })
         .collect();
-    let mut theirs: Vec<(String, String, i64, i64)> = l
-        .fills
-        .iter()
-        .filter(|f| table.id(&f.instrument).is_some())
-        .map(|f| {
-            (
-                f.instrument.clone(),
-                f.label.clone(),
-                f.price_ticks,
-                f.lots * f.side.sign(),
-            )
-        })
-        .collect();
-    ours.sort();
-    theirs.sort();
-    if ours != theirs {
+    // The venue's fills: labelled ones by (instrument, label, price, lots); mass-quote fills
+    // carry no label (dossier §5.6) and pair with any of ours by (instrument, price, lots).
+    let mut labelled: BTreeMap<(String, String, i64, i64), usize> = BTreeMap::new();
+    let mut quotes: BTreeMap<(String, i64, i64), usize> = BTreeMap::new();
+    for f in l.fills.iter().filter(|f| table.id(&f.instrument).is_some()) {
+        let lots = f.lots * f.side.sign();
+        if f.label.is_empty() {
+            *quotes
+                .entry((f.instrument.clone(), f.price_ticks, lots))
+                .or_default() += 1;
+        } else {
+            *labelled
+                .entry((f.instrument.clone(), f.label.clone(), f.price_ticks, lots))
+                .or_default() += 1;
+        }
+    }
+    let theirs_n = labelled.values().sum::<usize>() + quotes.values().sum::<usize>();
+    let mut unmatched = 0;
+    for (inst, label, px, lots) in &ours {
+        if !take_one(&mut labelled, &(inst.clone(), label.clone(), *px, *lots))
+            && !take_one(&mut quotes, &(inst.clone(), *px, *lots))
+        {
+            unmatched += 1;
+        }
+    }
+    if unmatched > 0 || ours.len() != theirs_n {
         out.push(format!(
-            "fills differ: engine {} vs simulator {}",
+            "fills differ: engine {} vs simulator {} ({unmatched} of the engine's unmatched)",
             ours.len(),
-            theirs.len()
+            theirs_n
         ));
     }
     for inst in table.iter() {

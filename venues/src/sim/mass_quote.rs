@@ -79,10 +79,11 @@ impl Exchange {
             _ => {
                 let index = p.req_str("index_name")?;
                 let group = p.opt_str("mmp_group")?.unwrap_or_default();
-                if !self.mmp.reset(&(acct.to_string(), index, group)) {
+                if !self.mmp.reset(&(acct.to_string(), index.clone(), group.clone())) {
                     return Err(RpcError::new(13040, "mmp_required"));
                 }
                 self.stats.mmp_resets += 1;
+                self.push_log(None, SimLogKind::MmpReset { index, group });
                 Ok(Handled::ok("\"ok\"".into()))
             }
         }
@@ -546,6 +547,13 @@ impl Exchange {
         let mut outs = Vec::new();
         for (key, until) in std::mem::take(&mut self.mmp_fired) {
             self.stats.mmp_triggers += 1;
+            self.push_log(
+                None,
+                SimLogKind::MmpTriggered {
+                    index: key.1.clone(),
+                    group: key.2.clone(),
+                },
+            );
             let insts = self.insts.clone();
             let nums: Vec<u64> = self
                 .open

@@ -305,6 +305,20 @@ pub enum SimLogKind {
         /// Channel.
         channel: String,
     },
+    /// Market-maker protection tripped: the group's MMP orders were cancelled.
+    MmpTriggered {
+        /// Index (`btc_usd`).
+        index: String,
+        /// MMP group (`""` = plain-order MMP).
+        group: String,
+    },
+    /// `private/reset_mmp` unfroze a group.
+    MmpReset {
+        /// Index.
+        index: String,
+        /// MMP group.
+        group: String,
+    },
 }
 
 /// One log entry.
