@@ -56,7 +56,7 @@ fn mass_quote_run_on_tardis_matches_the_ledger() {
 #[test]
 fn mmp_trigger_cancels_freezes_and_quoting_resumes_after_reset() {
     // Binance BTCUSDT re-hosted as BTC_USDT-PERPETUAL (index btc_usdt): 0.002 BTC quotes,
-    // MMP 0.003 BTC per second: two fills within a second of tape time trip it. At --speed
+    // MMP net delta 0.001 BTC per second (quantity 0.003): any fill trips it. At --speed
     // max the tape ends within a few wall seconds, before a 1 s freeze counted on our clock
     // would: --mmp-auto-reset-secs 0 resets at once (after the trigger is handled).
     let out = run_on(
@@ -74,6 +74,8 @@ fn mmp_trigger_cancels_freezes_and_quoting_resumes_after_reset() {
             "mass-quote",
             "--mmp-qty-limit",
             "0.003",
+            "--mmp-delta-limit",
+            "0.001",
             "--mmp-interval-secs",
             "1",
             "--mmp-frozen-secs",
@@ -166,3 +168,4 @@ fn mass_quote_flags_are_checked_at_startup() {
     let e = err(&["--mmp", "--mmp-qty-limit=-1"]);
     assert!(e.contains("> 0"), "{e}");
 }
+
