@@ -1227,10 +1227,8 @@ impl Engine {
             return;
         }
         match ev.kind {
-            ExecKind::MmpTriggered | ExecKind::MmpReset => {
-                if self.on_mmp(i, ev, t_pop, out, tel) {
-                    return;
-                }
+            ExecKind::MmpTriggered | ExecKind::MmpReset if self.on_mmp(i, ev, t_pop, out, tel) => {
+                return;
             }
             ExecKind::Accepted => {
                 if let Some(o) = self.orders.get_mut(ev.client_id) {

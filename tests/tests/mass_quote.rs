@@ -106,8 +106,12 @@ fn mmp_trigger_cancels_freezes_and_quoting_resumes_after_reset() {
     assert!(codes.contains(&"mmp_reset"), "{codes:?}");
     // On the venue: trigger → our resting quotes cancelled → reset → quoting resumes.
     let log = &l.log;
-    let is_quote =
-        |k: &SimLogKind| matches!(k, SimLogKind::OrderNew { .. } | SimLogKind::OrderEdit { .. });
+    let is_quote = |k: &SimLogKind| {
+        matches!(
+            k,
+            SimLogKind::OrderNew { .. } | SimLogKind::OrderEdit { .. }
+        )
+    };
     let mut windows = Vec::new();
     let mut from = 0;
     while let Some(t) = log[from..]
@@ -124,7 +128,10 @@ fn mmp_trigger_cancels_freezes_and_quoting_resumes_after_reset() {
         windows.push((trig, trig + k));
         from = trig + k;
     }
-    assert!(!windows.is_empty(), "a trigger and its reset in the venue log");
+    assert!(
+        !windows.is_empty(),
+        "a trigger and its reset in the venue log"
+    );
     for &(trig, reset) in &windows {
         assert!(
             !log[trig..reset].iter().any(|e| is_quote(&e.what)),
@@ -159,7 +166,14 @@ fn mass_quote_flags_are_checked_at_startup() {
         let args = mm_tests::sim_args(&tape, extra);
         mm_tools::quoting::quoting_opts(&args).expect_err("refused")
     };
-    let e = err(&["--quote-mode", "mass-quote", "--mmp-qty-limit", "1", "--levels", "2"]);
+    let e = err(&[
+        "--quote-mode",
+        "mass-quote",
+        "--mmp-qty-limit",
+        "1",
+        "--levels",
+        "2",
+    ]);
     assert!(e.contains("--levels 1"), "{e}");
     let e = err(&["--quote-mode", "mass-quote"]);
     assert!(e.contains("--mmp-qty-limit"), "{e}");
@@ -168,4 +182,3 @@ fn mass_quote_flags_are_checked_at_startup() {
     let e = err(&["--mmp", "--mmp-qty-limit=-1"]);
     assert!(e.contains("> 0"), "{e}");
 }
-

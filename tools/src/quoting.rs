@@ -27,7 +27,11 @@ pub fn quoting_opts(args: &Args) -> Result<QuotingOpts, String> {
     if !mass && !args.mmp {
         return Ok(QuotingOpts::default());
     }
-    let who = if mass { "--quote-mode mass-quote" } else { "--mmp" };
+    let who = if mass {
+        "--quote-mode mass-quote"
+    } else {
+        "--mmp"
+    };
     let coin = |v: Option<f64>, flag: &str| -> Result<Option<Dec>, String> {
         match v {
             None => Ok(None),

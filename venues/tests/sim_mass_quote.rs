@@ -53,7 +53,11 @@ fn sim_mass_quote_session_and_group_requirements() {
         "private/enable_cancel_on_disconnect",
         json!({"scope":"connection"}),
     );
-    assert_eq!(err_code(&quote(&mut c, q.clone())), 13040, "MMP group required");
+    assert_eq!(
+        err_code(&quote(&mut c, q.clone())),
+        13040,
+        "MMP group required"
+    );
     // A plain mmp order needs the plain-order MMP of the index too.
     let r = c.call(
         "private/buy",
@@ -83,7 +87,9 @@ fn sim_mass_quote_session_and_group_requirements() {
     assert_eq!(err_code(&r), 13888);
     // More than 100 bids: the whole request is refused.
     let many: Vec<Value> = (0..101)
-        .map(|_| json!({"instrument_name":PERP,"quote_set_id":"s","bid":{"price":4000,"amount":10}}))
+        .map(
+            |_| json!({"instrument_name":PERP,"quote_set_id":"s","bid":{"price":4000,"amount":10}}),
+        )
         .collect();
     assert_eq!(err_code(&quote(&mut c, Value::Array(many))), -32602);
     assert!(sim.stop().open_orders.is_empty());
@@ -116,11 +122,7 @@ fn sim_mass_quote_replaces_validates_per_side_and_cancels() {
         assert_eq!(o["label"], "");
         assert_eq!(o["order_state"], "open");
     }
-    let bid_id = orders
-        .iter()
-        .find(|o| o["direction"] == "buy")
-        .unwrap()["order_id"]
-        .clone();
+    let bid_id = orders.iter().find(|o| o["direction"] == "buy").unwrap()["order_id"].clone();
     // A new bid replaces the resting one: same order id, new price.
     let r = quote(
         &mut c,
@@ -152,7 +154,11 @@ fn sim_mass_quote_replaces_validates_per_side_and_cancels() {
         "private/get_open_orders_by_currency",
         json!({"currency":"BTC"}),
     );
-    assert_eq!(open.as_array().unwrap().len(), 1, "errored side cancelled: {open}");
+    assert_eq!(
+        open.as_array().unwrap().len(),
+        1,
+        "errored side cancelled: {open}"
+    );
     // A bid crossing our own ask is refused.
     let r = quote(
         &mut c,
@@ -243,7 +249,10 @@ fn sim_mmp_trigger_cancels_freezes_and_resets() {
         .iter()
         .any(|n: &Value| n["params"]["channel"] == "user.mmp_trigger.btc_usd")
     {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no trigger: {notes:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no trigger: {notes:?}"
+        );
         if let Some(n) = c.note(Duration::from_millis(200)) {
             if n["params"]["channel"]
                 .as_str()

@@ -15,8 +15,8 @@
 //! The auth frame contains the API secret: never log it.
 
 use super::private::LABEL_PREFIX;
-use mm_core::event::intent_flags;
 use mm_core::decimal::Dec;
+use mm_core::event::intent_flags;
 use mm_core::instrument::Instrument;
 use mm_core::types::{ClientId, Lots, Side, Ticks};
 

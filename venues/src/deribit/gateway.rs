@@ -17,11 +17,11 @@
 
 use crate::deribit::encode::Encoder;
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
+use crate::deribit::mass_quote::{MassQuoteOpts, MassQuoter};
+use crate::deribit::mmp::{MmpGuard, MmpOpts};
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
-use crate::deribit::mass_quote::{MassQuoteOpts, MassQuoter};
-use crate::deribit::mmp::{MmpGuard, MmpOpts};
 use crate::deribit::session::AuthState;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
@@ -542,7 +542,11 @@ impl OrderSession {
                     .quoter
                     .as_mut()
                     .is_some_and(|q| q.on_error(id, code, t_recv, out));
-                let m = !q && self.mmp.as_mut().is_some_and(|m| m.on_reply(id, false, t_recv, out));
+                let m = !q
+                    && self
+                        .mmp
+                        .as_mut()
+                        .is_some_and(|m| m.on_reply(id, false, t_recv, out));
                 if q || m {
                     self.stats.errors += 1;
                     *self.stats.error_codes.entry(code).or_default() += 1;

@@ -258,10 +258,7 @@ impl MassQuoter {
                 price: l.price,
                 qty: l.qty,
             };
-            match entries
-                .iter_mut()
-                .find(|e| e.inst.id == l.inst)
-            {
+            match entries.iter_mut().find(|e| e.inst.id == l.inst) {
                 Some(e) if l.side == Side::Bid && e.bid.is_none() => e.bid = Some(leg),
                 Some(e) if l.side == Side::Ask && e.ask.is_none() => e.ask = Some(leg),
                 _ => entries.push(QuoteEntry {
@@ -320,7 +317,10 @@ impl MassQuoter {
         let table = self.table.clone();
         for l in legs {
             let name = &table.get(l.inst).name;
-            let err = errors.iter().flatten().find(|e| e.instrument_name == name && e.side == l.side);
+            let err = errors
+                .iter()
+                .flatten()
+                .find(|e| e.instrument_name == name && e.side == l.side);
             let order = orders
                 .iter()
                 .flatten()
@@ -330,7 +330,12 @@ impl MassQuoter {
             }
             if let Some(e) = err {
                 self.stats.quote_errors += 1;
-                log::debug!("gateway: quote {name} {:?} refused: {} {}", l.side, e.code, e.message);
+                log::debug!(
+                    "gateway: quote {name} {:?} refused: {} {}",
+                    l.side,
+                    e.code,
+                    e.message
+                );
                 // An errored side has no quote on the venue any more.
                 let slot = self.slots.entry((l.inst, l.side)).or_default();
                 if l.intents.iter().any(|&(c, _)| c == slot.cid) {
@@ -411,7 +416,9 @@ impl MassQuoter {
             let slot = self.slots.entry((l.inst, l.side)).or_default();
             let ours = l.intents.last().map(|x| x.0);
             let set_by_us = match ours {
-                Some(c) if l.intents.last().map(|x| x.1) == Some(IntentKind::Cancel) => slot.cid == 0 && slot.last_cid == c,
+                Some(c) if l.intents.last().map(|x| x.1) == Some(IntentKind::Cancel) => {
+                    slot.cid == 0 && slot.last_cid == c
+                }
                 Some(c) => slot.cid == c,
                 None => false,
             };
@@ -463,7 +470,11 @@ impl MassQuoter {
                 client_id: cid,
                 instrument: inst,
                 kind: ExecKind::Cancelled,
-                code: if o.cancel_reason == "mmp_trigger" { 13030 } else { 0 },
+                code: if o.cancel_reason == "mmp_trigger" {
+                    13030
+                } else {
+                    0
+                },
                 side: o.side,
                 ..Default::default()
             });
@@ -499,8 +510,13 @@ mod tests {
         let mut t = InstrumentTable::new();
         for i in 0..130 {
             let name = format!("BTC-{i}JUN21-{}-C", 1000 * i);
-            t.push(Instrument::new(&name, Kind::Option, Dec::new(5, 4), Dec::new(1, 1)))
-                .unwrap();
+            t.push(Instrument::new(
+                &name,
+                Kind::Option,
+                Dec::new(5, 4),
+                Dec::new(1, 1),
+            ))
+            .unwrap();
         }
         Arc::new(t)
     }
@@ -530,8 +546,12 @@ mod tests {
             t.clone(),
         );
         let mut enc = Encoder::new();
-        assert!(q.queue(&intent(IntentKind::New, 1, Side::Bid, 100, 10), 0).is_none());
-        assert!(q.queue(&intent(IntentKind::New, 2, Side::Ask, 102, 10), 0).is_none());
+        assert!(q
+            .queue(&intent(IntentKind::New, 1, Side::Bid, 100, 10), 0)
+            .is_none());
+        assert!(q
+            .queue(&intent(IntentKind::New, 2, Side::Ask, 102, 10), 0)
+            .is_none());
         let f = q.next_frame(&mut enc, 7).unwrap().to_string();
         assert!(q.next_frame(&mut enc, 8).is_none());
         let v: serde_json::Value = serde_json::from_str(&f).unwrap();
@@ -540,7 +560,11 @@ mod tests {
         assert_eq!(v["params"]["quote_id"], "1");
         assert_eq!(v["params"]["detailed"], true);
         let qs = v["params"]["quotes"].as_array().unwrap();
-        assert_eq!(qs.len(), 1, "bid and ask of one instrument in one entry: {f}");
+        assert_eq!(
+            qs.len(),
+            1,
+            "bid and ask of one instrument in one entry: {f}"
+        );
         assert_eq!(qs[0]["bid"]["post_only"], true);
         assert_eq!(qs[0]["bid"]["reject_post_only"], true);
         assert!(qs[0]["ask"]["amount"].is_number());
@@ -566,22 +590,32 @@ mod tests {
         assert_eq!(q.stats.quote_errors, 1);
         // A New on the bid slot replaces client id 1; a Cancel of 2 (refused) is answered
         // at once.
-        assert!(q.queue(&intent(IntentKind::New, 3, Side::Bid, 99, 10), 0).is_none());
-        let ev = q.queue(&intent(IntentKind::Cancel, 2, Side::Ask, 0, 0), 0).unwrap();
+        assert!(q
+            .queue(&intent(IntentKind::New, 3, Side::Bid, 99, 10), 0)
+            .is_none());
+        let ev = q
+            .queue(&intent(IntentKind::Cancel, 2, Side::Ask, 0, 0), 0)
+            .unwrap();
         assert_eq!(ev.kind, ExecKind::Cancelled);
         let f = q.next_frame(&mut enc, 9).unwrap().to_string();
         assert!(!f.contains("\"ask\""), "{f}");
         let mut out = Vec::new();
         assert!(q.on_error(9, 13030, 6, &mut out));
         assert_eq!(out.len(), 2, "{out:?}");
-        assert!(out.iter().all(|e| e.kind == ExecKind::Rejected && e.code == 13030));
+        assert!(out
+            .iter()
+            .all(|e| e.kind == ExecKind::Rejected && e.code == 13030));
         // Refused as a whole: the slot is 1's again; an amend of 1 is a quote again.
-        assert!(q.queue(&intent(IntentKind::Amend, 1, Side::Bid, 98, 10), 0).is_none());
+        assert!(q
+            .queue(&intent(IntentKind::Amend, 1, Side::Bid, 98, 10), 0)
+            .is_none());
         let f = q.next_frame(&mut enc, 10).unwrap().to_string();
         assert!(f.contains("\"bid\""), "{f}");
         // Cancel → amount 0.
         q.pending.clear();
-        assert!(q.queue(&intent(IntentKind::Cancel, 1, Side::Bid, 0, 0), 0).is_none());
+        assert!(q
+            .queue(&intent(IntentKind::Cancel, 1, Side::Bid, 0, 0), 0)
+            .is_none());
         let f = q.next_frame(&mut enc, 11).unwrap().to_string();
         assert!(f.contains(r#""bid":{"amount":0}"#), "{f}");
     }
@@ -609,7 +643,13 @@ mod tests {
         // 130 instruments × 2 sides: 100 bids + 100 asks, then 30 + 30.
         for i in 0..130u32 {
             for side in [Side::Bid, Side::Ask] {
-                let mut it = intent(IntentKind::New, 1000 + 2 * i as u64 + side as u64, side, 100, 10);
+                let mut it = intent(
+                    IntentKind::New,
+                    1000 + 2 * i as u64 + side as u64,
+                    side,
+                    100,
+                    10,
+                );
                 it.instrument = i;
                 q.queue(&it, 0);
             }

@@ -50,7 +50,9 @@ pub struct MmpOpts {
 pub fn index_name(inst: &Instrument) -> String {
     let base = inst.base_currency.to_ascii_lowercase();
     let quote = if inst.quote_currency.is_empty()
-        || inst.quote_currency.eq_ignore_ascii_case(&inst.base_currency)
+        || inst
+            .quote_currency
+            .eq_ignore_ascii_case(&inst.base_currency)
     {
         "usd".to_string()
     } else {
@@ -64,7 +66,9 @@ pub fn index_groups(table: &InstrumentTable) -> Vec<(String, Vec<InstrumentId>)>
     let mut m: std::collections::BTreeMap<String, Vec<InstrumentId>> = Default::default();
     for i in 0..table.len() {
         let inst = table.get(i as InstrumentId);
-        m.entry(index_name(inst)).or_default().push(i as InstrumentId);
+        m.entry(index_name(inst))
+            .or_default()
+            .push(i as InstrumentId);
     }
     m.into_iter().collect()
 }

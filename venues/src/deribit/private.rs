@@ -537,7 +537,12 @@ fn parse_quote_error<'a>(c: &mut Cursor<'a>) -> Result<QuoteError<'a>, DecodeErr
                 side = Some(match c.str()?.raw {
                     b"bid" | b"buy" => Side::Bid,
                     b"ask" | b"sell" => Side::Ask,
-                    _ => return Err(DecodeError::new("quote error side is neither bid nor ask", at)),
+                    _ => {
+                        return Err(DecodeError::new(
+                            "quote error side is neither bid nor ask",
+                            at,
+                        ))
+                    }
                 });
             }
             b"error" => {

@@ -79,7 +79,10 @@ impl Exchange {
             _ => {
                 let index = p.req_str("index_name")?;
                 let group = p.opt_str("mmp_group")?.unwrap_or_default();
-                if !self.mmp.reset(&(acct.to_string(), index.clone(), group.clone())) {
+                if !self
+                    .mmp
+                    .reset(&(acct.to_string(), index.clone(), group.clone()))
+                {
                     return Err(RpcError::new(13040, "mmp_required"));
                 }
                 self.stats.mmp_resets += 1;
@@ -147,7 +150,10 @@ impl Exchange {
         match self.mmp.set_config(key.clone(), cfg) {
             Ok(()) => {}
             Err(MmpConfigError::DeltaNotBelowQuantity) => {
-                return Err(bad_param("must be lower than quantity_limit", "delta_limit"))
+                return Err(bad_param(
+                    "must be lower than quantity_limit",
+                    "delta_limit",
+                ))
             }
             Err(MmpConfigError::TooManyGroups) => {
                 return Err(bad_param("too many groups", "mmp_group"))
@@ -359,7 +365,8 @@ impl Exchange {
                                 }
                             }
                         }
-                        if let Some(o) = num.and_then(|n| self.open.get(&n).or(self.closed.get(&n))) {
+                        if let Some(o) = num.and_then(|n| self.open.get(&n).or(self.closed.get(&n)))
+                        {
                             orders.push(self.order_json(o));
                         }
                     }
@@ -422,7 +429,9 @@ impl Exchange {
         tag: QuoteTag,
         qty_limit: Option<Dec>,
     ) -> Result<(Option<u64>, Handled), (RpcError, Vec<Out>)> {
-        let resting = self.quote_of(acct, id, r.side, &tag.mmp_group).map(|o| o.num);
+        let resting = self
+            .quote_of(acct, id, r.side, &tag.mmp_group)
+            .map(|o| o.num);
         let cancel_resting = |ex: &mut Exchange| {
             let mut notes = Vec::new();
             if let Some(n) = resting {
@@ -447,11 +456,9 @@ impl Exchange {
         let insts = self.insts.clone();
         let inst = insts.get(id);
         let check = |ex: &Exchange| -> Result<(), RpcError> {
-            let price = r.price.ok_or_else(|| RpcError::from(ParamError::required_err("price")))?;
+            let price = r.price.ok_or_else(|| ParamError::required_err("price"))?;
             let px = ex.validate_price(inst, price)?;
-            let amount = r
-                .amount
-                .ok_or_else(|| RpcError::from(ParamError::required_err("amount")))?;
+            let amount = r.amount.ok_or_else(|| ParamError::required_err("amount"))?;
             if let Some(l) = qty_limit {
                 let base = if inst.inverse {
                     amount.to_f64() / price.to_f64().max(f64::MIN_POSITIVE)
@@ -481,7 +488,11 @@ impl Exchange {
         self.quote_ctx = Some(tag);
         let h = match resting {
             Some(n) => {
-                let oid = self.open.get(&n).map(|o| o.order_id.clone()).unwrap_or_default();
+                let oid = self
+                    .open
+                    .get(&n)
+                    .map(|o| o.order_id.clone())
+                    .unwrap_or_default();
                 self.edit(acct, &oid, &r.params).map(|h| (Some(n), h))
             }
             None => {
@@ -533,7 +544,11 @@ impl Exchange {
         } else {
             amount
         };
-        let group = o.quote.as_ref().map(|q| q.mmp_group.clone()).unwrap_or_default();
+        let group = o
+            .quote
+            .as_ref()
+            .map(|q| q.mmp_group.clone())
+            .unwrap_or_default();
         let key = (o.account.clone(), index_name(inst), group);
         let now = self.now_ms();
         if let Some(until) = self.mmp.on_fill(&key, qty, o.side.sign() as f64 * qty, now) {
@@ -574,7 +589,8 @@ impl Exchange {
             let ch = format!("user.mmp_trigger.{}", key.1);
             let mut data = String::new();
             let mut j = Obj::new(&mut data);
-            j.str("index_name", &key.1).int("frozen_until", until as i128);
+            j.str("index_name", &key.1)
+                .int("frozen_until", until as i128);
             if !key.2.is_empty() {
                 j.str("mmp_group", &key.2);
             }

@@ -110,9 +110,7 @@ impl Mmp {
         self.groups
             .iter()
             .filter(move |(k, _)| {
-                k.0 == account
-                    && index.is_none_or(|i| k.1 == i)
-                    && group.is_none_or(|g| k.2 == g)
+                k.0 == account && index.is_none_or(|i| k.1 == i) && group.is_none_or(|g| k.2 == g)
             })
             .map(|(k, g)| (k, &g.cfg))
     }
@@ -162,7 +160,9 @@ impl Mmp {
         let q: f64 = g.fills.iter().map(|f| f.1).sum();
         let d: f64 = g.fills.iter().map(|f| f.2).sum();
         let breach = g.cfg.quantity_limit.is_some_and(|l| q > l.to_f64() + 1e-12)
-            || g.cfg.delta_limit.is_some_and(|l| d.abs() > l.to_f64() + 1e-12);
+            || g.cfg
+                .delta_limit
+                .is_some_and(|l| d.abs() > l.to_f64() + 1e-12);
         if !breach {
             return None;
         }
