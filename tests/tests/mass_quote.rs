@@ -132,9 +132,14 @@ fn mmp_trigger_cancels_freezes_and_quoting_resumes_after_reset() {
         !windows.is_empty(),
         "a trigger and its reset in the venue log"
     );
+    // The venue's freeze lasts until `frozen_until` (1 s of tape time; at --speed max that
+    // can pass before our reset arrives) or the reset, whichever comes first.
     for &(trig, reset) in &windows {
+        let until = log[trig].tape_ns + 1_000_000_000;
         assert!(
-            !log[trig..reset].iter().any(|e| is_quote(&e.what)),
+            !log[trig..reset]
+                .iter()
+                .any(|e| e.tape_ns < until && is_quote(&e.what)),
             "nothing placed while frozen: {:?}",
             &log[trig..reset]
         );
