@@ -243,3 +243,90 @@ impl MmpGuard {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mm_core::instrument::Kind;
+
+    fn table() -> InstrumentTable {
+        let mut t = InstrumentTable::new();
+        for n in ["BTC-PERPETUAL", "BTC-25JUN21"] {
+            t.push(Instrument::new(n, Kind::Future, Dec::new(5, 1), Dec::new(10, 0)))
+                .unwrap();
+        }
+        t.push(Instrument::new(
+            "ETH-PERPETUAL",
+            Kind::Future,
+            Dec::new(5, 2),
+            Dec::new(1, 0),
+        ))
+        .unwrap();
+        t
+    }
+
+    fn opts(frozen_s: u32, auto: Option<u64>) -> MmpOpts {
+        MmpOpts {
+            group: Some("g".into()),
+            interval_s: 1,
+            frozen_s,
+            qty_limit: Some(Dec::new(1, 0)),
+            delta_limit: None,
+            auto_reset_s: auto,
+        }
+    }
+
+    #[test]
+    fn trigger_freezes_the_index_then_reset_after_the_freeze() {
+        let t = table();
+        assert_eq!(index_name(t.get(0)), "btc_usd");
+        assert_eq!(index_groups(&t).len(), 2);
+        let mut g = MmpGuard::new(opts(2, None), &t);
+        let mut enc = Encoder::new();
+        let mut out = Vec::new();
+        // Another group's trigger, or an index we do not quote: ignored.
+        g.on_trigger("btc_usd", "other", 5, 0, &mut out);
+        g.on_trigger("sol_usd", "g", 5, 0, &mut out);
+        assert!(out.is_empty());
+        g.on_trigger("btc_usd", "g", 1_700_000_002_000, 1_000, &mut out);
+        assert_eq!(out.len(), 2, "both BTC instruments");
+        assert!(out
+            .iter()
+            .all(|e| e.kind == ExecKind::MmpTriggered && e.price == 1_700_000_002_000));
+        assert!(g.frozen(0) && g.frozen(1) && !g.frozen(2));
+        // No reset before frozen_s (2 s) + 50 ms.
+        assert!(g.due_reset(1_000 + 2_000_000_000, &mut enc, 9).is_none());
+        let f = g
+            .due_reset(1_000 + 2_050_000_000, &mut enc, 9)
+            .unwrap()
+            .to_string();
+        assert!(f.contains("private/reset_mmp") && f.contains(r#""mmp_group":"g""#), "{f}");
+        assert!(g.due_reset(u64::MAX, &mut enc, 10).is_none(), "once");
+        out.clear();
+        // Refused: retried 1 s later; accepted: MmpReset per instrument.
+        assert!(g.on_reply(9, false, 3_000_000_000, &mut out));
+        assert!(out.is_empty() && g.frozen(0));
+        assert!(g.due_reset(3_999_999_999, &mut enc, 11).is_none());
+        assert!(g.due_reset(4_000_000_000, &mut enc, 11).is_some());
+        assert!(!g.on_reply(12, true, 0, &mut out), "not ours");
+        assert!(g.on_reply(11, true, 4_100_000_000, &mut out));
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|e| e.kind == ExecKind::MmpReset));
+        assert!(!g.frozen(0));
+        assert_eq!((g.triggers, g.resets), (1, 1));
+    }
+
+    #[test]
+    fn manual_freeze_needs_the_auto_reset_policy() {
+        let t = table();
+        let mut enc = Encoder::new();
+        let mut out = Vec::new();
+        let mut g = MmpGuard::new(opts(0, None), &t);
+        g.on_trigger("btc_usd", "g", 0, 0, &mut out);
+        assert!(g.due_reset(u64::MAX, &mut enc, 1).is_none(), "stays frozen");
+        let mut g = MmpGuard::new(opts(0, Some(3)), &t);
+        g.on_trigger("btc_usd", "g", 0, 0, &mut out);
+        assert!(g.due_reset(3_049_999_999, &mut enc, 1).is_none());
+        assert!(g.due_reset(3_050_000_000, &mut enc, 1).is_some());
+    }
+}
