@@ -252,8 +252,13 @@ mod tests {
     fn table() -> InstrumentTable {
         let mut t = InstrumentTable::new();
         for n in ["BTC-PERPETUAL", "BTC-25JUN21"] {
-            t.push(Instrument::new(n, Kind::Future, Dec::new(5, 1), Dec::new(10, 0)))
-                .unwrap();
+            t.push(Instrument::new(
+                n,
+                Kind::Future,
+                Dec::new(5, 1),
+                Dec::new(10, 0),
+            ))
+            .unwrap();
         }
         t.push(Instrument::new(
             "ETH-PERPETUAL",
@@ -300,7 +305,10 @@ mod tests {
             .due_reset(1_000 + 2_050_000_000, &mut enc, 9)
             .unwrap()
             .to_string();
-        assert!(f.contains("private/reset_mmp") && f.contains(r#""mmp_group":"g""#), "{f}");
+        assert!(
+            f.contains("private/reset_mmp") && f.contains(r#""mmp_group":"g""#),
+            "{f}"
+        );
         assert!(g.due_reset(u64::MAX, &mut enc, 10).is_none(), "once");
         out.clear();
         // Refused: retried 1 s later; accepted: MmpReset per instrument.
