@@ -187,3 +187,47 @@ fn mass_quote_flags_are_checked_at_startup() {
     let e = err(&["--mmp", "--mmp-qty-limit=-1"]);
     assert!(e.contains("> 0"), "{e}");
 }
+
+#[test]
+fn mmp_in_orders_mode_trips_and_resets() {
+    // Plain orders with `mmp: true` under the index's plain-order MMP (no group).
+    let out = run_on(
+        "binance/usdm/btcusdt_20240718.gz",
+        &[
+            "--spread-ticks",
+            "2",
+            "--size",
+            "0.002",
+            "--max-position",
+            "0.01",
+            "--speed",
+            "max",
+            "--mmp",
+            "--mmp-qty-limit",
+            "0.003",
+            "--mmp-delta-limit",
+            "0.001",
+            "--mmp-auto-reset-secs",
+            "0",
+        ],
+    );
+    let r = &out.report;
+    let l = out.sim_ledger.as_ref().expect("sim ledger");
+    assert_eq!(r.quote_mode, "orders");
+    assert_eq!(r.mass_quotes_sent, 0);
+    assert!(r.mmp_triggers >= 1, "MMP tripped on plain orders");
+    assert_eq!(l.stats.mmp_triggers, r.mmp_triggers);
+    assert!(r.mmp_resets >= 1);
+    assert_eq!(r.quotes_while_mmp_frozen, 0);
+    assert!(l
+        .log
+        .iter()
+        .any(|e| matches!(&e.what, SimLogKind::MmpTriggered { group, .. } if group.is_empty())));
+    assert_eq!(
+        r.ledger_match,
+        Some(true),
+        "ledger mismatches: {:?}",
+        r.ledger_mismatches
+    );
+    assert!(l.open_orders.is_empty(), "{:?}", l.open_orders);
+}
