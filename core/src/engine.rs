@@ -287,6 +287,8 @@ pub struct Counters {
     /// Reconciliation `Position` reports that differed from the engine's position (the
     /// venue's was adopted; a `PositionMismatch` risk event each).
     pub position_mismatches: u64,
+    /// New/amend quotes sent while the venue's MMP froze the instrument: must stay 0.
+    pub quotes_while_mmp_frozen: u64,
 }
 
 /// Scale of the inverse-future coin accumulator (`Σ side·lots·Q / price_ticks`).
@@ -296,6 +298,9 @@ const INV_Q: i128 = 1_000_000_000_000;
 struct InstState {
     book: Book,
     trusted: bool,
+    /// The venue's MMP froze this instrument's index (`ExecKind::MmpTriggered` until
+    /// `ExecKind::MmpReset`): no quotes.
+    mmp_frozen: bool,
     in_snapshot: bool,
     dirty: bool,
     mark: Option<Ticks>,
@@ -659,6 +664,7 @@ impl Engine {
             .zip(table.iter())
             .enumerate()
             .map(|(k, (m, inst))| InstState {
+                mmp_frozen: false,
                 book: Book::new(
                     if inst.kind == Kind::Option {
                         cfg.book_window
@@ -1243,6 +1249,9 @@ impl Engine {
             return;
         }
         match ev.kind {
+            ExecKind::MmpTriggered | ExecKind::MmpReset if self.on_mmp(i, ev, t_pop, out, tel) => {
+                return;
+            }
             ExecKind::Accepted => {
                 if let Some(o) = self.orders.get_mut(ev.client_id) {
                     if o.status == Status::PendingNew {
@@ -1799,6 +1808,39 @@ impl Engine {
         self.any_dirty = true;
     }
 
+    /// Market-maker protection (`ExecKind::MmpTriggered` / `MmpReset` for instrument `i`,
+    /// Deribit dossier §5.7): a trigger freezes the instrument — risk event `mmp_triggered`,
+    /// its working orders pulled (the venue has cancelled them already; the cancels only make
+    /// sure), no quote until the reset; a reset unfreezes it (risk event `mmp_reset`) and the
+    /// caller re-quotes. Returns true when the caller must stop (a trigger, or a repeat).
+    fn on_mmp(
+        &mut self,
+        i: usize,
+        ev: &ExecEvent,
+        t_pop: Nanos,
+        out: &mut impl IntentSink,
+        tel: &mut impl TelemetrySink,
+    ) -> bool {
+        let trigger = ev.kind == ExecKind::MmpTriggered;
+        if self.insts[i].mmp_frozen == trigger {
+            return true;
+        }
+        self.insts[i].mmp_frozen = trigger;
+        if trigger {
+            self.risk_event(RiskCode::MmpTriggered, i, ev.price, 0, 0, t_pop, tel);
+            self.pull(i, 0, t_pop, out, tel);
+            true
+        } else {
+            self.risk_event(RiskCode::MmpReset, i, 0, 0, 0, t_pop, tel);
+            false
+        }
+    }
+
+    /// True while the venue's MMP freezes instrument `i`'s index.
+    pub fn mmp_frozen(&self, i: InstrumentId) -> bool {
+        self.insts.get(i as usize).is_some_and(|s| s.mmp_frozen)
+    }
+
     /// Cancels every working order of instrument `i`.
     fn pull(
         &mut self,
@@ -2086,7 +2128,12 @@ impl Engine {
         out: &mut impl IntentSink,
         tel: &mut impl TelemetrySink,
     ) {
-        if self.halted || self.stale || !self.gateway_up || !self.insts[i].trusted {
+        if self.halted
+            || self.stale
+            || !self.gateway_up
+            || !self.insts[i].trusted
+            || self.insts[i].mmp_frozen
+        {
             return;
         }
         if self.reject.hold(i, t_pop) {
@@ -2451,6 +2498,9 @@ impl Engine {
         self.count_untrusted(i);
         out.push(it);
         self.counters.orders_sent += 1;
+        // Flattens (reduce-only IOC) reduce risk: allowed while frozen.
+        self.counters.quotes_while_mmp_frozen +=
+            (self.insts[i].mmp_frozen && flags & intent_flags::IOC == 0) as u64;
         self.recount_order(id);
         Some(id)
     }
@@ -2528,6 +2578,7 @@ impl Engine {
         self.count_untrusted(i);
         out.push(it);
         self.counters.amends += 1;
+        self.counters.quotes_while_mmp_frozen += self.insts[i].mmp_frozen as u64;
         self.recount_order(id);
         if grows {
             self.check_limits(i, side);

@@ -30,6 +30,9 @@
 //! - **daily loss**: realized + marked PnL in USD since start, fees included, at or below
 //!   `−limit`.
 //!
+//! Market-maker protection: a venue MMP trigger on an instrument's index stops quoting it
+//! (its quotes are pulled) until the gateway reports the reset.
+//!
 //! Untrusted state pulls quotes: a book gap pulls that instrument's quotes until a new
 //! snapshot; a stale feed, a disconnect or a halt pulls everything.
 
@@ -107,6 +110,13 @@ pub enum RiskCode {
     /// Quoting of the instrument stopped for the run: the venue refused its tick or amount
     /// (`b` = the error code; [`crate::reject::Reaction::ConfigBug`]).
     ConfigReject = 24,
+    /// The venue's market-maker protection tripped for this instrument's index
+    /// (`user.mmp_trigger`, Deribit dossier §5.7): its quotes are cancelled by the venue and
+    /// the engine quotes nothing on it until `MmpReset` (`b` = `frozen_until`, ms since the
+    /// epoch; 0 = until `private/reset_mmp`).
+    MmpTriggered = 25,
+    /// MMP was reset for this instrument's index: quoting resumes.
+    MmpReset = 26,
 }
 
 /// Why [`crate::engine::Engine::halt_for`] stopped quoting (carried in `b` of the `Halt` risk
@@ -166,6 +176,8 @@ impl RiskCode {
             RiskCode::Settlement => "settlement_pause",
             RiskCode::PriceBand => "price_band",
             RiskCode::ConfigReject => "config_reject",
+            RiskCode::MmpTriggered => "mmp_triggered",
+            RiskCode::MmpReset => "mmp_reset",
         }
     }
 
@@ -195,6 +207,8 @@ impl RiskCode {
             RiskCode::Settlement => "pause_all",
             RiskCode::PriceBand => "clamp_prices",
             RiskCode::ConfigReject => "stop_instrument",
+            RiskCode::MmpTriggered => "pull_instrument",
+            RiskCode::MmpReset => "resume_instrument",
         }
     }
 
@@ -231,6 +245,8 @@ impl RiskCode {
             22 => RiskCode::Settlement,
             23 => RiskCode::PriceBand,
             24 => RiskCode::ConfigReject,
+            25 => RiskCode::MmpTriggered,
+            26 => RiskCode::MmpReset,
             _ => return None,
         })
     }

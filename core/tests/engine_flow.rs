@@ -817,3 +817,59 @@ fn quote_log_records_every_intent_with_its_reason() {
     assert_eq!(out.len(), 2);
     assert!(records(&tel).is_empty());
 }
+
+#[test]
+fn mmp_trigger_stops_quoting_until_reset() {
+    let mut e = engine(5);
+    let mut out = Vec::with_capacity(64);
+    let mut tel = Vec::with_capacity(1024);
+    snapshot(&mut e, &mut out, &mut tel, 100, 110);
+    let sent: Vec<_> = out.split_off(0);
+    for it in &sent {
+        ack(&mut e, &mut out, &mut tel, it);
+    }
+    // The trigger: the quotes are pulled (the venue has cancelled them already).
+    let trig = ExecEvent {
+        instrument: 0,
+        kind: ExecKind::MmpTriggered,
+        price: 1_700_000_000_000,
+        ..Default::default()
+    };
+    e.on_exec(&trig, 13, &mut out, &mut tel);
+    assert!(e.mmp_frozen(0));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.iter().all(|i| i.kind == IntentKind::Cancel));
+    let risk: Vec<_> = tel
+        .iter()
+        .filter(|t| t.kind == TelKind::Risk)
+        .map(|t| (t.a, t.b))
+        .collect();
+    assert_eq!(
+        risk.last(),
+        Some(&(RiskCode::MmpTriggered as i64, 1_700_000_000_000))
+    );
+    let c: Vec<_> = out.split_off(0);
+    for it in &c {
+        ack(&mut e, &mut out, &mut tel, it);
+    }
+    // No quote while frozen: a new snapshot and a repeated trigger send nothing.
+    snapshot(&mut e, &mut out, &mut tel, 101, 111);
+    e.on_exec(&trig, 14, &mut out, &mut tel);
+    assert!(out.is_empty(), "{out:?}");
+    // Reset: both sides quoted again at once.
+    e.on_exec(
+        &ExecEvent {
+            instrument: 0,
+            kind: ExecKind::MmpReset,
+            ..Default::default()
+        },
+        15,
+        &mut out,
+        &mut tel,
+    );
+    assert!(!e.mmp_frozen(0));
+    assert_eq!(out.iter().filter(|i| i.kind == IntentKind::New).count(), 2);
+    assert!(tel
+        .iter()
+        .any(|t| t.kind == TelKind::Risk && t.a == RiskCode::MmpReset as i64));
+}

@@ -3,6 +3,16 @@
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 
+/// How quotes go to the venue (`--quote-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QuoteModeArg {
+    /// One order per quote: `private/buy|sell`, `private/edit`, `private/cancel`.
+    Orders,
+    /// `private/mass_quote` (Deribit approval needed): one quote per side per instrument in
+    /// the MMP group `--mmp-group`; needs `--levels 1` and an MMP quantity limit.
+    MassQuote,
+}
+
 /// Which venue to trade on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum VenueArg {
@@ -401,6 +411,43 @@ pub struct Args {
     /// injection").
     #[arg(long, value_name = "FAULT", value_parser = parse_fault)]
     pub sim_fault: Vec<mm_venues::sim::Fault>,
+    /// How quotes go to the venue: `orders` (one order each) or `mass-quote`
+    /// (`private/mass_quote`, Deribit approval needed; implies MMP; README "Mass quotes and
+    /// MMP").
+    #[arg(long, value_enum, value_name = "MODE", default_value = "orders")]
+    pub quote_mode: QuoteModeArg,
+    /// Market-maker protection in orders mode: `private/set_mmp_config` per index at startup
+    /// and `mmp: true` on every quote (always on with `--quote-mode mass-quote`).
+    #[arg(long)]
+    pub mmp: bool,
+    /// MMP group of the mass quotes (≤ 64 characters).
+    #[arg(long, value_name = "NAME", default_value = "mmf")]
+    pub mmp_group: String,
+    /// MMP window, seconds: the limits count the fills of the last this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    pub mmp_interval_secs: u32,
+    /// MMP freeze after a trigger, seconds (0 = until `private/reset_mmp`: see
+    /// `--mmp-auto-reset-secs`).
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub mmp_frozen_secs: u32,
+    /// MMP quantity limit: filled amount per window, in the index's base currency (BTC for
+    /// `btc_usd`). Required with MMP; a quote's size must stay below it.
+    #[arg(long, value_name = "COIN")]
+    pub mmp_qty_limit: Option<f64>,
+    /// MMP delta limit: |net delta| filled per window, base currency (below
+    /// `--mmp-qty-limit`).
+    #[arg(long, value_name = "COIN")]
+    pub mmp_delta_limit: Option<f64>,
+    /// After an MMP trigger, call `private/reset_mmp` and resume this many seconds later,
+    /// instead of waiting out `--mmp-frozen-secs` (needed to resume at all with
+    /// `--mmp-frozen-secs 0`).
+    #[arg(long, value_name = "SECS")]
+    pub mmp_auto_reset_secs: Option<u64>,
+    /// Mass quotes carry `valid_until` = now + this many ms: a request the venue cannot start
+    /// matching before then is refused (`13888 timed_out`), never placed late. 0 = none.
+    /// Needs a clock in sync with the venue's.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub quote_valid_ms: u64,
     // --- Rate limits (README "Rate limits"; protocol.md §8).
     /// Deribit matching-engine rate tier of the account (1: 30 req/s burst 100, 2: 20/50,
     /// 3: 10/30, 4: 5/20): the client's credit budget, and the limits `--venue sim` enforces.

@@ -13,6 +13,7 @@ pub mod kill;
 pub mod latency;
 pub mod metrics;
 pub mod quotelog;
+pub mod quoting;
 pub mod report;
 pub mod run;
 pub mod select;

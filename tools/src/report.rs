@@ -236,6 +236,19 @@ pub struct Report {
     pub token_refreshes: u64,
     /// Heartbeat `test_request`s answered (both connections).
     pub test_requests_answered: u64,
+    /// `--quote-mode`: `orders` or `mass-quote`.
+    pub quote_mode: String,
+    /// `private/mass_quote` requests sent.
+    pub mass_quotes_sent: u64,
+    /// Quote sides the venue refused (mass-quote mode: `errors[]` entries and every side
+    /// of a refused request).
+    pub quote_errors: u64,
+    /// MMP triggers of our group received (`user.mmp_trigger`).
+    pub mmp_triggers: u64,
+    /// MMP resets done (`private/reset_mmp` acknowledged): quoting resumed.
+    pub mmp_resets: u64,
+    /// New/amend quotes the engine sent while MMP froze the instrument: must be 0.
+    pub quotes_while_mmp_frozen: u64,
 }
 
 /// Counts the simulator's `OrderNew`/`OrderEdit` log entries for an instrument that fall
@@ -518,6 +531,18 @@ pub fn print_summary(r: &Report) {
             r.rate_max_wait_ns as f64 / 1e6,
             r.rate_dropped,
             r.unknown_errors
+        );
+    }
+    if r.quote_mode == "mass-quote" || r.mmp_triggers > 0 || r.mmp_resets > 0 {
+        println!(
+            "  quoting: {}  mass quotes {}  quote errors {}  MMP triggers {}  resets {}  \
+             quotes while frozen {}",
+            r.quote_mode,
+            r.mass_quotes_sent,
+            r.quote_errors,
+            r.mmp_triggers,
+            r.mmp_resets,
+            r.quotes_while_mmp_frozen
         );
     }
     let m = &r.metrics;

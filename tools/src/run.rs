@@ -182,6 +182,12 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let table = select_instruments(args, all, tape_names.as_ref())?;
     let table = Arc::new(table);
 
+    // Mass quotes / MMP (README "Mass quotes and MMP"): MMP configured before any quote.
+    let quoting = crate::quoting::quoting_opts(args)?;
+    if let (Some(m), false) = (&quoting.mmp, args.dry_run) {
+        mm_venues::deribit::mmp::configure(&mut order_ws, m, &table)?;
+    }
+
     // Engine settings.
     let cfg = engine_config(args, &table)?;
     let limits = crate::breaches::Limits::from_config(&cfg);
@@ -249,6 +255,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     idle,
                     dry,
                     rate,
+                    &quoting,
                     clock,
                 )
             })
@@ -457,6 +464,15 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         reauths: gw_stats.reauths,
         token_refreshes: md_stats.refreshes + gw_stats.refreshes,
         test_requests_answered: md_stats.test_answers + gw_stats.test_answers,
+        quote_mode: match args.quote_mode {
+            crate::cli::QuoteModeArg::Orders => "orders".into(),
+            crate::cli::QuoteModeArg::MassQuote => "mass-quote".into(),
+        },
+        mass_quotes_sent: gw_stats.mass_quotes_sent,
+        quote_errors: gw_stats.quote_errors,
+        mmp_triggers: gw_stats.mmp_triggers,
+        mmp_resets: gw_stats.mmp_resets,
+        quotes_while_mmp_frozen: c.quotes_while_mmp_frozen,
         ..Default::default()
     };
     {
@@ -543,6 +559,17 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     })
 }
 
+/// Takes one `k` off a multiset; false if none is left.
+fn take_one<K: Ord>(m: &mut BTreeMap<K, usize>, k: &K) -> bool {
+    match m.get_mut(k) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Compares the engine's fills and positions with the simulator's ledger; returns the
 /// differences (empty = match).
 pub fn compare_ledger(
@@ -552,7 +579,7 @@ pub fn compare_ledger(
     l: &mm_venues::sim::LedgerSnapshot,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let mut ours: Vec<(String, String, i64, i64)> = fills
+    let ours: Vec<(String, String, i64, i64)> = fills
         .iter()
         .map(|f| {
             (
@@ -563,26 +590,36 @@ pub fn compare_ledger(
             )
         })
         .collect();
-    let mut theirs: Vec<(String, String, i64, i64)> = l
-        .fills
-        .iter()
-        .filter(|f| table.id(&f.instrument).is_some())
-        .map(|f| {
-            (
-                f.instrument.clone(),
-                f.label.clone(),
-                f.price_ticks,
-                f.lots * f.side.sign(),
-            )
-        })
-        .collect();
-    ours.sort();
-    theirs.sort();
-    if ours != theirs {
+    // The venue's fills: labelled ones by (instrument, label, price, lots); mass-quote fills
+    // carry no label (dossier §5.6) and pair with any of ours by (instrument, price, lots).
+    let mut labelled: BTreeMap<(String, String, i64, i64), usize> = BTreeMap::new();
+    let mut quotes: BTreeMap<(String, i64, i64), usize> = BTreeMap::new();
+    for f in l.fills.iter().filter(|f| table.id(&f.instrument).is_some()) {
+        let lots = f.lots * f.side.sign();
+        if f.label.is_empty() {
+            *quotes
+                .entry((f.instrument.clone(), f.price_ticks, lots))
+                .or_default() += 1;
+        } else {
+            *labelled
+                .entry((f.instrument.clone(), f.label.clone(), f.price_ticks, lots))
+                .or_default() += 1;
+        }
+    }
+    let theirs_n = labelled.values().sum::<usize>() + quotes.values().sum::<usize>();
+    let mut unmatched = 0;
+    for (inst, label, px, lots) in &ours {
+        if !take_one(&mut labelled, &(inst.clone(), label.clone(), *px, *lots))
+            && !take_one(&mut quotes, &(inst.clone(), *px, *lots))
+        {
+            unmatched += 1;
+        }
+    }
+    if unmatched > 0 || ours.len() != theirs_n {
         out.push(format!(
-            "fills differ: engine {} vs simulator {}",
+            "fills differ: engine {} vs simulator {} ({unmatched} of the engine's unmatched)",
             ours.len(),
-            theirs.len()
+            theirs_n
         ));
     }
     for inst in table.iter() {
@@ -899,6 +936,7 @@ pub fn engine_config(args: &Args, table: &InstrumentTable) -> Result<EngineConfi
     if !args.post_only {
         return Err(POST_ONLY_REFUSED.into());
     }
+    crate::quoting::quoting_opts(args)?;
     let spread = if let Some(k) = args.improve_ticks {
         if k < 0 {
             return Err("--improve-ticks must be ≥ 0".into());

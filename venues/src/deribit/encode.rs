@@ -15,6 +15,7 @@
 //! The auth frame contains the API secret: never log it.
 
 use super::private::LABEL_PREFIX;
+use mm_core::decimal::Dec;
 use mm_core::event::intent_flags;
 use mm_core::instrument::Instrument;
 use mm_core::types::{ClientId, Lots, Side, Ticks};
@@ -30,6 +31,7 @@ pub const MAX_FRAME: usize = 32 * 1024;
 pub struct Encoder {
     buf: String,
     first: bool,
+    mmp_orders: bool,
 }
 
 impl Default for Encoder {
@@ -49,7 +51,19 @@ impl Encoder {
         Encoder {
             buf: String::with_capacity(cap),
             first: true,
+            mmp_orders: false,
         }
+    }
+
+    /// With `on`, every [`Self::order`] carries `mmp: true` (the order counts towards, and is
+    /// cancelled by, the index's plain-order MMP; dossier §5.7).
+    pub fn set_mmp_orders(&mut self, on: bool) {
+        self.mmp_orders = on;
+    }
+
+    /// The frame the last call wrote.
+    pub fn last_frame(&self) -> &str {
+        &self.buf
     }
 
     /// Capacity of the buffer (for checking that nothing grew).
@@ -310,6 +324,9 @@ impl Encoder {
         if flags & intent_flags::IOC != 0 {
             self.kv_str("time_in_force", "immediate_or_cancel");
         }
+        if self.mmp_orders && flags & intent_flags::IOC == 0 {
+            self.kv_bool("mmp", true);
+        }
         self.end()
     }
 
@@ -417,4 +434,185 @@ impl Encoder {
         self.kv_str("currency", currency);
         self.end()
     }
+
+    #[inline]
+    fn kv_dec(&mut self, k: &str, v: Dec) {
+        let mut t = [0u8; 48];
+        let n = v.write_times(1, &mut t);
+        self.key(k);
+        self.push_ascii(t.get(..n).unwrap_or(b"0"));
+    }
+
+    /// `private/mass_quote` (dossier §5.6, approval required): `quote_id` (our counter, as a
+    /// string), `mmp_group`, `detailed: true`, `valid_until` (ms since the epoch; the venue
+    /// answers `13888 timed_out` and places nothing if its matching engine cannot start
+    /// before it) and one `quotes[]` entry per [`QuoteEntry`] with nested `bid`/`ask`
+    /// objects (`price` and `amount` as exact text; `amount: 0` cancels that side and
+    /// carries no price). With `post_only`, every side gets `post_only: true,
+    /// reject_post_only: true` (a crossing side is rejected with 11054, never repriced).
+    /// The caller keeps a request within ≤ 100 bids + ≤ 100 asks of one index.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mass_quote(
+        &mut self,
+        id: u64,
+        quote_id: u64,
+        mmp_group: &str,
+        valid_until_ms: Option<u64>,
+        post_only: bool,
+        quotes: &[QuoteEntry<'_>],
+    ) -> &str {
+        self.begin(id, "private/mass_quote");
+        self.kv_bool("detailed", true);
+        self.key("quote_id");
+        self.buf.push('"');
+        self.push_u64(quote_id);
+        self.buf.push('"');
+        self.kv_str("mmp_group", mmp_group);
+        if let Some(v) = valid_until_ms {
+            self.kv_u64("valid_until", v);
+        }
+        self.key("quotes");
+        self.buf.push('[');
+        for (n, q) in quotes.iter().enumerate() {
+            if n > 0 {
+                self.buf.push(',');
+            }
+            self.buf.push('{');
+            self.first = true;
+            self.kv_str("instrument_name", &q.inst.name);
+            self.kv_str("quote_set_id", q.quote_set_id);
+            for (name, leg) in [("bid", q.bid), ("ask", q.ask)] {
+                let Some(leg) = leg else { continue };
+                self.key(name);
+                self.buf.push('{');
+                self.first = true;
+                if leg.qty > 0 {
+                    self.kv_price(q.inst, leg.price);
+                    self.kv_amount(q.inst, leg.qty);
+                    if post_only {
+                        self.kv_bool("post_only", true);
+                        self.kv_bool("reject_post_only", true);
+                    }
+                } else {
+                    self.key("amount");
+                    self.buf.push('0');
+                }
+                self.buf.push('}');
+                self.first = false;
+            }
+            self.buf.push('}');
+            self.first = false;
+        }
+        self.buf.push(']');
+        self.first = false;
+        self.end()
+    }
+
+    /// `private/cancel_quotes {cancel_type, <by>?, freeze_quotes}` (dossier §5.6, OpenAPI
+    /// `private/cancel_quotes`): `cancel_type` is one of `all`, `instrument`,
+    /// `quote_set_id`, `currency_pair`, …; `by` is the matching parameter for the type
+    /// (`("instrument_name", "BTC-PERPETUAL")`, `("quote_set_id", "mmf")`, …). With
+    /// `freeze_quotes` the venue rejects new quotes for 1 s (`13043 quotes_frozen`). The reply
+    /// is the number of quotes cancelled.
+    pub fn cancel_quotes(
+        &mut self,
+        id: u64,
+        cancel_type: &str,
+        by: Option<(&str, &str)>,
+        freeze_quotes: bool,
+    ) -> &str {
+        self.begin(id, "private/cancel_quotes");
+        self.kv_str("cancel_type", cancel_type);
+        if let Some((k, v)) = by {
+            self.kv_str(k, v);
+        }
+        if freeze_quotes {
+            self.kv_bool("freeze_quotes", true);
+        }
+        self.end()
+    }
+
+    /// `private/set_mmp_config {index_name, mmp_group?, interval, frozen_time,
+    /// quantity_limit?, delta_limit?}` (dossier §5.7). Omitted limits are *disabled* on the
+    /// venue, not kept; `interval == 0` removes the configuration; `frozen_time == 0` means
+    /// a trigger needs `private/reset_mmp`. Setting a configuration also resets MMP.
+    pub fn set_mmp_config(&mut self, id: u64, cfg: &MmpConfig<'_>) -> &str {
+        self.begin(id, "private/set_mmp_config");
+        self.kv_str("index_name", cfg.index_name);
+        if let Some(g) = cfg.mmp_group {
+            self.kv_str("mmp_group", g);
+        }
+        self.kv_u64("interval", cfg.interval_s as u64);
+        self.kv_u64("frozen_time", cfg.frozen_time_s as u64);
+        if let Some(q) = cfg.quantity_limit {
+            self.kv_dec("quantity_limit", q);
+        }
+        if let Some(d) = cfg.delta_limit {
+            self.kv_dec("delta_limit", d);
+        }
+        self.end()
+    }
+
+    /// `private/get_mmp_config {index_name, mmp_group?}` (dossier §5.7).
+    pub fn get_mmp_config(&mut self, id: u64, index_name: &str, mmp_group: Option<&str>) -> &str {
+        self.begin(id, "private/get_mmp_config");
+        self.kv_str("index_name", index_name);
+        if let Some(g) = mmp_group {
+            self.kv_str("mmp_group", g);
+        }
+        self.end()
+    }
+
+    /// `private/reset_mmp {index_name, mmp_group?}` (dossier §5.7): unfreezes the index's
+    /// group (without a group: the plain-order MMP). Reply `"ok"`.
+    pub fn reset_mmp(&mut self, id: u64, index_name: &str, mmp_group: Option<&str>) -> &str {
+        self.begin(id, "private/reset_mmp");
+        self.kv_str("index_name", index_name);
+        if let Some(g) = mmp_group {
+            self.kv_str("mmp_group", g);
+        }
+        self.end()
+    }
+}
+
+/// One side of a mass quote: `price` in ticks, `qty` in lots (0 = cancel this side).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuoteLeg {
+    /// Limit price, ticks (ignored when `qty == 0`).
+    pub price: Ticks,
+    /// Size, lots; 0 cancels the side's resting quote.
+    pub qty: Lots,
+}
+
+/// One `quotes[]` entry of [`Encoder::mass_quote`]: an instrument and at least one side.
+#[derive(Clone, Copy, Debug)]
+pub struct QuoteEntry<'a> {
+    /// The instrument.
+    pub inst: &'a Instrument,
+    /// `quote_set_id` (our tag for targeted `cancel_quotes`).
+    pub quote_set_id: &'a str,
+    /// The bid side, if quoted in this request.
+    pub bid: Option<QuoteLeg>,
+    /// The ask side, if quoted in this request.
+    pub ask: Option<QuoteLeg>,
+}
+
+/// Parameters of [`Encoder::set_mmp_config`] (dossier §5.7). Limits are in the index's base
+/// currency (BTC for `btc_usd`): `quantity_limit` = filled amount per `interval`,
+/// `delta_limit` = |net delta| per `interval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmpConfig<'a> {
+    /// Index, e.g. `btc_usd` (see [`super::mass_quote::index_name`]).
+    pub index_name: &'a str,
+    /// MMP group (mass quotes); `None` = the plain-order MMP of the index.
+    pub mmp_group: Option<&'a str>,
+    /// Window, seconds (0 removes the configuration).
+    pub interval_s: u32,
+    /// Freeze after a trigger, seconds (0 = until `private/reset_mmp`).
+    pub frozen_time_s: u32,
+    /// Filled quantity limit per window, base currency (`None` = disabled).
+    pub quantity_limit: Option<Dec>,
+    /// Net delta limit per window, base currency (`None` = disabled); must be below
+    /// `quantity_limit`.
+    pub delta_limit: Option<Dec>,
 }

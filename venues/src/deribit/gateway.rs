@@ -22,6 +22,8 @@ use crate::deribit::credits::{Class, RateLimits};
 use crate::deribit::encode::Encoder;
 use crate::deribit::errors::{self, GatewayAction};
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
+use crate::deribit::mass_quote::{MassQuoteOpts, MassQuoter};
+use crate::deribit::mmp::{MmpGuard, MmpOpts};
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
@@ -109,6 +111,14 @@ pub struct GatewayStats {
     pub unknown_errors: u64,
     /// Re-authentications after `13009`/`10000` on the same connection.
     pub reauths: u64,
+    /// `private/mass_quote` requests written (mass-quote mode).
+    pub mass_quotes_sent: u64,
+    /// Quote sides the venue refused (mass-quote mode).
+    pub quote_errors: u64,
+    /// `user.mmp_trigger` notifications of our group.
+    pub mmp_triggers: u64,
+    /// MMP resets confirmed (`private/reset_mmp`).
+    pub mmp_resets: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -206,6 +216,8 @@ pub struct OrderSession {
     reauth_due: bool,
     /// Earliest time of the next re-authentication (ns): at most one a second.
     reauth_after_ns: u64,
+    quoter: Option<MassQuoter>,
+    mmp: Option<MmpGuard>,
     /// What the session counted (requests, errors, fills, …).
     pub stats: GatewayStats,
 }
@@ -226,8 +238,51 @@ impl OrderSession {
             dry_run: false,
             reauth_due: false,
             reauth_after_ns: 0,
+            quoter: None,
+            mmp: None,
             stats: GatewayStats::default(),
         }
+    }
+
+    /// Applies the quoting options: mass-quote mode ([`crate::deribit::mass_quote`]) and/or
+    /// MMP handling ([`crate::deribit::mmp`]; in orders mode every order then carries
+    /// `mmp: true`).
+    pub fn with_quoting(mut self, q: &QuotingOpts) -> Self {
+        if let Some(m) = &q.mass_quote {
+            self.quoter = Some(MassQuoter::new(m.clone(), self.table.clone()));
+        }
+        if let Some(m) = &q.mmp {
+            if q.mass_quote.is_none() {
+                self.enc.set_mmp_orders(true);
+            }
+            self.mmp = Some(MmpGuard::new(m.clone(), &self.table));
+        }
+        self
+    }
+
+    /// The next frame of this loop turn's batched work, or `None`: the queued intents as
+    /// `private/mass_quote` requests (mass-quote mode), then a due `private/reset_mmp`.
+    /// Call after the turn's intents went through [`Self::request`]; `now` = monotonic ns.
+    pub fn next_frame(&mut self, now: u64) -> Option<&str> {
+        let id = self.next_id;
+        let mut sent = false;
+        if let Some(q) = self.quoter.as_mut() {
+            if q.next_frame(&mut self.enc, id).is_some() {
+                self.stats.mass_quotes_sent = q.stats.mass_quotes_sent;
+                sent = true;
+            }
+        }
+        if !sent {
+            if let Some(m) = self.mmp.as_mut() {
+                sent = m.due_reset(now, &mut self.enc, id).is_some();
+            }
+        }
+        if !sent {
+            return None;
+        }
+        self.next_id += 1;
+        self.stats.requests += 1;
+        Some(self.enc.last_frame())
     }
 
     /// Gives the session the connection's login state, so that it refreshes the token before
@@ -267,6 +322,15 @@ impl OrderSession {
     /// # Errors
     /// That `Rejected` event: nothing is to be written.
     pub fn request(&mut self, it: &OrderIntent, t: u64) -> Result<&str, ExecEvent> {
+        if let Some(q) = self.quoter.as_mut() {
+            // Mass-quote mode: quotes are queued for `next_frame` (an empty frame here).
+            if MassQuoter::takes(it) && !self.venue_ids.contains_key(&it.client_id) {
+                return match q.queue(it, t) {
+                    Some(ev) => Err(ev),
+                    None => Ok(""),
+                };
+            }
+        }
         let table = &self.table;
         let inst = table.get(it.instrument.min(table.len().saturating_sub(1) as u32));
         let id = self.next_id;
@@ -291,6 +355,9 @@ impl OrderSession {
                 .venue_ids
                 .get(&it.client_id)
                 .map(|oid| self.enc.cancel(id, oid)),
+            IntentKind::CancelAll if self.quoter.is_some() => {
+                Some(self.enc.cancel_quotes(id, "all", None, false))
+            }
             IntentKind::CancelAll => Some(self.enc.cancel_all(id)),
         };
         let Some(frame) = frame else {
@@ -368,6 +435,9 @@ impl OrderSession {
     pub fn forget_connection(&mut self) {
         self.pending.clear();
         self.venue_ids.clear();
+        if let Some(q) = self.quoter.as_mut() {
+            q.forget_connection();
+        }
         self.answer_test = false;
         self.auth = None;
     }
@@ -411,6 +481,12 @@ impl OrderSession {
             )
             .to_string();
         rpc_blocking(ws, &f, id, t, |_| {}).map_err(|e| format!("private/subscribe: {e}"))?;
+        if let Some(m) = self.mmp.as_mut() {
+            // The trigger subscription died with the connection; configuring again also
+            // resets MMP at the venue, so frozen indexes thaw.
+            crate::deribit::mmp::configure(ws, m.opts(), &self.table)?;
+            m.on_reconfigured(clock(), out);
+        }
         self.reconcile(ws, clock, out)
     }
 
@@ -588,7 +664,8 @@ impl OrderSession {
                         .insert(cur.clone(), t.trade_id.to_string());
                 }
             }
-            let Some(cid) = parse_label(t.label) else {
+            let quote_cid = || self.quoter.as_ref().and_then(|q| q.trade_cid(&t, inst_id));
+            let Some(cid) = parse_label(t.label).or_else(quote_cid) else {
                 stats.foreign_fills += 1;
                 continue;
             };
@@ -626,6 +703,9 @@ impl OrderSession {
                     return;
                 }
             }
+        }
+        if self.on_quoting_frame(frame, t_recv, out) {
+            return;
         }
         let table = &*self.table;
         let stats = &mut self.stats;
@@ -781,6 +861,89 @@ impl OrderSession {
     }
 }
 
+impl OrderSession {
+    /// Mass-quote and MMP frames (replies to our mass quotes and `reset_mmp`, quote order
+    /// notifications, `user.mmp_trigger`); returns whether the frame was handled here.
+    fn on_quoting_frame(&mut self, frame: &[u8], t_recv: u64, out: &mut Vec<ExecEvent>) -> bool {
+        if self.quoter.is_none() && self.mmp.is_none() {
+            return false;
+        }
+        let Ok(msg) = decode_private(frame) else {
+            return false;
+        };
+        let handled = match msg {
+            PrivateMsg::RpcOk {
+                id,
+                result: RpcResult::MassQuote { orders, errors, .. },
+            } => match self.quoter.as_mut() {
+                Some(q) if q.is_pending(id) => {
+                    q.on_reply(id, orders, errors, t_recv, out);
+                    true
+                }
+                _ => false,
+            },
+            PrivateMsg::RpcOk { id, result } => match self.mmp.as_mut() {
+                Some(m) => m.on_reply(id, result == RpcResult::Ok, t_recv, out),
+                None => false,
+            },
+            PrivateMsg::RpcErr { id, code, message } => {
+                let q = self
+                    .quoter
+                    .as_mut()
+                    .is_some_and(|q| q.on_error(id, code, t_recv, out));
+                let m = !q
+                    && self
+                        .mmp
+                        .as_mut()
+                        .is_some_and(|m| m.on_reply(id, false, t_recv, out));
+                if q || m {
+                    self.stats.errors += 1;
+                    *self.stats.error_codes.entry(code).or_default() += 1;
+                    log::debug!("gateway: quoting request {id} refused: {code} {message}");
+                }
+                q || m
+            }
+            PrivateMsg::Orders(o) if !o.quote_id.is_empty() && o.label.is_empty() => {
+                match self.quoter.as_mut() {
+                    Some(q) => {
+                        q.on_order(&o, t_recv, out);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            PrivateMsg::MmpTrigger {
+                index_name,
+                mmp_group,
+                frozen_until_ms,
+            } => {
+                if let Some(m) = self.mmp.as_mut() {
+                    m.on_trigger(index_name, mmp_group, frozen_until_ms, t_recv, out);
+                }
+                true
+            }
+            _ => false,
+        };
+        if let Some(q) = &self.quoter {
+            self.stats.quote_errors = q.stats.quote_errors;
+        }
+        if let Some(m) = &self.mmp {
+            self.stats.mmp_triggers = m.triggers;
+            self.stats.mmp_resets = m.resets;
+        }
+        handled
+    }
+}
+
+/// Quoting options of the order session: `--quote-mode mass-quote` and `--mmp*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuotingOpts {
+    /// Mass-quote mode (`None` = one order per quote, `private/buy|sell|edit|cancel`).
+    pub mass_quote: Option<MassQuoteOpts>,
+    /// MMP handling (required with mass quotes).
+    pub mmp: Option<MmpOpts>,
+}
+
 /// Pushes a report, waiting for room: the exec ring is sized far above the number of live
 /// orders; never drop a report.
 fn push_exec(exec_tx: &mut Producer<ExecEvent>, ev: ExecEvent) {
@@ -859,9 +1022,10 @@ pub fn run_gateway(
     idle: Idle,
     dry_run: bool,
     rate: Option<RateLimits>,
+    quoting: &QuotingOpts,
     clock: fn() -> u64,
 ) -> GatewayStats {
-    let mut session = OrderSession::new(table.clone());
+    let mut session = OrderSession::new(table.clone()).with_quoting(quoting);
     session.dry_run = dry_run;
     let mut throttle = Throttle::new(rate);
     if let Some(l) = rate {
@@ -1056,6 +1220,8 @@ fn serve_gateway(
                     push_exec(exec_tx, ev);
                     continue;
                 }
+                // Mass-quote mode: queued, written below.
+                Ok("") => continue,
                 Ok(frame) => {
                     if let Err(e) = ws.send_text(frame) {
                         return Ended::Lost(format!("send: {e}"));
@@ -1081,6 +1247,13 @@ fn serve_gateway(
             }
             if matches!(it.kind, IntentKind::Cancel | IntentKind::CancelAll) {
                 let _ = tel_tx.push(cancel_written(&it, t_wire));
+            }
+        }
+        // 1b. The turn's batched work (mass quotes, MMP resets).
+        while let Some(f) = session.next_frame(clock()) {
+            work = true;
+            if let Err(e) = ws.send_text(f) {
+                return Ended::Lost(format!("send: {e}"));
             }
         }
         // 2. Wire → exec events.

@@ -74,3 +74,5 @@ impl std::error::Error for DecodeError {}
 
 pub mod feed;
 pub mod gateway;
+pub mod mass_quote;
+pub mod mmp;

@@ -68,6 +68,8 @@ pub struct OrderView<'a> {
     pub reduce_only: bool,
     /// `last_update_timestamp`, ms since the epoch.
     pub last_update_ms: u64,
+    /// `quote_id` of a mass-quote order (dossier §5.6), `""` for plain orders.
+    pub quote_id: &'a str,
 }
 
 /// A user trade (a fill of one of our orders; `user.trades.*` element, `trades` of an order
@@ -98,6 +100,9 @@ pub struct TradeView<'a> {
     pub timestamp_ms: u64,
     /// Per-instrument trade sequence.
     pub trade_seq: u64,
+    /// `quote_id` of the mass quote that placed the order (dossier §5.8 user_trade), `""`
+    /// for plain orders.
+    pub quote_id: &'a str,
 }
 
 /// A list of trades (a JSON array, or a single object) decoded lazily.
@@ -110,6 +115,26 @@ pub struct TradesView<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrdersView<'a> {
     span: &'a [u8],
+}
+
+/// The `errors[]` of a `private/mass_quote` reply, decoded lazily ([`QuoteError`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuoteErrorsView<'a> {
+    span: &'a [u8],
+}
+
+/// One side of a mass quote the venue refused (`{instrument_name, side, error:{code,
+/// message}}`, dossier §5.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuoteError<'a> {
+    /// Instrument name.
+    pub instrument_name: &'a str,
+    /// `"bid"` = `Bid`, `"ask"` = `Ask`.
+    pub side: Side,
+    /// Venue error code (e.g. 10007 price band, 11054 post-only, 13030 MMP frozen).
+    pub code: i32,
+    /// Venue message.
+    pub message: &'a str,
 }
 
 /// The channel list of a subscribe/unsubscribe reply.
@@ -146,6 +171,16 @@ pub enum RpcResult<'a> {
     /// A non-empty array of strings: subscribe/unsubscribe reply (the channels now
     /// subscribed — diff them against the request, dossier §4.0).
     Channels(ChannelsView<'a>),
+    /// `{orders, trades, errors}`: reply to `private/mass_quote` with `detailed: true`
+    /// (dossier §5.6). Orders carry no label; match them by instrument and side.
+    MassQuote {
+        /// The quote orders after the request (one per side placed, replaced or cancelled).
+        orders: OrdersView<'a>,
+        /// Immediate fills.
+        trades: TradesView<'a>,
+        /// The sides refused.
+        errors: QuoteErrorsView<'a>,
+    },
     /// Anything else (get_instruments, get_positions, open orders, `public/test`, an empty
     /// array, …): the raw JSON of `result`. The caller knows from the request id what it
     /// asked for.
@@ -183,6 +218,16 @@ pub enum PrivateMsg<'a> {
         orders: OrdersView<'a>,
         /// Trades of those orders.
         trades: TradesView<'a>,
+    },
+    /// `user.mmp_trigger.{index_name}` notification (dossier §5.7/§5.8): the venue
+    /// cancelled the MMP orders/quotes of `mmp_group` (`""` = plain-order MMP) on the index.
+    MmpTrigger {
+        /// Index, e.g. `btc_usd`.
+        index_name: &'a str,
+        /// MMP group, `""` if absent.
+        mmp_group: &'a str,
+        /// End of the freeze, ms since the epoch; 0 = until `private/reset_mmp`.
+        frozen_until_ms: u64,
     },
     /// Heartbeat; answer `test_request` with `public/test`.
     Heartbeat {
@@ -263,6 +308,7 @@ fn parse_order<'a>(c: &mut Cursor<'a>) -> Result<OrderView<'a>, DecodeError> {
         post_only: false,
         reduce_only: false,
         last_update_ms: 0,
+        quote_id: "",
     };
     while let Some(k) = o.next_key(c)? {
         match k {
@@ -310,6 +356,7 @@ fn parse_order<'a>(c: &mut Cursor<'a>) -> Result<OrderView<'a>, DecodeError> {
             b"post_only" => v.post_only = c.bool()?,
             b"reduce_only" => v.reduce_only = c.bool()?,
             b"last_update_timestamp" => v.last_update_ms = c.u64()?,
+            b"quote_id" => v.quote_id = read_opt_str(c)?,
             _ => c.skip_unused()?,
         }
     }
@@ -339,6 +386,7 @@ fn parse_trade<'a>(c: &mut Cursor<'a>) -> Result<TradeView<'a>, DecodeError> {
         maker: false,
         timestamp_ms: 0,
         trade_seq: 0,
+        quote_id: "",
     };
     while let Some(k) = o.next_key(c)? {
         match k {
@@ -354,6 +402,7 @@ fn parse_trade<'a>(c: &mut Cursor<'a>) -> Result<TradeView<'a>, DecodeError> {
             b"liquidity" => v.maker = c.str()?.raw == b"M",
             b"timestamp" => v.timestamp_ms = c.u64()?,
             b"trade_seq" => v.trade_seq = c.u64()?,
+            b"quote_id" => v.quote_id = read_opt_str(c)?,
             _ => c.skip_unused()?,
         }
     }
@@ -470,6 +519,64 @@ impl<'a> OrdersView<'a> {
     }
 }
 
+fn parse_quote_error<'a>(c: &mut Cursor<'a>) -> Result<QuoteError<'a>, DecodeError> {
+    let start = c.pos();
+    let mut o = c.object()?;
+    let mut v = QuoteError {
+        instrument_name: "",
+        side: Side::Bid,
+        code: 0,
+        message: "",
+    };
+    let mut side = None;
+    while let Some(k) = o.next_key(c)? {
+        match k {
+            b"instrument_name" => v.instrument_name = read_str(c)?,
+            b"side" => {
+                let at = c.pos();
+                side = Some(match c.str()?.raw {
+                    b"bid" | b"buy" => Side::Bid,
+                    b"ask" | b"sell" => Side::Ask,
+                    _ => {
+                        return Err(DecodeError::new(
+                            "quote error side is neither bid nor ask",
+                            at,
+                        ))
+                    }
+                });
+            }
+            b"error" => {
+                c.peek();
+                let at = c.pos();
+                let (code, msg) = read_error(c)?;
+                v.code = code;
+                v.message = utf8(msg, at)?;
+            }
+            _ => c.skip_unused()?,
+        }
+    }
+    v.side = side.ok_or(DecodeError::new("quote error without side", start))?;
+    Ok(v)
+}
+
+impl<'a> QuoteErrorsView<'a> {
+    /// A view over raw JSON (an array of quote errors).
+    pub fn new(span: &'a [u8]) -> Self {
+        QuoteErrorsView { span }
+    }
+
+    /// The errors, decoded one by one; an element that fails to decode yields `Err` and ends
+    /// the iteration.
+    pub fn iter(&self) -> ListIter<'a, QuoteError<'a>> {
+        ListIter::new(self.span, parse_quote_error)
+    }
+
+    /// The raw JSON.
+    pub fn raw(&self) -> &'a [u8] {
+        self.span
+    }
+}
+
 fn parse_channel<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
     read_str(c)
 }
@@ -533,8 +640,12 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
             let mut refresh = "";
             let mut expires = 0u64;
             let mut is_order = false;
+            let mut mq_orders: Option<&[u8]> = None;
+            let mut mq_errors: Option<&[u8]> = None;
             while let Some(k) = o.next_key(&mut c)? {
                 match k {
+                    b"orders" => mq_orders = Some(c.value_unused()?),
+                    b"errors" => mq_errors = Some(c.value_unused()?),
                     b"order" => {
                         c.peek();
                         order = Some(c.pos());
@@ -556,6 +667,19 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
                 return Ok(RpcResult::Order {
                     order,
                     trades: TradesView { span: tr },
+                });
+            }
+            if mq_orders.is_some() || mq_errors.is_some() {
+                return Ok(RpcResult::MassQuote {
+                    orders: OrdersView {
+                        span: mq_orders.unwrap_or(b"[]"),
+                    },
+                    trades: TradesView {
+                        span: trades.unwrap_or(b"[]"),
+                    },
+                    errors: QuoteErrorsView {
+                        span: mq_errors.unwrap_or(b"[]"),
+                    },
                 });
             }
             if let Some(tok) = access {
@@ -617,6 +741,27 @@ fn notification<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
         } else {
             Ok(PrivateMsg::Orders(parse_order(&mut Cursor::new(data))?))
         }
+    } else if channel.starts_with(b"user.mmp_trigger.") {
+        let mut dc = Cursor::new(data);
+        let mut o = dc.object()?;
+        let mut index_name = "";
+        let mut mmp_group = "";
+        let mut frozen_until_ms = 0;
+        while let Some(k) = o.next_key(&mut dc)? {
+            match k {
+                b"index_name" => index_name = read_str(&mut dc)?,
+                b"mmp_group" => mmp_group = read_opt_str(&mut dc)?,
+                b"frozen_until" => {
+                    frozen_until_ms = if dc.null() { 0 } else { dc.u64()? };
+                }
+                _ => dc.skip_unused()?,
+            }
+        }
+        Ok(PrivateMsg::MmpTrigger {
+            index_name,
+            mmp_group,
+            frozen_until_ms,
+        })
     } else if channel.starts_with(b"user.trades.") {
         Ok(PrivateMsg::Trades(TradesView { span: data }))
     } else if channel.starts_with(b"user.changes.") {
@@ -809,5 +954,67 @@ mod tests {
         );
         assert!(decode_private(br#"{"id":1}"#).is_err());
         assert!(decode_private(br#"{"id":1,"result":1} x"#).is_err());
+    }
+
+    #[test]
+    fn mass_quote_reply_and_mmp_trigger() {
+        // The dossier §5.6 docs example (trimmed order objects).
+        let f = br#"{"jsonrpc":"2.0","id":7859,"result":{"errors":[{"instrument_name":"BTC-PERPETUAL","side":"bid","error":{"message":"price_too_high 43666.4288","code":10007}}],"orders":[{"order_state":"open","quote":true,"quote_set_id":"futures","quote_id":"1","mmp_group":"default","mmp":true,"instrument_name":"BTC-PERPETUAL","order_id":"6653855","price":43800,"direction":"sell","amount":10,"label":""}],"trades":[]}}"#;
+        let PrivateMsg::RpcOk {
+            id: 7859,
+            result:
+                RpcResult::MassQuote {
+                    orders,
+                    trades,
+                    errors,
+                },
+        } = decode_private(f).unwrap()
+        else {
+            panic!("not a mass-quote reply");
+        };
+        assert!(trades.is_empty());
+        let o: Vec<_> = orders.iter().map(|o| o.unwrap()).collect();
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].order_id, "6653855");
+        assert_eq!(o[0].side, Side::Ask);
+        assert_eq!(o[0].quote_id, "1");
+        assert_eq!(o[0].label, "");
+        let e: Vec<_> = errors.iter().map(|e| e.unwrap()).collect();
+        assert_eq!(
+            e,
+            vec![QuoteError {
+                instrument_name: "BTC-PERPETUAL",
+                side: Side::Bid,
+                code: 10007,
+                message: "price_too_high 43666.4288"
+            }]
+        );
+        let f = br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"user.mmp_trigger.btc_usd","data":{"index_name":"btc_usd","frozen_until":1703162551180,"mmp_group":"mmf"}}}"#;
+        assert_eq!(
+            decode_private(f).unwrap(),
+            PrivateMsg::MmpTrigger {
+                index_name: "btc_usd",
+                mmp_group: "mmf",
+                frozen_until_ms: 1703162551180
+            }
+        );
+        let f = br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"user.mmp_trigger.btc_usd","data":{"index_name":"btc_usd","frozen_until":0}}}"#;
+        assert!(matches!(
+            decode_private(f).unwrap(),
+            PrivateMsg::MmpTrigger {
+                mmp_group: "",
+                frozen_until_ms: 0,
+                ..
+            }
+        ));
+        let bad = br#"{"jsonrpc":"2.0","id":1,"result":{"errors":[{"instrument_name":"X","error":{"code":1,"message":"m"}}],"orders":[]}}"#;
+        let PrivateMsg::RpcOk {
+            result: RpcResult::MassQuote { errors, .. },
+            ..
+        } = decode_private(bad).unwrap()
+        else {
+            panic!("not a mass-quote reply");
+        };
+        assert!(errors.iter().next().unwrap().is_err(), "side is required");
     }
 }

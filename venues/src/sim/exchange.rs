@@ -51,7 +51,7 @@ use super::credits::SimCredits;
 use super::fault::SplitMix;
 use super::instruments::{self, InstMeta, Instruments};
 use super::json::{self, Obj, ParamError, Params};
-use super::matching::{self, Exec, Order, OrderState, Tif};
+use super::matching::{self, Exec, Order, OrderState, QuoteTag, Tif};
 use super::tape::{Tape, TapeBody, TapeEvent};
 use super::{
     Fault, LedgerSnapshot, SimConfig, SimFill, SimLogEntry, SimLogKind, SimOrder, SimStats,
@@ -64,6 +64,9 @@ use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "mass_quote.rs"]
+mod mass_quote;
 
 /// Connection id assigned by the server.
 pub type ConnId = u64;
@@ -298,6 +301,14 @@ pub struct Exchange {
     tape_start_ns: u64,
     gaps: Vec<(u64, bool)>,
     notify_first: bool,
+    /// Market-maker protection ([`super::mmp`]).
+    mmp: super::mmp::Mmp,
+    /// MMP triggers to run (`mass_quote::fire_mmp`).
+    mmp_fired: Vec<(super::mmp::MmpKey, u64)>,
+    /// The quote tag of the order being placed/replaced by a mass quote.
+    quote_ctx: Option<QuoteTag>,
+    /// Account → wall ms until which new quotes are refused (`freeze_quotes`).
+    quotes_frozen_until: HashMap<String, u64>,
     /// Set when the first market-data subscription arrives: the server starts the replay.
     pub replay_requested: bool,
     probe: Option<Arc<super::probe::WireProbe>>,
@@ -395,6 +406,10 @@ impl Exchange {
             gaps,
             notify_first: cfg.notify_before_response,
             replay_requested: false,
+            mmp: Default::default(),
+            mmp_fired: Vec::new(),
+            quote_ctx: None,
+            quotes_frozen_until: HashMap::new(),
             probe: cfg.probe.clone(),
             probe_read_ns: 0,
         }
@@ -621,6 +636,7 @@ impl Exchange {
             outs.extend(h.notes);
         }
         outs.extend(h.after);
+        outs.extend(self.fire_mmp());
         outs
     }
 
@@ -874,6 +890,7 @@ impl Exchange {
                 KINDS.contains(k) && !c.is_empty() && iv_ok(iv, authed),
                 true,
             ),
+            ["user", "mmp_trigger", ix] => (private_ok && authed && !ix.is_empty(), false),
             ["user", "orders" | "trades", i, iv] => (
                 private_ok && authed && self.instrument_exists(i) && iv_ok(iv, true),
                 false,
@@ -1325,6 +1342,7 @@ impl Exchange {
                     .end();
                 Ok(Handled::ok(s))
             }
+            m if mass_quote::handles(m) => self.quoting_request(conn, acct, m, p),
             "private/logout" => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.cod = false;
@@ -1468,6 +1486,10 @@ impl Exchange {
         let post_only = p.opt_bool("post_only")?.unwrap_or(false);
         let reject_post_only = post_only && p.opt_bool("reject_post_only")?.unwrap_or(false);
         let reduce_only = p.opt_bool("reduce_only")?.unwrap_or(false);
+        let mmp = self.quote_ctx.is_none() && p.opt_bool("mmp")?.unwrap_or(false);
+        if mmp {
+            self.check_mmp(&self.plain_mmp_key(acct, id))?;
+        }
         if post_only && matches!(tif, Tif::Ioc | Tif::Fok) {
             return Err(RpcError::new(11055, "post_only_not_allowed"));
         }
@@ -1521,6 +1543,8 @@ impl Exchange {
             replaced: false,
             fill_value: 0,
             fees: 0.0,
+            mmp: mmp || self.quote_ctx.is_some(),
+            quote: self.quote_ctx.clone(),
         };
         self.by_id.insert(order.order_id.clone(), num);
         self.open.insert(num, order);
@@ -1644,6 +1668,9 @@ impl Exchange {
         o.reject_post_only = reject_post_only;
         o.replaced = true;
         o.updated_ms = now;
+        if let Some(q) = &self.quote_ctx {
+            o.quote = Some(q.clone());
+        }
         if requeue {
             o.queue_ahead = book_q;
         }
@@ -1823,6 +1850,9 @@ impl Exchange {
         });
         self.stats.fills += 1;
         self.push_log(Some(inst.name.clone()), SimLogKind::Fill { label });
+        if let Some(o) = self.open.get(&e.num).filter(|o| o.mmp).cloned() {
+            self.mmp_fill(&o, e.lots, e.price);
+        }
         TradeRec {
             trade_id,
             trade_seq,
@@ -1851,6 +1881,7 @@ impl Exchange {
             }
             self.notify(&o, &trades, &mut outs);
         }
+        outs.extend(self.fire_mmp());
         outs
     }
 
@@ -1907,7 +1938,7 @@ impl Exchange {
             .str("order_type", "limit")
             .str("order_state", o.state.as_str())
             .str("order_id", &o.order_id)
-            .bool("mmp", false)
+            .bool("mmp", o.mmp)
             .raw("max_show", &json::dec_times(inst.lot, o.lots))
             .int("last_update_timestamp", o.updated_ms as i128)
             .str("label", &o.label)
@@ -1926,6 +1957,15 @@ impl Exchange {
             );
         if let Some(r) = o.cancel_reason {
             j.str("cancel_reason", r);
+            if r == "mmp_trigger" {
+                j.bool("mmp_cancelled", true);
+            }
+        }
+        if let Some(q) = &o.quote {
+            j.bool("quote", true)
+                .str("quote_id", &q.quote_id)
+                .str("quote_set_id", &q.quote_set_id)
+                .str("mmp_group", &q.mmp_group);
         }
         j.end();
         s
@@ -1953,8 +1993,12 @@ impl Exchange {
                 .bool("post_only", o.post_only)
                 .str("order_type", "limit")
                 .str("order_id", &o.order_id)
-                .bool("mmp", false)
+                .bool("mmp", o.mmp)
                 .raw("matching_id", "null");
+            if let Some(q) = &o.quote {
+                j.str("quote_id", &q.quote_id)
+                    .str("quote_set_id", &q.quote_set_id);
+            }
             match self.marks[o.inst as usize] {
                 Some(m) => j.dec("mark_price", m),
                 None => j.raw("mark_price", &price),
@@ -2442,6 +2486,8 @@ fn probe_order(id: InstrumentId) -> Order {
         replaced: false,
         fill_value: 0,
         fees: 0.0,
+        mmp: false,
+        quote: None,
     }
 }
 

@@ -224,6 +224,16 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// The raw JSON of a parameter (absent or `null` ⇒ `None`).
+    pub fn raw(&self, k: &str) -> Option<&'a RawValue> {
+        self.get(k)
+    }
+
+    /// Every parameter, raw.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
+        self.map.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
     /// Optional list of strings.
     pub fn opt_str_list(&self, k: &str) -> Result<Option<Vec<String>>, ParamError> {
         match self.get(k) {

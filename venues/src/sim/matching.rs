@@ -135,6 +135,21 @@ pub struct Order {
     pub fill_value: i128,
     /// Σ fees paid, settlement currency.
     pub fees: f64,
+    /// Counts towards market-maker protection (`mmp: true`; every quote).
+    pub mmp: bool,
+    /// Mass-quote tag (`quote: true`); `None` for plain orders.
+    pub quote: Option<QuoteTag>,
+}
+
+/// What makes an order a quote (`private/mass_quote`, dossier §5.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteTag {
+    /// `quote_id` of the request that placed or last replaced it.
+    pub quote_id: String,
+    /// `quote_set_id` of its quotes entry.
+    pub quote_set_id: String,
+    /// MMP group.
+    pub mmp_group: String,
 }
 
 impl Order {
@@ -370,6 +385,8 @@ mod tests {
             replaced: false,
             fill_value: 0,
             fees: 0.0,
+            mmp: false,
+            quote: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod fault;
 pub mod instruments;
 pub mod json;
 pub mod matching;
+pub mod mmp;
 pub mod probe;
 mod server;
 pub mod tape;
@@ -312,6 +313,20 @@ pub enum SimLogKind {
         /// Channel.
         channel: String,
     },
+    /// Market-maker protection tripped: the group's MMP orders were cancelled.
+    MmpTriggered {
+        /// Index (`btc_usd`).
+        index: String,
+        /// MMP group (`""` = plain-order MMP).
+        group: String,
+    },
+    /// `private/reset_mmp` unfroze a group.
+    MmpReset {
+        /// Index.
+        index: String,
+        /// MMP group.
+        group: String,
+    },
 }
 
 /// One log entry.
@@ -366,6 +381,14 @@ pub struct SimStats {
     /// Requests refused by the credit model (`10028 too_many_requests`, connection closed;
     /// [`credits`]), not counting the `rate-limit` fault.
     pub rate_limited: u64,
+    /// `private/mass_quote` requests accepted (past the whole-request checks).
+    pub mass_quotes: u64,
+    /// Quote sides refused (`errors[]` entries).
+    pub quote_errors: u64,
+    /// MMP triggers fired.
+    pub mmp_triggers: u64,
+    /// `private/reset_mmp` calls that reset a group.
+    pub mmp_resets: u64,
 }
 
 /// A consistent copy of the simulator's ledger.
