@@ -17,6 +17,7 @@
 
 use crate::deribit::encode::Encoder;
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
+use crate::deribit::journal::FillJournal;
 use crate::deribit::private::{
     decode_private, parse_label, OrderState, OrderView, PrivateMsg, RpcResult, TradesView,
 };
@@ -59,6 +60,10 @@ pub struct GatewayStats {
     pub refreshes: u64,
     /// Token refreshes the venue refused.
     pub refresh_errors: u64,
+    /// Fills written to the fill journal.
+    pub journal_fills: u64,
+    /// Fill journal writes that failed (the fill was still reported; the run must stop).
+    pub journal_errors: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -123,6 +128,7 @@ pub struct OrderSession {
     last_trade_id: HashMap<String, String>,
     answer_test: bool,
     auth: Option<AuthState>,
+    journal: Option<FillJournal>,
     /// What the session counted (requests, errors, fills, …).
     pub stats: GatewayStats,
 }
@@ -140,6 +146,7 @@ impl OrderSession {
             last_trade_id: HashMap::new(),
             answer_test: false,
             auth: None,
+            journal: None,
             stats: GatewayStats::default(),
         }
     }
@@ -222,6 +229,40 @@ impl OrderSession {
         Ok(frame)
     }
 
+    /// Gives the session the fill journal ([`crate::deribit::journal`]): each new fill of
+    /// ours is appended to it before it is reported. The trades of its `seed` count as seen
+    /// ([`Self::seed_trade`]).
+    pub fn with_journal(mut self, mut journal: FillJournal) -> Self {
+        for (cur, id) in std::mem::take(&mut journal.seed) {
+            self.seed_trade(&cur, &id);
+        }
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Treats trade `trade_id` of base currency `currency` as already reported (a previous
+    /// run's, or recovered at start): it is never reported again, and [`Self::last_trade_id`]
+    /// is at least it.
+    pub fn seed_trade(&mut self, currency: &str, trade_id: &str) {
+        self.note_last_trade(currency.to_string(), trade_id);
+        self.seen_trades.insert(trade_id.to_string());
+    }
+
+    /// Takes the fill journal back (to hand it to the next session).
+    pub fn take_journal(&mut self) -> Option<FillJournal> {
+        self.journal.take()
+    }
+
+    fn note_last_trade(&mut self, cur: String, id: &str) {
+        match self.last_trade_id.get_mut(&cur) {
+            Some(v) if trade_num(v) >= trade_num(id) => {}
+            Some(v) => *v = id.to_string(),
+            None => {
+                self.last_trade_id.insert(cur, id.to_string());
+            }
+        }
+    }
+
     /// The `public/test` answer when the venue's heartbeat asked for one (once per request).
     pub fn test_answer(&mut self) -> Option<&str> {
         if !self.answer_test {
@@ -277,6 +318,20 @@ impl OrderSession {
             let price = inst.ticks_round(t.price).unwrap_or(0);
             let qty = inst.lots_round(t.amount).unwrap_or(0);
             let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
+            // On disk (page cache) before the engine hears of it: see `journal`.
+            if let Some(j) = self.journal.as_mut() {
+                match j.append_fill(&t, cid, price, qty) {
+                    Ok(()) => stats.journal_fills += 1,
+                    Err(e) => {
+                        stats.journal_errors += 1;
+                        log::error!(
+                            "fill journal {}: writing trade {} failed: {e}",
+                            j.path().display(),
+                            t.trade_id
+                        );
+                    }
+                }
+            }
             stats.fills += 1;
             out.push(ExecEvent {
                 t_recv,
@@ -443,11 +498,15 @@ impl OrderSession {
 
 /// The gateway loop. Runs until `stop` is set or the connection drops. With `dry_run`, no
 /// order request is written: intents are acknowledged locally (decide and log, send nothing).
+/// With a fill `journal`, each fill of ours is appended to it before it is pushed to the exec
+/// ring ([`OrderSession::with_journal`]); a failed write is reported as
+/// `TelKind::JournalError`.
 #[allow(clippy::too_many_arguments)]
 pub fn run_gateway(
     mut ws: WsClient,
     table: Arc<InstrumentTable>,
     auth: Option<AuthState>,
+    journal: Option<FillJournal>,
     intents: &mut Consumer<OrderIntent>,
     exec_tx: &mut Producer<ExecEvent>,
     tel_tx: &mut Producer<Telemetry>,
@@ -460,6 +519,10 @@ pub fn run_gateway(
     if let Some(a) = auth {
         session = session.with_auth(a);
     }
+    if let Some(j) = journal {
+        session = session.with_journal(j);
+    }
+    let mut journal_errors = 0u64;
     let mut waiter = IdleWaiter::new(idle);
     let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
     // Dry run: the orders acknowledged locally, so a cancel-all can cancel each of them (as
@@ -601,6 +664,15 @@ pub fn run_gateway(
                 );
                 break;
             }
+        }
+        if session.stats.journal_errors > journal_errors {
+            journal_errors = session.stats.journal_errors;
+            let _ = tel_tx.push(Telemetry {
+                t: clock(),
+                kind: TelKind::JournalError,
+                a: journal_errors as i64,
+                ..Default::default()
+            });
         }
         for ev in out.drain(..) {
             push(exec_tx, ev);

@@ -12,6 +12,7 @@
 
 pub mod encode;
 pub mod instruments;
+pub mod journal;
 pub mod json;
 pub mod md;
 pub mod private;
