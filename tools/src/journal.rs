@@ -58,7 +58,8 @@ pub struct Restored {
 }
 
 /// Restores and reconciles (see the module docs). `ws` is the authenticated order
-/// connection, `endpoint` and `account` (the API key id) identify the journal's venue.
+/// connection, `endpoint` and `account` (the API key id) identify the journal's venue. With
+/// `dry_run` orphans are only reported, not cancelled (a dry run sends no order request).
 ///
 /// # Errors
 /// The journal cannot be opened or read (a damaged line, another endpoint/account), a venue
@@ -67,6 +68,7 @@ pub struct Restored {
 pub fn restore(
     path: &Path,
     fsync: bool,
+    dry_run: bool,
     ws: &mut WsClient,
     endpoint: &str,
     account: &str,
@@ -159,6 +161,15 @@ pub fn restore(
                 continue;
             };
             max_id = max_id.max(cid);
+            if dry_run {
+                log::warn!(
+                    "dry run: order {} {} of a previous run is open on {} (not cancelled)",
+                    o.order_id,
+                    o.label,
+                    o.instrument
+                );
+                continue;
+            }
             let id = next_id;
             next_id += 1;
             let f = enc.cancel(id, &o.order_id).to_string();

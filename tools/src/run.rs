@@ -96,9 +96,18 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     if let Some(cpu) = args.cpu {
         mm_io::thread::check_cpu(cpu).map_err(|e| format!("--cpu {cpu}: {e}"))?;
     }
+    // Ctrl+C / SIGTERM from here on end the run cleanly (checked by the control loop; a
+    // signal during start-up stops the run as soon as it is running).
+    let signal = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, signal.clone());
+    }
     // Kill switch and status endpoint (refuses to start while the kill file exists).
     let mut ops = crate::status::Ops::prepare(args, t0, extras.status_bound.as_ref())?;
 
+    if args.journal.is_some() && args.venue == VenueArg::Sim {
+        return Err(JOURNAL_NEEDS_VENUE.into());
+    }
     // Venue.
     let mut sim: Option<SimHandle> = None;
     let endpoint = match args.venue {
@@ -184,6 +193,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         Some(p) => Some(crate::journal::restore(
             p,
             args.journal_fsync,
+            args.dry_run,
             &mut order_ws,
             &endpoint,
             &session.creds.client_id,
@@ -292,10 +302,6 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     ops.start(table.clone(), ctl.clone(), &endpoint);
 
     // Control loop.
-    let signal = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, signal.clone());
-    }
     let mut tel = TelState::new(&table, args.log_quotes);
     if let Some(r) = &restored {
         tel.fills.extend_from_slice(&r.fills);
@@ -748,6 +754,10 @@ impl TelState {
 
 /// `Report::stop_reason` when the order connection was lost (exit code 4 in `mm-fast`).
 pub const STOP_ORDER_CONN_LOST: &str = "order connection lost";
+/// The refusal of `--journal` with `--venue sim`.
+pub const JOURNAL_NEEDS_VENUE: &str = "--journal needs a venue that outlives the run: the \
+     embedded simulator (--venue sim) starts empty every run; run mm-sim and connect to it with \
+     --venue deribit --endpoint ws://HOST:PORT/ws/api/v2";
 /// `Report::stop_reason` when a fill could not be written to the fill journal (`--journal`).
 pub const STOP_JOURNAL_FAILED: &str = "fill journal write failed";
 /// `Report::stop_reason` when the market-data connection was lost (exit code 4 in `mm-fast`).

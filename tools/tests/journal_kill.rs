@@ -192,6 +192,28 @@ fn crash_and_restart(
     (r, ids, after, sim)
 }
 
+/// A run with a new journal against a venue that already has history (the tape is over: it
+/// only reconciles), stopped with SIGTERM; returns its report.
+fn fresh_journal_run(sim: &SimHandle, name: &str) -> serde_json::Value {
+    let dir = tmp_dir(name);
+    let report = dir.join("r.json");
+    let mut child = spawn(sim, &dir.join("new.jsonl"), &report, &dir.join("run.log"));
+    let log = dir.join("run.log");
+    wait_for("the fresh run to reconcile", 120, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("client ids from"))
+    });
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(ok.success());
+    let st = wait_exit(&mut child, 60);
+    assert!(st.success(), "{st:?}");
+    let r = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
 fn check_positions(r: &serde_json::Value, sim: &SimHandle) {
     let ledger = sim.ledger();
     let venue = ledger.positions.get(NAME).copied().unwrap_or(0.0);
@@ -219,6 +241,23 @@ fn sigkill_mid_run_then_restart_matches_the_venue_ledger() {
     assert!(r["journal_fills_restored"].as_u64().unwrap_or(0) >= 1);
     assert_eq!(r["journal_write_errors"].as_u64(), Some(0));
     check_positions(&r, &sim);
+    // A new journal does not take the account's earlier fills for missed ones; a position it
+    // cannot explain is a mismatch, and the venue's is adopted.
+    let r3 = fresh_journal_run(&sim, "fresh");
+    assert_eq!(r3["journal_fills_restored"].as_u64(), Some(0));
+    assert_eq!(r3["journal_fills_recovered"].as_u64(), Some(0));
+    let venue = sim.ledger().positions.get(NAME).copied().unwrap_or(0.0);
+    eprintln!(
+        "fresh journal: venue position {venue}, mismatches {}, adopted {}",
+        r3["journal_mismatches"], r3["positions"][NAME]
+    );
+    assert_eq!(
+        r3["journal_mismatches"].as_u64(),
+        Some(u64::from(venue != 0.0)),
+        "venue position {venue}"
+    );
+    let ours = r3["positions"][NAME].as_f64().expect("position");
+    assert!((ours - venue).abs() < 1e-9, "adopted {ours} vs {venue}");
     drop(sim.stop());
 }
 
@@ -247,4 +286,23 @@ fn a_fill_missing_from_the_journal_is_recovered_from_the_venue() {
     assert_eq!(r["journal_mismatches"].as_u64(), Some(0));
     check_positions(&r, &sim);
     drop(sim.stop());
+}
+
+#[test]
+fn journal_with_the_embedded_simulator_is_refused() {
+    use clap::Parser;
+    let tape = data_dir().join("binance/usdm/btcusdt_20240718.gz");
+    let args = mm_tools::cli::Args::parse_from([
+        "mm-fast",
+        "--venue",
+        "sim",
+        "--tape",
+        &tape.display().to_string(),
+        "--journal",
+        "/nonexistent/journal.jsonl",
+    ]);
+    let e = mm_tools::run::run(&args, mm_tools::run::RunExtras::default())
+        .err()
+        .expect("refused");
+    assert_eq!(e, mm_tools::run::JOURNAL_NEEDS_VENUE);
 }
