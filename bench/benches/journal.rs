@@ -39,7 +39,10 @@ fn bench(c: &mut Criterion) {
             g.measurement_time(Duration::from_secs(5));
         }
         g.bench_function(if fsync { "write_fdatasync" } else { "write" }, |b| {
-            b.iter(|| j.append_fill(&trade, 4294967301, 641234, 1).expect("append"))
+            b.iter(|| {
+                j.append_fill(&trade, 4294967301, 641234, 1)
+                    .expect("append")
+            })
         });
         drop(j);
         let _ = std::fs::remove_file(&path);
