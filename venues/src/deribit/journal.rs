@@ -628,6 +628,49 @@ mod tests {
     }
 
     #[test]
+    fn order_session_journals_each_new_fill_of_ours_before_reporting_it() {
+        use crate::deribit::gateway::OrderSession;
+        use mm_core::instrument::{Instrument, InstrumentTable, Kind};
+        let mut table = InstrumentTable::new();
+        table
+            .push(Instrument::new(
+                "BTC-PERPETUAL",
+                Kind::Perpetual,
+                Dec::new(25, 2),
+                Dec::new(10, 0),
+            ))
+            .expect("instrument");
+        let table = std::sync::Arc::new(table);
+        let p = tmp("session");
+        let (mut j, _) = FillJournal::open(&p, "ws://x", "acct", false).expect("open");
+        j.seed = vec![("BTC".into(), "ETH-16".into())];
+        let mut s = OrderSession::new(table).with_journal(j);
+        assert_eq!(s.last_trade_id("BTC"), Some("ETH-16"));
+        let mut out = Vec::new();
+        let seeded = TRADE.replace("ETH-17", "ETH-16");
+        let foreign = TRADE
+            .replace("ETH-17", "ETH-18")
+            .replace("mmf-42", "manual");
+        for frame in [TRADE, TRADE, seeded.as_str(), foreign.as_str()] {
+            s.on_trades(TradesView::new(frame.as_bytes()), 7, &mut out);
+        }
+        // One report (the repeat and the seeded trade are known, the foreign one is not
+        // ours), and exactly that fill on disk, in the engine's units.
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].client_id, out[0].price, out[0].qty), (42, 16369, 1));
+        assert_eq!(s.stats.journal_fills, 1);
+        assert_eq!(s.last_trade_id("BTC"), Some("ETH-18"));
+        let c = read_journal(&p).expect("read");
+        assert_eq!(c.fills.len(), 1);
+        let f = &c.fills[0];
+        assert_eq!(
+            (f.trade_id.as_str(), f.price_ticks, f.lots),
+            ("ETH-17", 16369, 1)
+        );
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
     fn fill_before_header_and_bad_side_are_errors() {
         let fill = r#"{"type":"fill","trade_id":"1","instrument":"X","label":"mmf-1","client_id":1,"side":"buy","price":1,"price_ticks":1,"amount":1,"lots":1,"fee":0,"fee_currency":"BTC","maker":true,"timestamp_ms":1}"#;
         let e = parse_journal(format!("{fill}\n").as_bytes()).expect_err("no header");
