@@ -231,6 +231,14 @@ fn check_positions(r: &serde_json::Value, sim: &SimHandle) {
         .filter(|f| parse_label(&f.label).is_some())
         .count() as u64;
     assert_eq!(r["fills"].as_u64(), Some(n), "fills: report vs ledger");
+    let part = |k: &str| r[k].as_u64().unwrap_or(u64::MAX / 4);
+    assert_eq!(
+        part("journal_fills_restored")
+            + part("journal_fills_recovered")
+            + part("journal_fills_written"),
+        n,
+        "restored + recovered + this run's = the ledger's fills"
+    );
 }
 
 #[test]
