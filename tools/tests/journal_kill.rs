@@ -118,7 +118,7 @@ fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
 /// restart. Returns the second run's report, the journal's trade ids and the ledger's.
 fn crash_and_restart(
     name: &str,
-    edit_journal: impl FnOnce(&Path),
+    edit_journal: impl FnOnce(&Path, &SimHandle),
 ) -> (serde_json::Value, Vec<String>, Vec<String>, SimHandle) {
     let dir = tmp_dir(name);
     let journal = dir.join("fills.jsonl");
@@ -144,7 +144,7 @@ fn crash_and_restart(
         !journaled.fills.is_empty(),
         "fills were journaled before the kill"
     );
-    edit_journal(&journal);
+    edit_journal(&journal, &sim);
 
     // Run 2: same journal, to the end of the tape, then SIGTERM.
     let report = dir.join("r2.json");
@@ -214,6 +214,30 @@ fn fresh_journal_run(sim: &SimHandle, name: &str) -> serde_json::Value {
     r
 }
 
+/// Client id of the orphan order [`place_orphan`] leaves on the venue.
+const ORPHAN_ID: u64 = 123_456_789_012;
+
+/// Places, on a connection without cancel-on-disconnect, a post-only bid 10 % under the market
+/// with our label `mmf-ORPHAN_ID`, then drops the connection: an order of ours the venue keeps
+/// (what a previous run leaves when cancel-on-disconnect did not fire).
+fn place_orphan(sim: &SimHandle) {
+    use mm_venues::deribit::feed::rpc_blocking;
+    let mut ws =
+        mm_io::WsClient::connect(&sim.url(), &mm_io::WsOptions::default()).expect("connect");
+    let t = Duration::from_secs(10);
+    let auth = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "public/auth",
+        "params": {"grant_type": "client_credentials", "client_id": SIM_CLIENT_ID,
+                   "client_secret": SIM_CLIENT_SECRET}});
+    rpc_blocking(&mut ws, &auth.to_string(), 1, t, |_| {}).expect("auth");
+    let bid = sim.ledger().books[NAME].0.expect("a bid");
+    let price = format!("{:.1}", bid * 0.9);
+    let buy = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"private/buy","params":{{"instrument_name":"{NAME}","amount":0.001,"type":"limit","price":{price},"post_only":true,"label":"mmf-{ORPHAN_ID}"}}}}"#
+    );
+    rpc_blocking(&mut ws, &buy, 2, t, |_| {}).expect("orphan order placed");
+    ws.close();
+}
+
 fn check_positions(r: &serde_json::Value, sim: &SimHandle) {
     let ledger = sim.ledger();
     let venue = ledger.positions.get(NAME).copied().unwrap_or(0.0);
@@ -243,7 +267,7 @@ fn check_positions(r: &serde_json::Value, sim: &SimHandle) {
 
 #[test]
 fn sigkill_mid_run_then_restart_matches_the_venue_ledger() {
-    let (r, journal_ids, ledger_ids, sim) = crash_and_restart("kill", |_| {});
+    let (r, journal_ids, ledger_ids, sim) = crash_and_restart("kill", |_, _| {});
     assert_eq!(journal_ids, ledger_ids, "journal fills vs ledger fills");
     assert_eq!(r["journal_mismatches"].as_u64(), Some(0));
     assert!(r["journal_fills_restored"].as_u64().unwrap_or(0) >= 1);
@@ -271,7 +295,7 @@ fn sigkill_mid_run_then_restart_matches_the_venue_ledger() {
 
 #[test]
 fn a_fill_missing_from_the_journal_is_recovered_from_the_venue() {
-    let (r, journal_ids, ledger_ids, sim) = crash_and_restart("missing", |j| {
+    let (r, journal_ids, ledger_ids, sim) = crash_and_restart("missing", |j, sim| {
         // Drop the last fill line, as if it had been lost (page cache gone with the power).
         let text = std::fs::read_to_string(j).expect("journal");
         let mut lines: Vec<&str> = text.lines().collect();
@@ -281,6 +305,8 @@ fn a_fill_missing_from_the_journal_is_recovered_from_the_venue() {
             .expect("a fill line");
         lines.remove(last);
         std::fs::write(j, lines.join("\n") + "\n").expect("rewrite journal");
+        place_orphan(sim);
+        assert_eq!(our_open_orders(sim), 1, "the orphan rests on the venue");
     });
     assert!(
         r["journal_fills_recovered"].as_u64().unwrap_or(0) >= 1,
@@ -290,6 +316,17 @@ fn a_fill_missing_from_the_journal_is_recovered_from_the_venue() {
     assert_eq!(
         journal_ids, ledger_ids,
         "the recovered fill is journaled again"
+    );
+    // The orphan was cancelled at start, and the run's ids lie above its id.
+    assert_eq!(r["journal_orphans_cancelled"].as_u64(), Some(1));
+    assert_eq!(our_open_orders(&sim), 0);
+    assert!(
+        sim.ledger()
+            .fills
+            .iter()
+            .filter_map(|f| parse_label(&f.label))
+            .any(|id| id > ORPHAN_ID),
+        "the second run's fills carry ids above the orphan's"
     );
     assert_eq!(r["journal_mismatches"].as_u64(), Some(0));
     check_positions(&r, &sim);
