@@ -266,6 +266,9 @@ pub struct Counters {
     pub fills: u64,
     /// Fills for orders the engine no longer tracked (position still updated).
     pub unknown_fills: u64,
+    /// Fills of previous runs booked at start ([`Engine::restore_fill`]; included in
+    /// `fills`).
+    pub restored_fills: u64,
     /// Times a decision was deferred because the intent ring was full.
     pub back_pressure: u64,
     /// Risk events emitted.
@@ -1283,7 +1286,7 @@ impl Engine {
             }
             ExecKind::Cancelled => self.drop_order(ev.client_id),
             ExecKind::Position => {
-                self.adopt_position(i, ev.qty, t_pop, tel);
+                self.reconcile_position(i, ev.qty, t_pop, tel);
                 return;
             }
             ExecKind::Fill => {
@@ -1580,7 +1583,7 @@ impl Engine {
     /// `PositionMismatch` risk event (`b` = venue lots, `c` = engine lots) and adopts the
     /// venue's position, booking the difference at the current reference price (mid, else
     /// mark; position only when neither is known) so the PnL accounting stays consistent.
-    fn adopt_position(
+    fn reconcile_position(
         &mut self,
         i: usize,
         venue: Lots,
@@ -2596,6 +2599,70 @@ impl Engine {
                 .map(|o| o.price)
         };
         (prices(0).max(), prices(1).min())
+    }
+}
+
+/// Restart restoration (cold path: called on the control thread before the hot thread starts,
+/// never per event). A restarted engine replays the fills of its fill journal and those the
+/// venue reports it missed, so it holds the position, cash/PnL and fill count it would hold had
+/// it seen them live, and starts its client ids above every id the previous runs used.
+impl Engine {
+    /// Books a fill of a previous run (from the fill journal, or recovered from the venue's
+    /// trade history) without an order: position (lots), cash (ticks × lots), the inverse
+    /// accumulator, fees (nano-units of the settlement currency) and `counters.fills` (also
+    /// `counters.restored_fills`) change exactly as for a live `ExecKind::Fill`; no order is
+    /// looked up (`unknown_fills` is not counted), no intent and no telemetry is produced,
+    /// and no risk check runs (the hot thread re-evaluates everything on its first book
+    /// frame). Events that are not fills, or of an instrument outside the table, are ignored
+    /// and `false` is returned.
+    pub fn restore_fill(&mut self, ev: &ExecEvent) -> bool {
+        let i = ev.instrument as usize;
+        if ev.kind != ExecKind::Fill || i >= self.insts.len() || ev.qty <= 0 {
+            return false;
+        }
+        self.counters.fills += 1;
+        self.counters.restored_fills += 1;
+        self.book_fill(i, ev);
+        self.recount_exposure(i);
+        true
+    }
+
+    /// Sets an instrument's position to `lots` (signed; long > 0) as the venue reports it
+    /// (`private/get_positions`), when it disagrees with the position the fills gave: the
+    /// difference is booked as a synthetic fill at `price` ticks (the instrument's last known
+    /// fill price; it sets the entry price of the adopted lots), without a fee and without
+    /// counting a fill. Returns the difference in lots (0 = nothing to adopt).
+    pub fn adopt_position(&mut self, id: InstrumentId, lots: Lots, price: Ticks) -> Lots {
+        let i = id as usize;
+        if i >= self.insts.len() {
+            return 0;
+        }
+        let d = lots - self.insts[i].position;
+        if d == 0 {
+            return 0;
+        }
+        let ev = ExecEvent {
+            instrument: id,
+            kind: ExecKind::Fill,
+            side: if d > 0 { Side::Bid } else { Side::Ask },
+            qty: d.abs(),
+            price,
+            ..Default::default()
+        };
+        self.book_fill(i, &ev);
+        self.recount_exposure(i);
+        d
+    }
+
+    /// Starts the client-id counter at `next` (when above the current one): the labels
+    /// `mmf-<id>` of this run then never collide with a previous run's.
+    pub fn reserve_client_ids(&mut self, next: ClientId) {
+        self.orders.reserve_ids(next);
+    }
+
+    /// The next client id the engine will assign.
+    pub fn next_client_id(&self) -> ClientId {
+        self.orders.next_id()
     }
 }
 

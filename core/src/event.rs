@@ -308,6 +308,11 @@ pub enum TelKind {
     /// `a` = theo in ticks (0 = none), `b` = delta per lot in 1e-8 coin, `c` = vega per lot
     /// in 1e-6 USD per vol point (`i64::MIN` = unknown), `d` = exchange time (ns).
     Theo = 10,
+    /// A fill could not be written to the fill journal (gateway thread): `a` = failed writes
+    /// so far (the error is logged by the gateway). The fill was still reported to the
+    /// engine (it happened at the venue), but it is not durable: the control thread stops
+    /// the run.
+    JournalError = 17,
 }
 
 /// Why the engine sent a quote intent (the reason of a `TelKind::Quote` record).

@@ -170,6 +170,16 @@ impl Orders {
         Some(out)
     }
 
+    /// Raises the next id to assign to `next` (never lowers it; cold path, before trading).
+    pub fn reserve_ids(&mut self, next: ClientId) {
+        self.next_id = self.next_id.max(next);
+    }
+
+    /// The next id [`Self::create`] will try.
+    pub fn next_id(&self) -> ClientId {
+        self.next_id
+    }
+
     /// Forgets every live order (after a disconnect with cancel-on-disconnect). O(capacity).
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|o| o.status = Status::Free);

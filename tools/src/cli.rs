@@ -401,6 +401,15 @@ pub struct Args {
     /// exit code 4. 0 = never reconnect (a lost connection ends the run at once).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub reconnect_max_secs: f64,
+    /// Fill journal: append every fill to this file before the engine books it, and on start
+    /// restore the fills it holds and reconcile them with the venue (README "Fill journal and
+    /// restarts"). Off when not given.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// `fdatasync` the fill journal after every fill (survives power loss, not only a killed
+    /// process; costs a disk flush per fill).
+    #[arg(long)]
+    pub journal_fsync: bool,
     /// PEM file of CA certificates trusted for `wss://` in addition to the public web PKI
     /// roots (e.g. a test CA, or a TLS-terminating proxy's CA).
     #[arg(long, value_name = "PEM")]

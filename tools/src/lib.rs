@@ -9,6 +9,7 @@ pub mod breaches;
 pub mod cli;
 pub mod config;
 pub mod hot;
+pub mod journal;
 pub mod kill;
 pub mod latency;
 pub mod metrics;

@@ -120,7 +120,8 @@ pub struct Report {
     pub rejects: u64,
     /// Reject codes with counts.
     pub reject_codes: BTreeMap<String, u64>,
-    /// Fills.
+    /// Fills the engine booked, including those of previous runs restored at start with
+    /// `--journal` (`journal_fills_restored` + `journal_fills_recovered`; each trade once).
     pub fills: u64,
     /// Risk events (limits engaged, quotes pulled, flattens, halts), in order: `{t_s,
     /// instrument, code, action, detail}` (the first
@@ -249,6 +250,22 @@ pub struct Report {
     pub mmp_resets: u64,
     /// New/amend quotes the engine sent while MMP froze the instrument: must be 0.
     pub quotes_while_mmp_frozen: u64,
+
+    // --- Fill journal (`--journal`; README "Fill journal and restarts"); `null` without it.
+    /// Fills of previous runs read from the journal and booked at start.
+    pub journal_fills_restored: Option<u64>,
+    /// Fills the journal lacked, recovered at start from the venue's trade history (made
+    /// while the engine was down, or lost with a torn last line).
+    pub journal_fills_recovered: Option<u64>,
+    /// Fills of this run written to the journal by the gateway.
+    pub journal_fills_written: Option<u64>,
+    /// Instruments whose venue position differed at start from the journal + recovered fills
+    /// (the venue's was adopted; 0 expected).
+    pub journal_mismatches: Option<u64>,
+    /// Orders of ours a previous run left open on the venue, cancelled at start.
+    pub journal_orphans_cancelled: Option<u64>,
+    /// Journal writes that failed (the run stops at the first: `fill journal write failed`).
+    pub journal_write_errors: Option<u64>,
 }
 
 /// Counts the simulator's `OrderNew`/`OrderEdit` log entries for an instrument that fall
@@ -543,6 +560,18 @@ pub fn print_summary(r: &Report) {
             r.mmp_triggers,
             r.mmp_resets,
             r.quotes_while_mmp_frozen
+        );
+    }
+    if let (Some(restored), Some(recovered)) = (r.journal_fills_restored, r.journal_fills_recovered)
+    {
+        println!(
+            "  fill journal: {restored} fills restored, {recovered} recovered from the venue \
+             (both in fills and pnl), {} written, {} position mismatches, {} orphans cancelled, \
+             {} write errors",
+            r.journal_fills_written.unwrap_or(0),
+            r.journal_mismatches.unwrap_or(0),
+            r.journal_orphans_cancelled.unwrap_or(0),
+            r.journal_write_errors.unwrap_or(0)
         );
     }
     let m = &r.metrics;

@@ -97,9 +97,18 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     if let Some(cpu) = args.cpu {
         mm_io::thread::check_cpu(cpu).map_err(|e| format!("--cpu {cpu}: {e}"))?;
     }
+    // Ctrl+C / SIGTERM from here on end the run cleanly (checked by the control loop; a
+    // signal during start-up stops the run as soon as it is running).
+    let signal = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, signal.clone());
+    }
     // Kill switch and status endpoint (refuses to start while the kill file exists).
     let mut ops = crate::status::Ops::prepare(args, t0, extras.status_bound.as_ref())?;
 
+    if args.journal.is_some() && args.venue == VenueArg::Sim {
+        return Err(JOURNAL_NEEDS_VENUE.into());
+    }
     // Venue.
     let mut sim: Option<SimHandle> = None;
     let endpoint = match args.venue {
@@ -193,7 +202,24 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let limits = crate::breaches::Limits::from_config(&cfg);
     log::info!("quoting {} instruments on {endpoint}", table.len());
     let model_cfg = cfg.model.clone();
-    let engine = Engine::new(&table, cfg, clock);
+    let mut engine = Engine::new(&table, cfg, clock);
+    // Fill journal: restore the previous runs' fills and reconcile with the venue before any
+    // thread starts (README "Fill journal and restarts").
+    let mut restored = match &args.journal {
+        Some(p) => Some(crate::journal::restore(
+            p,
+            args.journal_fsync,
+            args.dry_run,
+            &mut order_ws,
+            &endpoint,
+            &session.creds.client_id,
+            &table,
+            &mut engine,
+            clock,
+        )?),
+        None => None,
+    };
+    let gw_journal = restored.as_mut().and_then(|r| r.journal.take());
 
     // Rings.
     let (mut md_tx, mut md_rx) = ring::<MdEvent>(1 << 16);
@@ -248,6 +274,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     &session,
                     table,
                     Some(order_auth),
+                    gw_journal,
                     &mut intent_rx,
                     &mut exec_tx,
                     &mut tel_gw_tx,
@@ -299,11 +326,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     ops.start(table.clone(), ctl.clone(), &endpoint);
 
     // Control loop.
-    let signal = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, signal.clone());
-    }
     let mut tel = TelState::new(&table, args.log_quotes);
+    if let Some(r) = &restored {
+        tel.fills.extend_from_slice(&r.fills);
+    }
     let deadline = args.duration.map(|d| t0 + Duration::from_secs_f64(d));
     let mut tape_done_at: Option<Instant> = None;
     let mut stats = StatsLine::new(args.stats_interval, t0);
@@ -337,6 +363,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             reason = "duration";
+            break;
+        }
+        if tel.journal_failed {
+            reason = STOP_JOURNAL_FAILED;
             break;
         }
         if md_handle.is_finished() || gw_handle.is_finished() || hot_handle.is_finished() {
@@ -475,6 +505,14 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         quotes_while_mmp_frozen: c.quotes_while_mmp_frozen,
         ..Default::default()
     };
+    if let Some(r) = &restored {
+        rep.journal_fills_restored = Some(r.from_journal);
+        rep.journal_fills_recovered = Some(r.recovered);
+        rep.journal_fills_written = Some(gw_stats.journal_fills);
+        rep.journal_mismatches = Some(r.mismatches);
+        rep.journal_orphans_cancelled = Some(r.orphans_cancelled);
+        rep.journal_write_errors = Some(gw_stats.journal_errors);
+    }
     {
         use mm_core::options::greeks::{DELTA_SCALE, VEGA_SCALE};
         for g in engine.net_greeks() {
@@ -727,6 +765,8 @@ struct TelState {
     last_cancel_written: u64,
     /// Risk-event list and per-run metrics (fills, marks, limits, risk events).
     metrics: crate::metrics::MetricsTel,
+    /// A fill could not be written to the fill journal (`TelKind::JournalError`): stop.
+    journal_failed: bool,
     /// `--log-quotes`: write each `Quote` record as a log line (target
     /// [`crate::quotelog::TARGET`]).
     log_quotes: bool,
@@ -746,6 +786,7 @@ impl TelState {
             index_by_currency: BTreeMap::new(),
             currency: table.iter().map(|i| i.base_currency.clone()).collect(),
             last_cancel_written: 0,
+            journal_failed: false,
             metrics: crate::metrics::MetricsTel::new(table, mm_io::clock::now()),
         }
     }
@@ -783,6 +824,7 @@ impl TelState {
                     }
                     TelKind::Gap | TelKind::Risk | TelKind::Reject => {}
                     TelKind::Mark | TelKind::Limit | TelKind::Theo => {}
+                    TelKind::JournalError => self.journal_failed = true,
                     TelKind::Quote => {
                         if self.log_quotes {
                             if let Some(line) = crate::quotelog::line(&self.table, &t) {
@@ -799,6 +841,12 @@ impl TelState {
 
 /// `Report::stop_reason` when the order connection was lost (exit code 4 in `mm-fast`).
 pub const STOP_ORDER_CONN_LOST: &str = "order connection lost";
+/// The refusal of `--journal` with `--venue sim`.
+pub const JOURNAL_NEEDS_VENUE: &str = "--journal needs a venue that outlives the run: the \
+     embedded simulator (--venue sim) starts empty every run; run mm-sim and connect to it with \
+     --venue deribit --endpoint ws://HOST:PORT/ws/api/v2";
+/// `Report::stop_reason` when a fill could not be written to the fill journal (`--journal`).
+pub const STOP_JOURNAL_FAILED: &str = "fill journal write failed";
 /// `Report::stop_reason` when the market-data connection was lost (exit code 4 in `mm-fast`).
 pub const STOP_MD_CONN_LOST: &str = "market-data connection lost";
 

@@ -76,6 +76,13 @@ fn main() {
                         );
                         std::process::exit(4);
                     }
+                    if r == mm_tools::run::STOP_JOURNAL_FAILED {
+                        eprintln!(
+                            "error: {r}: a fill could not be made durable in the journal, \
+                             quoting stopped (see the log for the OS error)"
+                        );
+                        std::process::exit(5);
+                    }
                     if out.report.ledger_match == Some(false) {
                         eprintln!(
                             "error: the engine's fills/positions differ from the simulator's ledger"

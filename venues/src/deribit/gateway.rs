@@ -22,6 +22,7 @@ use crate::deribit::credits::{Class, RateLimits};
 use crate::deribit::encode::Encoder;
 use crate::deribit::errors::{self, GatewayAction};
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
+use crate::deribit::journal::FillJournal;
 use crate::deribit::mass_quote::{MassQuoteOpts, MassQuoter};
 use crate::deribit::mmp::{MmpGuard, MmpOpts};
 use crate::deribit::private::{
@@ -119,6 +120,10 @@ pub struct GatewayStats {
     pub mmp_triggers: u64,
     /// MMP resets confirmed (`private/reset_mmp`).
     pub mmp_resets: u64,
+    /// Fills written to the fill journal.
+    pub journal_fills: u64,
+    /// Fill journal writes that failed (the fill was still reported; the run must stop).
+    pub journal_errors: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -218,6 +223,7 @@ pub struct OrderSession {
     reauth_after_ns: u64,
     quoter: Option<MassQuoter>,
     mmp: Option<MmpGuard>,
+    journal: Option<FillJournal>,
     /// What the session counted (requests, errors, fills, …).
     pub stats: GatewayStats,
 }
@@ -240,6 +246,7 @@ impl OrderSession {
             reauth_after_ns: 0,
             quoter: None,
             mmp: None,
+            journal: None,
             stats: GatewayStats::default(),
         }
     }
@@ -384,6 +391,40 @@ impl OrderSession {
         );
         self.stats.requests += 1;
         Ok(frame)
+    }
+
+    /// Gives the session the fill journal ([`crate::deribit::journal`]): each new fill of
+    /// ours is appended to it before it is reported. The trades of its `seed` count as seen
+    /// ([`Self::seed_trade`]).
+    pub fn with_journal(mut self, mut journal: FillJournal) -> Self {
+        for (cur, id) in std::mem::take(&mut journal.seed) {
+            self.seed_trade(&cur, &id);
+        }
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Treats trade `trade_id` of base currency `currency` as already reported (a previous
+    /// run's, or recovered at start): it is never reported again, and [`Self::last_trade_id`]
+    /// is at least it.
+    pub fn seed_trade(&mut self, currency: &str, trade_id: &str) {
+        self.note_last_trade(currency.to_string(), trade_id);
+        self.seen_trades.insert(trade_id.to_string());
+    }
+
+    /// Takes the fill journal back (to hand it to the next session).
+    pub fn take_journal(&mut self) -> Option<FillJournal> {
+        self.journal.take()
+    }
+
+    fn note_last_trade(&mut self, cur: String, id: &str) {
+        match self.last_trade_id.get_mut(&cur) {
+            Some(v) if trade_num(v) >= trade_num(id) => {}
+            Some(v) => *v = id.to_string(),
+            None => {
+                self.last_trade_id.insert(cur, id.to_string());
+            }
+        }
     }
 
     /// The `public/test` answer when the venue's heartbeat asked for one (once per request).
@@ -623,6 +664,29 @@ impl OrderSession {
         Ok(rs)
     }
 
+    /// For every currency of [`Self::currencies`] without a last trade id (no fill journal
+    /// gave one), takes the account's newest trade as seen
+    /// ([`crate::deribit::reconcile::fetch_newest_trade_id`]): reconciliation after a
+    /// reconnect then reads only fills newer than the start of this run, never an earlier
+    /// run's (whose `mmf-…` labels would otherwise be booked as fills). Blocking; call on
+    /// the order socket before trading.
+    ///
+    /// # Errors
+    /// A failed query, naming it.
+    pub fn start_at_newest_trades(&mut self, ws: &mut WsClient) -> Result<(), String> {
+        for cur in self.currencies() {
+            if self.last_trade_id(&cur).is_some() {
+                continue;
+            }
+            let newest =
+                crate::deribit::reconcile::fetch_newest_trade_id(ws, &mut self.next_id, &cur)?;
+            if let Some(id) = newest {
+                self.seed_trade(&cur, &id);
+            }
+        }
+        Ok(())
+    }
+
     fn bump(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -673,6 +737,20 @@ impl OrderSession {
             let price = inst.ticks_round(t.price).unwrap_or(0);
             let qty = inst.lots_round(t.amount).unwrap_or(0);
             let fee_nano = (t.fee.to_f64() * 1e9).round() as i64;
+            // On disk (page cache) before the engine hears of it: see `journal`.
+            if let Some(j) = self.journal.as_mut() {
+                match j.append_fill(&t, cid, price, qty) {
+                    Ok(()) => stats.journal_fills += 1,
+                    Err(e) => {
+                        stats.journal_errors += 1;
+                        log::error!(
+                            "fill journal {}: writing trade {} failed: {e}",
+                            j.path().display(),
+                            t.trade_id
+                        );
+                    }
+                }
+            }
             stats.fills += 1;
             out.push(ExecEvent {
                 t_recv,
@@ -1008,6 +1086,10 @@ pub fn reject_while_down(
 /// paid waits in a [`Throttle`] queue, cancels first); `None` = budget off. The budget lives
 /// across reconnects (Deribit's buckets are per account): a fresh one after a `10028` would
 /// overspend.
+///
+/// With a fill `journal`, each fill of ours is appended to it before it is pushed to the exec
+/// ring ([`OrderSession::with_journal`]), including fills recovered by reconciliation; a
+/// failed write is reported as `TelKind::JournalError`.
 #[allow(clippy::too_many_arguments)]
 pub fn run_gateway(
     mut ws: WsClient,
@@ -1015,6 +1097,7 @@ pub fn run_gateway(
     opts: &SessionOpts,
     table: Arc<InstrumentTable>,
     auth: Option<AuthState>,
+    journal: Option<FillJournal>,
     intents: &mut Consumer<OrderIntent>,
     exec_tx: &mut Producer<ExecEvent>,
     tel_tx: &mut Producer<Telemetry>,
@@ -1035,6 +1118,14 @@ pub fn run_gateway(
     }
     if let Some(a) = auth {
         session = session.with_auth(a);
+    }
+    if let Some(j) = journal {
+        session = session.with_journal(j);
+    }
+    if !dry_run {
+        if let Err(e) = session.start_at_newest_trades(&mut ws) {
+            log::error!("gateway: {e}: a reconciliation may read fills older than this run");
+        }
     }
     // Dry run: the orders acknowledged locally, so a cancel-all can cancel each of them (as
     // the venue's `user.orders` notifications do live).
@@ -1135,6 +1226,7 @@ fn serve_gateway(
     // Silence limit in ns of `clock` (the connection's monotonic clock, no syscall).
     let silence = silence_limit(heartbeat_s).map(|d| d.as_nanos() as u64);
     let mut last_frame = clock();
+    let mut journal_errors = session.stats.journal_errors;
     while !stop.load(Ordering::Relaxed) {
         let mut work = false;
         // 1. Intents → wire, paid from the credit budget (throttle.rs: cancels first).
@@ -1259,6 +1351,15 @@ fn serve_gateway(
         // 2. Wire → exec events.
         out.clear();
         let read = ws.read_frames(|frame| session.on_frame(frame, clock(), &mut out));
+        if session.stats.journal_errors > journal_errors {
+            journal_errors = session.stats.journal_errors;
+            let _ = tel_tx.push(Telemetry {
+                t: clock(),
+                kind: TelKind::JournalError,
+                a: journal_errors as i64,
+                ..Default::default()
+            });
+        }
         // Reports read before a loss are delivered first.
         for ev in out.drain(..) {
             push_exec(exec_tx, ev);
@@ -1333,10 +1434,4 @@ fn order_event(
     (kind, qty)
 }
 
-/// The number in a venue trade id (`"123"`, `"ETH-15"` → 15; 0 if none), for ordering.
-fn trade_num(id: &str) -> u64 {
-    id.rsplit('-')
-        .next()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0)
-}
+use crate::deribit::reconcile::trade_num;

@@ -15,6 +15,7 @@ pub mod credits;
 pub mod encode;
 pub mod errors;
 pub mod instruments;
+pub mod journal;
 pub mod json;
 pub mod md;
 pub mod private;

@@ -214,6 +214,45 @@ pub fn fetch_trades_since(
     }
 }
 
+/// The account's newest trade id in `currency` (`private/get_user_trades_by_currency`,
+/// `sorting: desc`, `count: 1`), `None` without trades: where a session without a fill journal
+/// starts reading fills, so that older history (a previous run's fills) is never replayed.
+///
+/// # Errors
+/// As [`fetch_open_orders`].
+pub fn fetch_newest_trade_id(
+    ws: &mut WsClient,
+    next_id: &mut u64,
+    currency: &str,
+) -> Result<Option<String>, String> {
+    let id = bump(next_id);
+    let f = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "private/get_user_trades_by_currency",
+        "params": {"currency": currency, "sorting": "desc", "count": 1},
+    })
+    .to_string();
+    let raw = rpc_blocking(ws, &f, id, RECONCILE_TIMEOUT, |_| {})
+        .map_err(|e| format!("private/get_user_trades_by_currency {currency}: {e}"))?;
+    let r: Reply<TradesPage<'_>> = serde_json::from_slice(&raw)
+        .map_err(|e| format!("get_user_trades_by_currency reply: {e}"))?;
+    let ids: Vec<TradeId> = serde_json::from_str(r.result.trades.get())
+        .map_err(|e| format!("get_user_trades_by_currency trades: {e}"))?;
+    Ok(ids
+        .into_iter()
+        .map(|t| t.trade_id)
+        .max_by_key(|id| trade_num(id)))
+}
+
+/// The number in a venue trade id (`"123"`, `"ETH-15"` → 15; 0 if none), for ordering.
+pub fn trade_num(id: &str) -> u64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
+}
+
 fn bump(next_id: &mut u64) -> u64 {
     let id = *next_id;
     *next_id += 1;
