@@ -214,6 +214,8 @@ pub struct OrderSession {
     last_trade_id: HashMap<String, String>,
     answer_test: bool,
     auth: Option<AuthState>,
+    /// Token refreshes (done, refused) of earlier logins of this session.
+    refresh_base: (u64, u64),
     /// Dry run: [`Self::reconcile`] changes nothing at the venue and reports nothing but
     /// `Connected` (no order of this run is at the venue).
     pub dry_run: bool,
@@ -247,6 +249,7 @@ impl OrderSession {
             quoter: None,
             mmp: None,
             journal: None,
+            refresh_base: (0, 0),
             stats: GatewayStats::default(),
         }
     }
@@ -480,7 +483,11 @@ impl OrderSession {
             q.forget_connection();
         }
         self.answer_test = false;
-        self.auth = None;
+        if let Some(a) = self.auth.take() {
+            // Keep the counts of the old login (the next one counts from 0).
+            self.refresh_base.0 += a.refreshes;
+            self.refresh_base.1 += a.refresh_errors;
+        }
     }
 
     /// Opens an order session on a freshly connected socket and makes it trustworthy:
@@ -776,8 +783,8 @@ impl OrderSession {
                     Ok(PrivateMsg::RpcOk { id, .. } | PrivateMsg::RpcErr { id, .. }) if id == rid)
                 {
                     auth.on_refresh_reply(frame, t_recv);
-                    self.stats.refreshes = auth.refreshes;
-                    self.stats.refresh_errors = auth.refresh_errors;
+                    self.stats.refreshes = self.refresh_base.0 + auth.refreshes;
+                    self.stats.refresh_errors = self.refresh_base.1 + auth.refresh_errors;
                     return;
                 }
             }
