@@ -60,8 +60,8 @@ fn mass_quote_events_carry_our_client_ids() {
     let mut s = session();
     assert_eq!(s.request(&new(1, Side::Bid, 8000), 0), Ok(""));
     assert_eq!(s.request(&new(2, Side::Ask, 8004), 0), Ok(""));
-    let f = s.next_frame(0).expect("one mass quote").to_string();
-    assert!(s.next_frame(0).is_none());
+    let f = s.next_frame(0, None).expect("one mass quote").to_string();
+    assert!(s.next_frame(0, None).is_none());
     assert!(
         f.starts_with(r#"{"jsonrpc":"2.0","id":1000,"method":"private/mass_quote""#),
         "{f}"
@@ -124,7 +124,7 @@ fn mass_quote_events_carry_our_client_ids() {
     let e = s.request(&c, 0).unwrap_err();
     assert_eq!((e.client_id, e.kind), (2, ExecKind::Cancelled));
     assert_eq!(s.request(&new(3, Side::Ask, 8006), 0), Ok(""));
-    s.next_frame(0).unwrap();
+    s.next_frame(0, None).unwrap();
     let ev = frame(
         &mut s,
         r#"{"jsonrpc":"2.0","id":1001,"error":{"code":13030,"message":"mmp_trigger"}}"#,
@@ -148,4 +148,25 @@ fn mass_quote_events_carry_our_client_ids() {
     assert_eq!(s.stats.mass_quotes_sent, 2);
     assert_eq!(s.stats.mmp_triggers, 1);
     assert_eq!(s.stats.quote_errors, 1);
+}
+
+/// Each `private/mass_quote` pays one message of the mass-quote bucket (10/s, burst 10, one
+/// kept as headroom): when it is empty the turn's quotes stay batched, and go once it refills.
+#[test]
+fn mass_quotes_wait_for_the_mass_quote_bucket() {
+    use mm_venues::deribit::credits::{Class, CreditBudget, RateLimits};
+    let mut s = session();
+    let mut b = CreditBudget::client(RateLimits::for_tier(4).unwrap());
+    while b.try_take(Class::MassQuote, 0) {}
+    assert_eq!(s.request(&new(1, Side::Bid, 8000), 0), Ok(""));
+    assert!(
+        s.next_frame(0, Some(&mut b)).is_none(),
+        "bucket empty: batched"
+    );
+    // 10 messages/s: one more after 100 ms.
+    let f = s
+        .next_frame(100_000_000, Some(&mut b))
+        .expect("refilled: sent")
+        .to_string();
+    assert!(f.contains("private/mass_quote"), "{f}");
 }

@@ -18,7 +18,7 @@
 use crate::deribit::backoff::{
     reconnect, silence_limit, Backoff, BackoffPolicy, Ended, ReconnectOpts,
 };
-use crate::deribit::credits::{Class, RateLimits};
+use crate::deribit::credits::{Class, CreditBudget, RateLimits};
 use crate::deribit::encode::Encoder;
 use crate::deribit::errors::{self, GatewayAction};
 use crate::deribit::feed::{login, rpc_blocking, SessionOpts};
@@ -273,11 +273,19 @@ impl OrderSession {
     /// The next frame of this loop turn's batched work, or `None`: the queued intents as
     /// `private/mass_quote` requests (mass-quote mode), then a due `private/reset_mmp`.
     /// Call after the turn's intents went through [`Self::request`]; `now` = monotonic ns.
-    pub fn next_frame(&mut self, now: u64) -> Option<&str> {
+    pub fn next_frame(&mut self, now: u64, mut budget: Option<&mut CreditBudget>) -> Option<&str> {
         let id = self.next_id;
         let mut sent = false;
         if let Some(q) = self.quoter.as_mut() {
-            if q.next_frame(&mut self.enc, id).is_some() {
+            // One message of the mass-quote bucket per request; while it is empty the turn's
+            // quotes stay batched (and later intents of the same slots join them).
+            let paid = budget
+                .as_deref_mut()
+                .is_none_or(|b| b.can_take(Class::MassQuote, now));
+            if paid && q.next_frame(&mut self.enc, id).is_some() {
+                if let Some(b) = budget.as_deref_mut() {
+                    b.try_take(Class::MassQuote, now);
+                }
                 self.stats.mass_quotes_sent = q.stats.mass_quotes_sent;
                 sent = true;
             }
@@ -1117,7 +1125,7 @@ pub fn run_gateway(
 ) -> GatewayStats {
     let mut session = OrderSession::new(table.clone()).with_quoting(quoting);
     session.dry_run = dry_run;
-    let mut throttle = Throttle::new(rate);
+    let mut throttle = Throttle::new(rate).with_mass_quotes(quoting.mass_quote.is_some());
     if let Some(l) = rate {
         log::info!("gateway: credit budget {l}");
     } else {
@@ -1349,7 +1357,7 @@ fn serve_gateway(
             }
         }
         // 1b. The turn's batched work (mass quotes, MMP resets).
-        while let Some(f) = session.next_frame(clock()) {
+        while let Some(f) = session.next_frame(clock(), throttle.budget()) {
             work = true;
             if let Err(e) = ws.send_text(f) {
                 return Ended::Lost(format!("send: {e}"));

@@ -23,6 +23,7 @@
 //! (back-pressure to the engine, nothing dropped).
 
 use super::credits::{Class, CreditBudget, RateLimits};
+use super::mass_quote::MassQuoter;
 use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent};
 use mm_core::types::{ClientId, Ticks};
 use mm_io::ring::Consumer;
@@ -52,6 +53,9 @@ pub struct Throttle {
     pub max_wait_ns: u64,
     /// Queued intents dropped (superseded amends, News cancelled before they were sent).
     pub dropped: u64,
+    /// Mass-quote mode: the intents a [`MassQuoter`] takes are not paid here but per
+    /// `private/mass_quote` request, from [`Class::MassQuote`] ([`Self::with_mass_quotes`]).
+    mass_quotes: bool,
 }
 
 impl Throttle {
@@ -68,7 +72,17 @@ impl Throttle {
             deferred: 0,
             max_wait_ns: 0,
             dropped: 0,
+            mass_quotes: false,
         }
+    }
+
+    /// Mass-quote mode (`--quote-mode mass-quote`): the quote intents ([`MassQuoter::takes`])
+    /// go into mass quotes, each of which pays one [`Class::MassQuote`] message when written
+    /// (the venue's separate `maximum_mass_quotes` bucket, dossier §8), so they pass this
+    /// queue without paying from the trading bucket. Flattens and cancel-alls still pay.
+    pub fn with_mass_quotes(mut self, on: bool) -> Self {
+        self.mass_quotes = on;
+        self
     }
 
     /// The budget (for other senders, e.g. mass quotes: [`CreditBudget::try_take`]).
@@ -163,12 +177,15 @@ impl Throttle {
             Some(_) => self.best(),
         };
         if let Some(b) = self.budget.as_mut() {
-            let class = if self.queue[k].it.kind == IntentKind::CancelAll {
-                Class::CancelAll
+            let it = &self.queue[k].it;
+            let class = if it.kind == IntentKind::CancelAll {
+                Some(Class::CancelAll)
+            } else if self.mass_quotes && MassQuoter::takes(it) {
+                None
             } else {
-                Class::Trading
+                Some(Class::Trading)
             };
-            if !b.try_take(class, now) {
+            if class.is_some_and(|c| !b.try_take(c, now)) {
                 for q in self.queue.iter_mut().filter(|q| !q.deferred) {
                     q.deferred = true;
                     self.deferred += 1;
@@ -287,6 +304,34 @@ mod tests {
                 .with_me(Some(1), Some(3))
                 .unwrap(),
         ))
+    }
+
+    #[test]
+    fn mass_quote_mode_quotes_skip_the_trading_bucket_flattens_pay() {
+        let mut t = tight().with_mass_quotes(true);
+        let mut r = Vec::new();
+        // Far more quote intents than the trading bucket holds: none waits here.
+        for cid in 1..=10 {
+            assert!(t.push(it(IntentKind::New, cid, 100), 0, &mut r));
+            assert!(t.next(0).is_some(), "quote {cid}");
+        }
+        assert_eq!(t.deferred, 0);
+        // A reduce-only IOC flatten is a plain order: it pays (2 spendable, then waits).
+        let mut flat = it(IntentKind::New, 11, 100);
+        flat.flags = mm_core::event::intent_flags::IOC | mm_core::event::intent_flags::REDUCE_ONLY;
+        for k in 0..3 {
+            t.push(
+                OrderIntent {
+                    client_id: 11 + k,
+                    ..flat
+                },
+                0,
+                &mut r,
+            );
+        }
+        assert!(t.next(0).is_some());
+        assert!(t.next(0).is_some());
+        assert!(t.next(0).is_none(), "the third flatten waits for credits");
     }
 
     #[test]
