@@ -5,24 +5,13 @@
 
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::*;
-use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::risk::RiskCode;
 use mm_core::types::Side;
 
 mod common;
-use common::{clock, table};
 
 fn engine(f: impl FnOnce(&mut EngineConfig)) -> Engine {
-    let t = table();
-    let q = QuoteParams {
-        spread: SpreadMode::Ticks(4),
-        min_spread_bps_e2: 0,
-        skew_per_100_usd_bps_e2: 0,
-    };
-    let mut cfg = EngineConfig::uniform(&t, q, 2, 100);
-    cfg.order_capacity = 64;
-    f(&mut cfg);
-    Engine::new(&t, cfg, clock)
+    common::engine(4, 2, 100, f)
 }
 
 fn md(kind: MdKind, side: Side, price: i64, qty: i64) -> MdEvent {

@@ -2,28 +2,19 @@
 //! [`Engine::reserve_client_ids`]): an engine seeded with a previous run's fills holds the
 //! same position, fill count and PnL as one that saw them live, and quotes the same way.
 
-use mm_core::engine::{Engine, EngineConfig};
+use mm_core::engine::Engine;
 use mm_core::event::*;
-use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::types::Side;
 
 mod common;
-use common::{clock, table};
 
 fn engine() -> Engine {
-    let t = table();
-    let q = QuoteParams {
-        spread: SpreadMode::Ticks(4),
-        min_spread_bps_e2: 0,
-        skew_per_100_usd_bps_e2: 0,
-    };
-    let mut cfg = EngineConfig::uniform(&t, q, 1, 100);
-    cfg.order_capacity = 64;
-    // PnL is evaluated (for the daily-loss limit) at every fill; never reached here.
-    cfg.daily_loss_usd_e4 = i64::MAX / 4;
-    // Quotes lean with the position, so equal quotes mean equal positions.
-    cfg.inventory_skew_ppm = 500_000;
-    Engine::new(&t, cfg, clock)
+    common::engine(4, 1, 100, |cfg| {
+        // PnL is evaluated (for the daily-loss limit) at every fill; never reached here.
+        cfg.daily_loss_usd_e4 = i64::MAX / 4;
+        // Quotes lean with the position, so equal quotes mean equal positions.
+        cfg.inventory_skew_ppm = 500_000;
+    })
 }
 
 fn book(e: &mut Engine, out: &mut Vec<OrderIntent>, tel: &mut Vec<Telemetry>, bid: i64, ask: i64) {

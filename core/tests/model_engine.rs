@@ -3,29 +3,20 @@
 //! the imbalance shifts the reference, a large trade pulls or widens for the cooldown, the
 //! volatility ratio scales the spread, and calibration samples come out of `on_md`.
 
-use mm_core::engine::{Engine, EngineConfig};
+use mm_core::engine::Engine;
 use mm_core::event::*;
 use mm_core::model::{
     CalibSample, CooldownAction, ModelCoeffs, ModelConfig, ModelKind, SampleKind,
 };
-use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::types::Side;
 
 mod common;
-use common::{clock, table};
 
 fn engine(model: ModelConfig) -> Engine {
-    let t = table();
-    let q = QuoteParams {
-        spread: SpreadMode::Ticks(20),
-        min_spread_bps_e2: 0,
-        skew_per_100_usd_bps_e2: 0,
-    };
-    let mut cfg = EngineConfig::uniform(&t, q, 1, 5);
-    cfg.order_capacity = 64;
-    cfg.log_quotes = true; // order ids for the fills come from the quote log
-    cfg.model = model;
-    Engine::new(&t, cfg, clock)
+    common::engine(20, 1, 5, |cfg| {
+        cfg.log_quotes = true; // order ids for the fills come from the quote log
+        cfg.model = model;
+    })
 }
 
 fn md(kind: MdKind, side: Side, price: i64, qty: i64, ts: u64) -> MdEvent {

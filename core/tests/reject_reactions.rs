@@ -3,9 +3,8 @@
 //! side, settlement pause, price band clamp, configuration bug stop, transient back-off,
 //! request-cancelled, rate limit + disconnect, and the unknown-code burst halt.
 
-use mm_core::engine::{Engine, EngineConfig};
+use mm_core::engine::Engine;
 use mm_core::event::*;
-use mm_core::quote::{QuoteParams, SpreadMode};
 use mm_core::reject::{
     BAND_TTL_NS, FUNDS_COOL_OFF_NS, SETTLEMENT_PAUSE_NS, TRANSIENT_BACKOFF_NS, UNKNOWN_BURST,
 };
@@ -13,7 +12,6 @@ use mm_core::risk::{HaltCause, RiskCode};
 use mm_core::types::Side;
 
 mod common;
-use common::{clock, table};
 
 const S: u64 = 1_000_000_000;
 
@@ -25,16 +23,8 @@ struct Run {
 
 impl Run {
     fn new() -> Run {
-        let t = table();
-        let q = QuoteParams {
-            spread: SpreadMode::Ticks(4),
-            min_spread_bps_e2: 0,
-            skew_per_100_usd_bps_e2: 0,
-        };
-        let mut cfg = EngineConfig::uniform(&t, q, 1, 50);
-        cfg.order_capacity = 64;
         Run {
-            e: Engine::new(&t, cfg, clock),
+            e: common::engine(4, 1, 50, |_| {}),
             out: Vec::with_capacity(64),
             tel: Vec::with_capacity(4096),
         }
