@@ -218,6 +218,27 @@ pub struct ExecEvent {
 }
 
 impl ExecEvent {
+    /// The refusal of `it` with error `code` at `t_recv` (ns): `Rejected`, echoing the
+    /// intent's id and side, with its instrument (`u32::MAX` for a cancel-all, which has
+    /// none). `qty` −1 means the order is not open at the venue (the engine forgets it), 0
+    /// that its state is unchanged (see [`ExecKind::Rejected`]).
+    pub fn rejection_of(it: &OrderIntent, code: i32, qty: Lots, t_recv: Nanos) -> ExecEvent {
+        ExecEvent {
+            t_recv,
+            client_id: it.client_id,
+            instrument: if it.kind == IntentKind::CancelAll {
+                u32::MAX
+            } else {
+                it.instrument
+            },
+            kind: ExecKind::Rejected,
+            code,
+            qty,
+            side: it.side,
+            ..Default::default()
+        }
+    }
+
     /// The venue's plain acknowledgement of `it`: `New` → `Accepted`, `Amend` → `Amended`,
     /// `Cancel` → `Cancelled`, `CancelAll` → `CancelAllDone`, echoing the intent's id, price
     /// (ticks), size (lots), instrument and side. What a venue that accepts everything and

@@ -273,17 +273,18 @@ impl OrderSession {
     /// The next frame of this loop turn's batched work, or `None`: the queued intents as
     /// `private/mass_quote` requests (mass-quote mode), then a due `private/reset_mmp`.
     /// Call after the turn's intents went through [`Self::request`]; `now` = monotonic ns.
-    pub fn next_frame(&mut self, now: u64, mut budget: Option<&mut CreditBudget>) -> Option<&str> {
+    pub fn next_frame(&mut self, now: u64, budget: Option<&mut CreditBudget>) -> Option<&str> {
         let id = self.next_id;
         let mut sent = false;
         if let Some(q) = self.quoter.as_mut() {
             // One message of the mass-quote bucket per request; while it is empty the turn's
             // quotes stay batched (and later intents of the same slots join them).
+            let mut budget = budget;
             let paid = budget
                 .as_deref_mut()
                 .is_none_or(|b| b.can_take(Class::MassQuote, now));
             if paid && q.next_frame(&mut self.enc, id).is_some() {
-                if let Some(b) = budget.as_deref_mut() {
+                if let Some(b) = budget {
                     b.try_take(Class::MassQuote, now);
                 }
                 self.stats.mass_quotes_sent = q.stats.mass_quotes_sent;
@@ -379,16 +380,7 @@ impl OrderSession {
             IntentKind::CancelAll => Some(self.enc.cancel_all(id)),
         };
         let Some(frame) = frame else {
-            return Err(ExecEvent {
-                t_recv: t,
-                client_id: it.client_id,
-                instrument: it.instrument,
-                kind: ExecKind::Rejected,
-                code: 10004,
-                qty: -1,
-                side: it.side,
-                ..Default::default()
-            });
+            return Err(ExecEvent::rejection_of(it, 10004, -1, t));
         };
         self.next_id += 1;
         self.pending.insert(
@@ -1064,20 +1056,7 @@ pub fn reject_while_down(
         n += 1;
         push_exec(
             exec_tx,
-            ExecEvent {
-                t_recv: clock(),
-                client_id: it.client_id,
-                instrument: if it.kind == IntentKind::CancelAll {
-                    u32::MAX
-                } else {
-                    it.instrument
-                },
-                kind: ExecKind::Rejected,
-                code: NOT_CONNECTED,
-                qty: -1,
-                side: it.side,
-                ..Default::default()
-            },
+            ExecEvent::rejection_of(&it, NOT_CONNECTED, -1, clock()),
         );
     }
     n

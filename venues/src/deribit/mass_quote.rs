@@ -160,16 +160,7 @@ impl MassQuoter {
     /// (`Rejected` with `qty = -1` for the Amend, `Cancelled` for the Cancel).
     pub fn queue(&mut self, it: &OrderIntent, t: u64) -> Option<ExecEvent> {
         if it.instrument as usize >= self.table.len() {
-            return Some(ExecEvent {
-                t_recv: t,
-                client_id: it.client_id,
-                instrument: it.instrument,
-                kind: ExecKind::Rejected,
-                code: 10004,
-                qty: -1,
-                side: it.side,
-                ..Default::default()
-            });
+            return Some(ExecEvent::rejection_of(it, 10004, -1, t));
         }
         let key = (it.instrument, it.side);
         let slot = self.slots.entry(key).or_default();

@@ -24,7 +24,7 @@
 
 use super::credits::{Class, CreditBudget, RateLimits};
 use super::mass_quote::MassQuoter;
-use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent};
+use mm_core::event::{ExecEvent, IntentKind, OrderIntent};
 use mm_core::types::{ClientId, Ticks};
 use mm_io::ring::Consumer;
 use std::collections::HashMap;
@@ -269,20 +269,13 @@ impl Throttle {
 /// The answer to an intent dropped from the queue: `Rejected 13666` (not placed / not
 /// changed).
 fn dropped(it: &OrderIntent, t: u64) -> ExecEvent {
-    ExecEvent {
-        t_recv: t,
-        client_id: it.client_id,
-        instrument: it.instrument,
-        kind: ExecKind::Rejected,
-        code: DROPPED_CODE,
-        side: it.side,
-        ..Default::default()
-    }
+    ExecEvent::rejection_of(it, DROPPED_CODE, 0, t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mm_core::event::ExecKind;
     use mm_core::types::Side;
 
     fn it(kind: IntentKind, cid: ClientId, price: Ticks) -> OrderIntent {
