@@ -44,4 +44,20 @@ cat > "$sim/engine-session" <<'REQ'
 {"jsonrpc":"2.0","id":10,"method":"private/cancel_all","params":{}}
 {"jsonrpc":"2.0","id":11,"method":"public/auth","params":{"grant_type":"client_signature","client_id":"mm-fast-sim","timestamp":1576074319000,"nonce":"1iqt2wls","data":"","signature":"56590594f97921b09b18f166befe0d1319b198bbcdad7ca73382de2f88fe9aa1"}}
 REQ
+# Reconciliation, mass quotes and MMP (issue 4): what the gateway sends after a reconnect and in
+# mass-quote mode.
+cat > "$sim/engine-reconcile-mass-quote" <<'REQ'
+{"jsonrpc":"2.0","id":12,"method":"private/get_open_orders_by_currency","params":{"currency":"BTC"}}
+{"jsonrpc":"2.0","id":13,"method":"private/get_user_trades_by_currency","params":{"currency":"BTC","start_id":"1","count":1000,"sorting":"asc"}}
+{"jsonrpc":"2.0","id":14,"method":"private/get_positions","params":{"currency":"BTC"}}
+{"jsonrpc":"2.0","id":15,"method":"private/set_mmp_config","params":{"index_name":"btc_usd","mmp_group":"mmf","interval":1,"frozen_time":5,"quantity_limit":1,"delta_limit":0.5}}
+{"jsonrpc":"2.0","id":16,"method":"private/mass_quote","params":{"quote_id":"1","mmp_group":"mmf","detailed":true,"valid_until":99999999999999,"quotes":[{"instrument_name":"BTC-PERPETUAL","quote_set_id":"mmf","bid":{"price":4090.5,"amount":10,"post_only":true,"reject_post_only":true},"ask":{"price":4095,"amount":10}}]}}
+{"jsonrpc":"2.0","id":17,"method":"private/cancel_quotes","params":{"cancel_type":"all","freeze_quotes":true}}
+{"jsonrpc":"2.0","id":18,"method":"private/reset_mmp","params":{"index_name":"btc_usd","mmp_group":"mmf"}}
+{"jsonrpc":"2.0","id":19,"method":"private/get_mmp_config","params":{"index_name":"btc_usd"}}
+REQ
+# Private replies of those (dossier §5.6 example, §5.8 trigger).
+printf '%s' '{"jsonrpc":"2.0","id":7859,"result":{"errors":[{"instrument_name":"BTC-PERPETUAL","side":"bid","error":{"message":"price_too_high 43666.4288","code":10007}}],"orders":[{"quote":true,"quote_set_id":"futures","quote_id":"1","mmp_group":"default","mmp":true,"instrument_name":"BTC-PERPETUAL","order_id":"6653855","order_state":"open","time_in_force":"good_til_cancelled","price":43800,"direction":"sell","amount":10,"filled_amount":0,"label":"","post_only":false}],"trades":[]}}' | put "$pv" mass-quote-reply
+printf '%s' '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"user.mmp_trigger.btc_usd","data":{"index_name":"btc_usd","mmp_group":"mmf","frozen_until":1703162555180}}}' | put "$pv" mmp-trigger
+printf '%s' '{"jsonrpc":"2.0","id":13,"result":{"trades":[],"has_more":false}}' | put "$pv" user-trades-page
 for x in deribit_md deribit_private sim_request; do echo "$x: $(ls "$here/corpus/$x" | wc -l) seed inputs"; done
