@@ -473,6 +473,15 @@ impl OrderSession {
         c
     }
 
+    /// Whether order `client_id` is open as far as this session knows: a request about it is
+    /// in flight, or the venue acknowledged it and has not reported it filled or cancelled
+    /// (mass-quote mode: it holds a quote slot). Cold path (pruning, O(in-flight)).
+    pub fn is_open(&self, client_id: ClientId) -> bool {
+        self.venue_ids.contains_key(&client_id)
+            || self.pending.values().any(|p| p.client_id == client_id)
+            || self.quoter.as_ref().is_some_and(|q| q.holds(client_id))
+    }
+
     /// The connection was lost: forget what was in flight on it and the venue ids of its
     /// orders (cancel-on-disconnect cancelled them; reconciliation cancels any left), and the
     /// old login.
@@ -1358,6 +1367,7 @@ fn serve_gateway(
         for ev in out.drain(..) {
             push_exec(exec_tx, ev);
         }
+        throttle.prune_resting(|cid| session.is_open(cid));
         match read {
             Ok(n) if n > 0 => {
                 work = true;

@@ -140,6 +140,11 @@ impl MassQuoter {
         self.pending.clear();
     }
 
+    /// Whether `client_id` is the quote of a slot now.
+    pub fn holds(&self, client_id: ClientId) -> bool {
+        self.slots.values().any(|s| s.cid == client_id)
+    }
+
     /// The settings.
     pub fn opts(&self) -> &MassQuoteOpts {
         &self.opts

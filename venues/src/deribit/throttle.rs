@@ -45,8 +45,11 @@ struct Queued {
 pub struct Throttle {
     budget: Option<CreditBudget>,
     queue: Vec<Queued>,
-    /// Last price sent per live order (ticks): the "resting" price of the distance.
+    /// Last price sent per live order (ticks): the "resting" price of the distance. Entries
+    /// of orders that ended by a fill are only dropped by [`Self::prune_resting`].
     resting: HashMap<ClientId, Ticks>,
+    /// [`Self::prune_resting`] does nothing below this many entries.
+    prune_at: usize,
     /// Intents that waited because the budget was short.
     pub deferred: u64,
     /// Longest wait of an intent in the queue before it was sent, ns.
@@ -69,6 +72,7 @@ impl Throttle {
             budget: limits.map(CreditBudget::client),
             queue: Vec::with_capacity(Self::CAPACITY),
             resting: HashMap::with_capacity(Self::CAPACITY),
+            prune_at: Self::CAPACITY,
             deferred: 0,
             max_wait_ns: 0,
             dropped: 0,
@@ -209,6 +213,22 @@ impl Throttle {
         Some(q.it)
     }
 
+    /// Keeps bounded the map of resting prices: orders that end by a fill are not announced
+    /// to the throttle, so once the map holds more than [`Self::CAPACITY`] entries (then twice
+    /// the size left after the last pruning) it keeps only the orders `open` says are still
+    /// open (the gateway asks its [`crate::deribit::gateway::OrderSession::is_open`]). O(n)
+    /// when it prunes, amortised O(1) per order; gateway thread only. Returns the entries
+    /// dropped.
+    pub fn prune_resting(&mut self, open: impl Fn(ClientId) -> bool) -> usize {
+        if self.resting.len() <= self.prune_at {
+            return 0;
+        }
+        let before = self.resting.len();
+        self.resting.retain(|cid, _| open(*cid));
+        self.prune_at = (2 * self.resting.len()).max(Self::CAPACITY);
+        before - self.resting.len()
+    }
+
     /// The connection dropped: every queued intent is void (cancel-on-disconnect cancelled
     /// the orders; the engine forgets them on `Disconnected`). The budget is kept: the venue's
     /// buckets are per account, not per connection (after a 10028, wait for credits).
@@ -297,6 +317,25 @@ mod tests {
                 .with_me(Some(1), Some(3))
                 .unwrap(),
         ))
+    }
+
+    #[test]
+    fn resting_prices_of_filled_orders_are_pruned() {
+        let mut t = Throttle::new(None);
+        let mut r = Vec::new();
+        let n = Throttle::CAPACITY as u64 + 10;
+        for cid in 1..=n {
+            t.push(it(IntentKind::New, cid, 100), 0, &mut r);
+            t.next(0).unwrap();
+        }
+        // Only the last 5 orders are still open (the others filled).
+        let open = |cid: ClientId| cid > n - 5;
+        assert_eq!(t.prune_resting(open), n as usize - 5);
+        assert_eq!(t.resting.len(), 5);
+        // Below the threshold nothing is scanned again.
+        assert_eq!(t.prune_resting(|_| false), 0);
+        // An amend of a still open order keeps its distance.
+        assert_eq!(t.priority(&it(IntentKind::Amend, n, 103)), (2, 3));
     }
 
     #[test]
