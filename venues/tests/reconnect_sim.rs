@@ -11,7 +11,7 @@ use mm_core::types::Side;
 use mm_venues::deribit::feed::SessionOpts;
 use mm_venues::deribit::gateway::{OrderSession, ReconcileStats};
 use mm_venues::deribit::session::{AuthMethod, Credentials};
-use mm_venues::sim::{Sim, SimConfig, Speed};
+use mm_venues::sim::{Sim, SimConfig, SimHandle, Speed};
 use serde_json::json;
 use sim_util::*;
 use std::sync::Arc;
@@ -30,22 +30,37 @@ fn opts() -> SessionOpts {
     }
 }
 
-#[test]
-fn resume_cancels_orphans_recovers_missed_fills_and_reports_positions() {
+/// The 2021-04-05 capture at full speed, with a connection of account `mm` (no
+/// cancel-on-disconnect) that has placed an ask on [`OPT`] that stays open (`mmf-2`).
+fn sim_with_open_ask() -> (SimHandle, Client) {
     let mut cfg = SimConfig::new(tape_0405());
     cfg.speed = Speed::Max;
     let sim = Sim::start(cfg).unwrap();
-    // "Before the loss": a connection of the same account (no cancel-on-disconnect) places a
-    // bid the tape fills (mmf-1), an ask that stays open (mmf-2) and a foreign order.
     let mut c = Client::connect(&sim.url());
     c.auth("mm");
     c.result(
-        "private/buy",
-        json!({"instrument_name":OPT,"amount":5,"price":0.0975,"label":"mmf-1","post_only":true}),
-    );
-    c.result(
         "private/sell",
         json!({"instrument_name":OPT,"amount":3,"price":0.5,"label":"mmf-2","post_only":true}),
+    );
+    (sim, c)
+}
+
+/// The order thread's table: [`OPT`] only, as the simulator lists it.
+fn opt_table(sim: &SimHandle) -> Arc<InstrumentTable> {
+    let all = sim.instruments();
+    let mut table = InstrumentTable::new();
+    table.push(all.get(all.id(OPT).unwrap()).clone()).unwrap();
+    Arc::new(table)
+}
+
+#[test]
+fn resume_cancels_orphans_recovers_missed_fills_and_reports_positions() {
+    // "Before the loss": a connection of the same account (no cancel-on-disconnect) places an
+    // ask that stays open (mmf-2), a bid the tape fills (mmf-1) and a foreign order.
+    let (sim, mut c) = sim_with_open_ask();
+    c.result(
+        "private/buy",
+        json!({"instrument_name":OPT,"amount":5,"price":0.0975,"label":"mmf-1","post_only":true}),
     );
     c.result(
         "private/sell",
@@ -59,10 +74,7 @@ fn resume_cancels_orphans_recovers_missed_fills_and_reports_positions() {
     assert_eq!(sim.ledger().fills.len(), 1, "the tape filled mmf-1");
 
     // The session of the order thread, as after a reconnect: it never saw that fill.
-    let all = sim.instruments();
-    let mut table = InstrumentTable::new();
-    table.push(all.get(all.id(OPT).unwrap()).clone()).unwrap();
-    let table = Arc::new(table);
+    let table = opt_table(&sim);
     let inst = table.get(0);
     let lots_of = |amount: f64| {
         inst.lots_round(mm_core::decimal::Dec::from_f64(amount, 12).unwrap())
@@ -271,19 +283,8 @@ mod backoff_loop {
 
 #[test]
 fn dry_run_reconcile_touches_nothing_at_the_venue() {
-    let mut cfg = SimConfig::new(tape_0405());
-    cfg.speed = Speed::Max;
-    let sim = Sim::start(cfg).unwrap();
-    let mut c = Client::connect(&sim.url());
-    c.auth("mm");
-    c.result(
-        "private/sell",
-        json!({"instrument_name":OPT,"amount":3,"price":0.5,"label":"mmf-2","post_only":true}),
-    );
-    let all = sim.instruments();
-    let mut table = InstrumentTable::new();
-    table.push(all.get(all.id(OPT).unwrap()).clone()).unwrap();
-    let mut session = OrderSession::new(Arc::new(table));
+    let (sim, _c) = sim_with_open_ask();
+    let mut session = OrderSession::new(opt_table(&sim));
     session.dry_run = true;
     let mut ws = mm_io::WsClient::connect(&sim.url(), &Default::default()).unwrap();
     let mut out = Vec::new();
