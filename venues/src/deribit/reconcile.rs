@@ -112,10 +112,8 @@ pub fn fetch_open_orders(
 ) -> Result<Vec<VenueOrder>, String> {
     let id = bump(next_id);
     let f = enc.get_open_orders_by_currency(id, currency).to_string();
-    let raw = rpc_blocking(ws, &f, id, RECONCILE_TIMEOUT, |_| {})
-        .map_err(|e| format!("private/get_open_orders_by_currency {currency}: {e}"))?;
-    let r: Reply<Vec<OrderRow>> = serde_json::from_slice(&raw)
-        .map_err(|e| format!("get_open_orders_by_currency reply: {e}"))?;
+    let raw = call(ws, &f, id, "private/get_open_orders_by_currency", currency)?;
+    let r: Reply<Vec<OrderRow>> = parse(&raw, "get_open_orders_by_currency reply")?;
     r.result
         .into_iter()
         .map(|o| {
@@ -145,10 +143,8 @@ pub fn fetch_positions(
 ) -> Result<Vec<VenuePosition>, String> {
     let id = bump(next_id);
     let f = enc.get_positions(id, currency).to_string();
-    let raw = rpc_blocking(ws, &f, id, RECONCILE_TIMEOUT, |_| {})
-        .map_err(|e| format!("private/get_positions {currency}: {e}"))?;
-    let r: Reply<Vec<PositionRow>> =
-        serde_json::from_slice(&raw).map_err(|e| format!("get_positions reply: {e}"))?;
+    let raw = call(ws, &f, id, "private/get_positions", currency)?;
+    let r: Reply<Vec<PositionRow>> = parse(&raw, "get_positions reply")?;
     Ok(r.result
         .into_iter()
         .map(|p| VenuePosition {
@@ -189,18 +185,14 @@ pub fn fetch_trades_since(
         let f = enc
             .get_user_trades_by_currency(id, currency, from.as_deref(), TRADES_PAGE)
             .to_string();
-        let raw = rpc_blocking(ws, &f, id, RECONCILE_TIMEOUT, |_| {})
-            .map_err(|e| format!("private/get_user_trades_by_currency {currency}: {e}"))?;
-        let r: Reply<TradesPage<'_>> = serde_json::from_slice(&raw)
-            .map_err(|e| format!("get_user_trades_by_currency reply: {e}"))?;
-        let ids: Vec<TradeId> = serde_json::from_str(r.result.trades.get())
-            .map_err(|e| format!("get_user_trades_by_currency trades: {e}"))?;
-        each(r.result.trades.get().as_bytes());
+        let raw = call(ws, &f, id, "private/get_user_trades_by_currency", currency)?;
+        let (r, ids) = trades_page(&raw)?;
+        each(r.trades.get().as_bytes());
         let page_last = ids.last().map(|t| t.trade_id.clone());
         if page_last.is_some() {
             last = page_last.clone();
         }
-        if !r.result.has_more {
+        if !r.has_more {
             return Ok(last);
         }
         // Inclusive start: the next page starts at this page's last id (deduplicated by the
@@ -233,12 +225,8 @@ pub fn fetch_newest_trade_id(
         "params": {"currency": currency, "sorting": "desc", "count": 1},
     })
     .to_string();
-    let raw = rpc_blocking(ws, &f, id, RECONCILE_TIMEOUT, |_| {})
-        .map_err(|e| format!("private/get_user_trades_by_currency {currency}: {e}"))?;
-    let r: Reply<TradesPage<'_>> = serde_json::from_slice(&raw)
-        .map_err(|e| format!("get_user_trades_by_currency reply: {e}"))?;
-    let ids: Vec<TradeId> = serde_json::from_str(r.result.trades.get())
-        .map_err(|e| format!("get_user_trades_by_currency trades: {e}"))?;
+    let raw = call(ws, &f, id, "private/get_user_trades_by_currency", currency)?;
+    let (_, ids) = trades_page(&raw)?;
     Ok(ids
         .into_iter()
         .map(|t| t.trade_id)
@@ -251,6 +239,31 @@ pub fn trade_num(id: &str) -> u64 {
         .next()
         .and_then(|d| d.parse().ok())
         .unwrap_or(0)
+}
+
+/// One blocking request `frame` (id `id`) of `method` for `currency`; errors name both.
+fn call(
+    ws: &mut WsClient,
+    frame: &str,
+    id: u64,
+    method: &str,
+    currency: &str,
+) -> Result<Vec<u8>, String> {
+    rpc_blocking(ws, frame, id, RECONCILE_TIMEOUT, |_| {})
+        .map_err(|e| format!("{method} {currency}: {e}"))
+}
+
+/// A reply parsed as `T`; errors name `what`.
+fn parse<'a, T: Deserialize<'a>>(raw: &'a [u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(raw).map_err(|e| format!("{what}: {e}"))
+}
+
+/// A `get_user_trades_by_currency` reply and the ids of its trades, in page order.
+fn trades_page(raw: &[u8]) -> Result<(TradesPage<'_>, Vec<TradeId>), String> {
+    let r: Reply<TradesPage<'_>> = parse(raw, "get_user_trades_by_currency reply")?;
+    let ids: Vec<TradeId> = serde_json::from_str(r.result.trades.get())
+        .map_err(|e| format!("get_user_trades_by_currency trades: {e}"))?;
+    Ok((r.result, ids))
 }
 
 fn bump(next_id: &mut u64) -> u64 {
