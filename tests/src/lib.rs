@@ -144,6 +144,22 @@ impl AckAndFill {
 }
 
 /// `mm-fast --venue sim --tape TAPE --idle yield --stats-interval 0 EXTRA…` parsed as
+/// The Binance BTCUSDT day-1 tape (under [`data_dir`]), re-hosted by the simulator as the
+/// perpetual `BTC_USDT-PERPETUAL`: the busiest recorded tape, for runs that need order
+/// traffic and fills.
+pub const BINANCE_BTC: &str = "binance/usdm/btcusdt_20240718.gz";
+
+/// The sizing of runs on [`BINANCE_BTC`]: 0.002 BTC quotes, at most 0.01 BTC, the tape as
+/// fast as it can be replayed.
+pub const BINANCE_ARGS: [&str; 6] = [
+    "--size",
+    "0.002",
+    "--max-position",
+    "0.01",
+    "--speed",
+    "max",
+];
+
 /// [`mm_tools::cli::Args`]: the non-spinning idle policy (the test machines have 2 cores) and
 /// no live stats line, plus the test's own flags.
 ///

@@ -14,17 +14,8 @@ use mm_tools::config::{parse_command_line, CliError};
 use mm_tools::run::{run, RunExtras, RunOutput, STOP_MD_CONN_LOST, STOP_ORDER_CONN_LOST};
 use mm_venues::sim::{Fault, FAULT_SYNTAX};
 
-/// The Binance BTCUSDT day-1 tape re-hosted as a perpetual, with the settings of
-/// `e2e_binance` (more order traffic than the tardis tape).
-const BINANCE: &str = "binance/usdm/btcusdt_20240718.gz";
-const BINANCE_ARGS: [&str; 6] = [
-    "--size",
-    "0.002",
-    "--max-position",
-    "0.01",
-    "--speed",
-    "max",
-];
+/// The Binance tape (more order traffic than the tardis tape).
+use mm_tests::{BINANCE_ARGS, BINANCE_BTC as BINANCE};
 
 fn run_with(faults: &[&str]) -> RunOutput {
     run_on(DERIBIT_TAPES[2], &["--speed", "max"], faults)

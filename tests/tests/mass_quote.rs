@@ -11,6 +11,12 @@ fn run_on(tape: &str, extra: &[&str]) -> RunOutput {
     run(&args, RunExtras::default()).expect("the run starts and ends")
 }
 
+/// A run on the Binance tape (`mm_tests::BINANCE_ARGS` sizing, 2-tick spread) with `extra`.
+fn run_binance(extra: &[&str]) -> RunOutput {
+    let v = [&mm_tests::BINANCE_ARGS[..], &["--spread-ticks", "2"], extra].concat();
+    run_on(mm_tests::BINANCE_BTC, &v)
+}
+
 #[test]
 fn mass_quote_run_on_tardis_matches_the_ledger() {
     let out = run_on(
@@ -59,31 +65,20 @@ fn mmp_trigger_cancels_freezes_and_quoting_resumes_after_reset() {
     // MMP net delta 0.001 BTC per second (quantity 0.003): any fill trips it. At --speed
     // max the tape ends within a few wall seconds, before a 1 s freeze counted on our clock
     // would: --mmp-auto-reset-secs 0 resets at once (after the trigger is handled).
-    let out = run_on(
-        "binance/usdm/btcusdt_20240718.gz",
-        &[
-            "--spread-ticks",
-            "2",
-            "--size",
-            "0.002",
-            "--max-position",
-            "0.01",
-            "--speed",
-            "max",
-            "--quote-mode",
-            "mass-quote",
-            "--mmp-qty-limit",
-            "0.003",
-            "--mmp-delta-limit",
-            "0.001",
-            "--mmp-interval-secs",
-            "1",
-            "--mmp-frozen-secs",
-            "1",
-            "--mmp-auto-reset-secs",
-            "0",
-        ],
-    );
+    let out = run_binance(&[
+        "--quote-mode",
+        "mass-quote",
+        "--mmp-qty-limit",
+        "0.003",
+        "--mmp-delta-limit",
+        "0.001",
+        "--mmp-interval-secs",
+        "1",
+        "--mmp-frozen-secs",
+        "1",
+        "--mmp-auto-reset-secs",
+        "0",
+    ]);
     let r = &out.report;
     let l = out.sim_ledger.as_ref().expect("sim ledger");
     eprintln!(
@@ -191,26 +186,15 @@ fn mass_quote_flags_are_checked_at_startup() {
 #[test]
 fn mmp_in_orders_mode_trips_and_resets() {
     // Plain orders with `mmp: true` under the index's plain-order MMP (no group).
-    let out = run_on(
-        "binance/usdm/btcusdt_20240718.gz",
-        &[
-            "--spread-ticks",
-            "2",
-            "--size",
-            "0.002",
-            "--max-position",
-            "0.01",
-            "--speed",
-            "max",
-            "--mmp",
-            "--mmp-qty-limit",
-            "0.003",
-            "--mmp-delta-limit",
-            "0.001",
-            "--mmp-auto-reset-secs",
-            "0",
-        ],
-    );
+    let out = run_binance(&[
+        "--mmp",
+        "--mmp-qty-limit",
+        "0.003",
+        "--mmp-delta-limit",
+        "0.001",
+        "--mmp-auto-reset-secs",
+        "0",
+    ]);
     let r = &out.report;
     let l = out.sim_ledger.as_ref().expect("sim ledger");
     assert_eq!(r.quote_mode, "orders");

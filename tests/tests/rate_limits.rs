@@ -13,16 +13,10 @@
 use mm_tests::data;
 use mm_tools::run::{run, RunExtras, RunOutput, STOP_MD_CONN_LOST, STOP_ORDER_CONN_LOST};
 
-const BINANCE: &str = "binance/usdm/btcusdt_20240718.gz";
+use mm_tests::{BINANCE_ARGS, BINANCE_BTC as BINANCE};
 
 /// Re-quote on every one-tick move, two levels: far more order traffic than 5 requests/s.
-const BUSY: [&str; 12] = [
-    "--size",
-    "0.002",
-    "--max-position",
-    "0.01",
-    "--speed",
-    "max",
+const BUSY: [&str; 6] = [
     "--spread-ticks",
     "1",
     "--requote-ticks",
@@ -32,7 +26,11 @@ const BUSY: [&str; 12] = [
 ];
 
 fn run_busy(extra: &[&str]) -> RunOutput {
-    let mut v: Vec<String> = BUSY.iter().map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = BINANCE_ARGS
+        .iter()
+        .chain(&BUSY)
+        .map(|s| s.to_string())
+        .collect();
     v.extend(extra.iter().map(|s| s.to_string()));
     let args = mm_tests::sim_args(&data(BINANCE), &v);
     run(&args, RunExtras::default()).expect("the run starts and ends")
