@@ -181,6 +181,17 @@ impl Dec {
     #[inline]
     pub fn div_round(self, unit: Dec) -> Option<i64> {
         let (n, d) = self.ratio(unit)?;
+        // Common case (quotes, greeks, ticker fields): both fit an i64, so a 64-bit division
+        // replaces the 128-bit one (`__divti3`, ~5× the instructions).
+        if let (Ok(n), Ok(d)) = (i64::try_from(n), i64::try_from(d)) {
+            let (q, r) = (n / d, n % d);
+            // |r| < d ≤ i64::MAX, so 2·|r| fits a u64.
+            return Some(if 2 * r.unsigned_abs() >= d as u64 {
+                q + n.signum()
+            } else {
+                q
+            });
+        }
         let q = n / d;
         let r = n % d;
         let q = if 2 * r.abs() >= d { q + n.signum() } else { q };
@@ -289,6 +300,24 @@ mod tests {
         assert_eq!(p("0.07951").div_round(tick), Some(159));
         assert_eq!(p("4092.25").div_exact(p("0.25")), Some(16369));
         assert_eq!(p("481310").div_exact(p("10")), Some(48131));
+        // Ties round away from zero, on the 64-bit path and on the 128-bit one (18-digit
+        // mantissa × 10^18 does not fit an i64).
+        let e4 = Dec::new(1, 4);
+        assert_eq!(p("0.00005").div_round(e4), Some(1));
+        assert_eq!(p("-0.00005").div_round(e4), Some(-1));
+        assert_eq!(p("-0.00015").div_round(e4), Some(-2));
+        assert_eq!(p("-0.000149").div_round(e4), Some(-1));
+        assert_eq!(p("7").div_round(p("2")), Some(4));
+        let big = Dec::new(123_456_789_012_345_678, 18);
+        assert_eq!(
+            big.div_round(Dec::new(1, 18)),
+            Some(123_456_789_012_345_678)
+        );
+        assert_eq!(big.div_round(Dec::new(1, 0)), Some(0));
+        assert_eq!(
+            Dec::new(5, 1).div_round(Dec::new(1, 18)),
+            Some(500_000_000_000_000_000)
+        );
     }
 
     #[test]

@@ -94,11 +94,23 @@ fn main() {
     let mut sonic = SonicRs::new(8192);
     println!("kind {kind} frames {} bytes {bytes}", frames.len());
     println!("ours {}", black_box(mmb_ir_ours(&mut ours, &frames)));
-    println!("serde_json {}", black_box(mmb_ir_serde_json(&mut sj, &frames)));
-    println!("simd_json {}", black_box(mmb_ir_simd_json(&mut simd, &frames)));
-    println!("sonic_rs {}", black_box(mmb_ir_sonic_rs(&mut sonic, &frames)));
+    println!(
+        "serde_json {}",
+        black_box(mmb_ir_serde_json(&mut sj, &frames))
+    );
+    println!(
+        "simd_json {}",
+        black_box(mmb_ir_simd_json(&mut simd, &frames))
+    );
+    println!(
+        "sonic_rs {}",
+        black_box(mmb_ir_sonic_rs(&mut sonic, &frames))
+    );
 }
 
 fn owned(c: &Corpus, k: FrameKind) -> Vec<(usize, Vec<u8>)> {
-    c.frames(k).into_iter().map(|(t, f)| (t, f.to_vec())).collect()
+    c.frames(k)
+        .into_iter()
+        .map(|(t, f)| (t, f.to_vec()))
+        .collect()
 }

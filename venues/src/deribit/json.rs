@@ -1056,6 +1056,76 @@ pub fn plain_decimal(b: &[u8], i: usize) -> Option<(u64, u32, usize)> {
     Some((mant, scale, j))
 }
 
+/// Bytes a [`Window`] holds: a book row of two ≤ 16-byte numbers fits with room to spare.
+pub const WINDOW: usize = 48;
+
+/// A fixed [`WINDOW`]-byte view of the input from one position, for parsing short values
+/// without a bounds check per 8-byte load (callers take one with `b.get(at..at + WINDOW)`
+/// and fall back to the general path near the end of the input).
+#[derive(Clone, Copy)]
+pub struct Window<'a>(pub &'a [u8; WINDOW]);
+
+impl Window<'_> {
+    /// The 8 bytes at `k` (little-endian), `k ≤ WINDOW - 8`.
+    ///
+    /// # Panics
+    /// Never in release builds: callers keep `k ≤ WINDOW - 8` (debug-asserted).
+    #[inline(always)]
+    pub fn word(self, k: usize) -> u64 {
+        debug_assert!(k <= WINDOW - 8);
+        let k = k.min(WINDOW - 8);
+        // SAFETY: `k ≤ WINDOW - 8` (clamped above), so the 8 bytes `k..k + 8` lie inside the
+        // `WINDOW`-byte array; `read_unaligned` has no alignment requirement.
+        u64::from_le(unsafe { self.0.as_ptr().add(k).cast::<u64>().read_unaligned() })
+    }
+
+    /// The byte at `k` (0 past the window).
+    #[inline(always)]
+    pub fn byte(self, k: usize) -> u8 {
+        self.0.get(k).copied().unwrap_or(0)
+    }
+
+    /// [`plain_decimal`] for numbers of at most 7 integer digits and at most 7 decimals
+    /// starting at `k ≤ 27` (so every load stays inside the window): `Some((mantissa,
+    /// decimals, end))`, `end` relative to the window; `None` for anything else (the caller
+    /// then uses [`plain_decimal`], which accepts longer numbers and gives the same results).
+    ///
+    /// When the digits before and after the point fit one 8-byte word together they are
+    /// converted in one step (the point is squeezed out with a shift).
+    #[inline(always)]
+    pub fn short_decimal(self, k: usize) -> Option<(u64, u32, usize)> {
+        if k > 27 {
+            return None;
+        }
+        let a = self.word(k);
+        let n0 = digit_count(a);
+        if n0 == 0 || n0 == 8 || (n0 > 1 && a as u8 == b'0') {
+            return None;
+        }
+        let next = (a >> (8 * n0)) as u8;
+        if next != b'.' {
+            if next | 0x20 == b'e' {
+                return None;
+            }
+            return Some((digits_value(a, n0), 0, k + n0));
+        }
+        let f = self.word(k + n0 + 1);
+        let n1 = digit_count(f);
+        if n1 == 0 || n1 == 8 || (f >> (8 * n1)) as u8 | 0x20 == b'e' {
+            return None;
+        }
+        let v = if n0 + n1 <= 8 {
+            // "6394" ++ "04" → one word "639404": the integer digits, then the decimals
+            // shifted over the point.
+            let ints = a & ((1u64 << (8 * n0)) - 1);
+            digits_value(ints | (f << (8 * n0)), n0 + n1)
+        } else {
+            digits_value(a, n0) * P10[n1] + digits_value(f, n1)
+        };
+        Some((v, n1 as u32, k + n0 + 1 + n1))
+    }
+}
+
 /// Parses validated JSON number text into an exact [`Dec`] (`None` if it needs more than 18
 /// significant digits or decimal places). Exponents of more than three digits are refused
 /// before parsing, which bounds the work [`Dec::parse`] does on hostile input.
@@ -1274,10 +1344,12 @@ mod tests {
                         let mut buf = base.clone();
                         buf[at] = b;
                         for start in 0..=len {
-                            let want = (start..len)
-                                .find(|&k| what.matches(buf[k]))
-                                .unwrap_or(len);
-                            assert_eq!(scan(&buf, start, what), want, "len {len} at {at} start {start} byte {b}");
+                            let want = (start..len).find(|&k| what.matches(buf[k])).unwrap_or(len);
+                            assert_eq!(
+                                scan(&buf, start, what),
+                                want,
+                                "len {len} at {at} start {start} byte {b}"
+                            );
                         }
                     }
                 }
