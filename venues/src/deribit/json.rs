@@ -729,14 +729,41 @@ impl<'a> Cursor<'a> {
     /// Checks structure only: strings must terminate, brackets must balance and match, and a
     /// value must not be empty; scalars are not parsed (a malformed number in a field nobody
     /// reads is not an error here, [`Cursor::skip`] is the validating variant). One SWAR scan
-    /// finds the next `"`, `,`, bracket or brace 8 bytes at a time, so a typical scalar costs
-    /// one step instead of a per-byte grammar walk.
+    /// finds the next `"`, `,`, bracket or brace 16 bytes at a time, so a typical scalar costs
+    /// one step instead of a per-byte grammar walk. A scalar or an escape-free string right at
+    /// the cursor is skipped inline (no call); anything else goes to the general walk, which
+    /// gives the same result for those.
     ///
     /// # Errors
     /// Truncated or unbalanced value, an unterminated string, an empty value, or nesting
     /// deeper than [`MAX_DEPTH`].
-    #[inline]
+    #[inline(always)]
     pub fn skip_unused(&mut self) -> Result<(), JsonError> {
+        let b = self.buf;
+        let i = self.pos;
+        match b.get(i) {
+            Some(b'0'..=b'9' | b'-' | b't' | b'f' | b'n') => {
+                let j = next_structural(b, i);
+                if matches!(b.get(j), Some(b',' | b'}' | b']')) {
+                    self.pos = j;
+                    return Ok(());
+                }
+            }
+            Some(b'"') => {
+                let j = next_quote_or_backslash(b, i + 1);
+                if b.get(j) == Some(&b'"') {
+                    self.pos = j + 1;
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        self.skip_unused_general()
+    }
+
+    /// [`Cursor::skip_unused`] for any value: containers, escapes, whitespace, errors.
+    #[inline(never)]
+    fn skip_unused_general(&mut self) -> Result<(), JsonError> {
         let b = self.buf;
         let start = self.pos;
         let mut i = start;
@@ -1483,6 +1510,43 @@ mod tests {
         ] {
             let mut c = Cursor::new(t.as_bytes());
             assert!(c.skip_unused().is_err(), "{t} must be an error");
+        }
+    }
+
+    #[test]
+    fn skip_unused_inline_paths_agree_with_the_general_walk() {
+        let values = [
+            "1.5",
+            "-2",
+            "0",
+            "true",
+            "false",
+            "null",
+            "1e5",
+            "\"open\"",
+            "\"\"",
+            "\"a\\\"b\"",
+            "\"x",
+            "12\"a\"",
+            "{\"a\":1}",
+            "[1,2]",
+            " 7",
+            "tru",
+            "n{",
+        ];
+        let tails = ["", ",", "}", "]", ",\"k\":2}", " ,", "[", "{", "\""];
+        let pad = "x".repeat(40);
+        for v in values {
+            for t in tails {
+                for p in ["", pad.as_str()] {
+                    let text = format!("{v}{t}{p}");
+                    let (mut fast, mut general) =
+                        (Cursor::new(text.as_bytes()), Cursor::new(text.as_bytes()));
+                    let (a, b) = (fast.skip_unused(), general.skip_unused_general());
+                    assert_eq!(a.is_ok(), b.is_ok(), "{text}");
+                    assert_eq!(fast.pos(), general.pos(), "{text}");
+                }
+            }
         }
     }
 }
