@@ -376,10 +376,6 @@ pub(crate) fn read_error<'a>(c: &mut Cursor<'a>) -> Result<(i32, &'a [u8]), Deco
 /// for the rows it accepts.
 #[inline(always)]
 fn fast_row(c: &mut Cursor<'_>, grid: Grid) -> Option<(i64, i64, bool)> {
-    const NEW: u64 = u64::from_le_bytes(*b"[\"new\",\0") & 0x00ff_ffff_ffff_ffff;
-    const CHANGE: u64 = u64::from_le_bytes(*b"[\"change");
-    const DELETE: u64 = u64::from_le_bytes(*b"[\"delete");
-    const QUOTE_COMMA: u64 = u16::from_le_bytes(*b"\",") as u64;
     let b = c.buf();
     let at = c.pos();
     if let Some(win) = b.get(at..at + json::WINDOW) {
@@ -389,15 +385,8 @@ fn fast_row(c: &mut Cursor<'_>, grid: Grid) -> Option<(i64, i64, bool)> {
             return Some((r.0, r.1, r.2));
         }
     }
-    let w = word(b, at);
-    let (delete, px_at) = if w & 0x00ff_ffff_ffff_ffff == NEW {
-        (false, at + 7)
-    } else if (w == CHANGE || w == DELETE) && word(b, at + 8) & 0xffff == QUOTE_COMMA {
-        (w == DELETE, at + 10)
-    } else {
-        return None;
-    };
-    let (pm, ps, i) = plain_decimal(b, px_at)?;
+    let (delete, px_off) = row_action(word(b, at), word(b, at + 8))?;
+    let (pm, ps, i) = plain_decimal(b, at + px_off)?;
     if b.get(i) != Some(&b',') {
         return None;
     }
@@ -405,14 +394,9 @@ fn fast_row(c: &mut Cursor<'_>, grid: Grid) -> Option<(i64, i64, bool)> {
     if b.get(i) != Some(&b']') {
         return None;
     }
-    let price = raw_units_exact(pm, ps, grid.tick)?;
-    let (qty, inexact) = if delete {
-        (0, false)
-    } else {
-        raw_amount_lots(am, asc, grid.lot)?
-    };
+    let r = row_units(delete, (pm, ps), (am, asc), grid)?;
     c.rewind(i + 1);
-    Some((price, qty, inexact))
+    Some(r)
 }
 
 /// [`fast_row`] inside a [`json::Window`] (no bounds check per load) for rows whose numbers
@@ -420,19 +404,8 @@ fn fast_row(c: &mut Cursor<'_>, grid: Grid) -> Option<(i64, i64, bool)> {
 /// length)`, or `None` (the caller tries the unbounded path).
 #[inline(always)]
 fn windowed_row(w: json::Window<'_>, grid: Grid) -> Option<(i64, i64, bool, usize)> {
-    const NEW: u64 = u64::from_le_bytes(*b"[\"new\",\0") & 0x00ff_ffff_ffff_ffff;
-    const CHANGE: u64 = u64::from_le_bytes(*b"[\"change");
-    const DELETE: u64 = u64::from_le_bytes(*b"[\"delete");
-    const QUOTE_COMMA: u64 = u16::from_le_bytes(*b"\",") as u64;
-    let w0 = w.word(0);
-    let (delete, px_at) = if w0 & 0x00ff_ffff_ffff_ffff == NEW {
-        (false, 7)
-    } else if (w0 == CHANGE || w0 == DELETE) && w.word(8) & 0xffff == QUOTE_COMMA {
-        (w0 == DELETE, 10)
-    } else {
-        return None;
-    };
-    let (pm, ps, i) = w.short_decimal(px_at)?;
+    let (delete, px_off) = row_action(w.word(0), w.word(8))?;
+    let (pm, ps, i) = w.short_decimal(px_off)?;
     if w.byte(i) != b',' {
         return None;
     }
@@ -440,13 +413,44 @@ fn windowed_row(w: json::Window<'_>, grid: Grid) -> Option<(i64, i64, bool, usiz
     if w.byte(i) != b']' {
         return None;
     }
+    let (price, qty, inexact) = row_units(delete, (pm, ps), (am, asc), grid)?;
+    Some((price, qty, inexact, i + 1))
+}
+
+/// A book row's opening `["new",` / `["change",` / `["delete",` from the row's first 16
+/// bytes (`w0`, `w8`, little-endian): `Some((delete, offset of the price))`, `None` for any
+/// other opening.
+#[inline(always)]
+fn row_action(w0: u64, w8: u64) -> Option<(bool, usize)> {
+    const NEW: u64 = u64::from_le_bytes(*b"[\"new\",\0") & 0x00ff_ffff_ffff_ffff;
+    const CHANGE: u64 = u64::from_le_bytes(*b"[\"change");
+    const DELETE: u64 = u64::from_le_bytes(*b"[\"delete");
+    const QUOTE_COMMA: u64 = u16::from_le_bytes(*b"\",") as u64;
+    if w0 & 0x00ff_ffff_ffff_ffff == NEW {
+        Some((false, 7))
+    } else if (w0 == CHANGE || w0 == DELETE) && w8 & 0xffff == QUOTE_COMMA {
+        Some((w0 == DELETE, 10))
+    } else {
+        None
+    }
+}
+
+/// A row's price `(mantissa, decimals)` on the tick grid and amount on the lot grid (0 for a
+/// delete): `(price ticks, qty lots, inexact)`, `None` off the tick grid or on overflow.
+#[inline(always)]
+fn row_units(
+    delete: bool,
+    (pm, ps): (u64, u32),
+    (am, asc): (u64, u32),
+    grid: Grid,
+) -> Option<(i64, i64, bool)> {
     let price = raw_units_exact(pm, ps, grid.tick)?;
     let (qty, inexact) = if delete {
         (0, false)
     } else {
         raw_amount_lots(am, asc, grid.lot)?
     };
-    Some((price, qty, inexact, i + 1))
+    Some((price, qty, inexact))
 }
 
 /// [`units_exact`] of the non-negative decimal `mant × 10^-scale` (not normalised).
