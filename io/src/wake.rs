@@ -244,7 +244,9 @@ mod tests {
         let consumer = std::thread::spawn(move || {
             let mut poll = mio::Poll::new().unwrap();
             let mut events = mio::Events::with_capacity(4);
-            cb.set_waker(Some(mio::Waker::new(poll.registry(), mio::Token(1)).unwrap()));
+            cb.set_waker(Some(
+                mio::Waker::new(poll.registry(), mio::Token(1)).unwrap(),
+            ));
             ready_tx.send(()).unwrap();
             let mut next = 0u64;
             while next < N {
