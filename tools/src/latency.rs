@@ -780,7 +780,7 @@ fn echo_client(url: &str, idle: Idle, stop: &AtomicBool) -> Result<u64, String> 
         if n == 0 {
             if idle == Idle::Park {
                 let _ = ws.wait(Some(Duration::from_millis(2)));
-            } else if waiter.should_sleep() {
+            } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
                 let _ = ws.wait(Some(mm_io::thread::WAKE_MAX_SLEEP));
             } else {
                 waiter.idle();

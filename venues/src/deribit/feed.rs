@@ -458,7 +458,7 @@ fn serve_feed(
         if n == 0 {
             if idle == Idle::Park {
                 let _ = ws.wait(Some(Duration::from_millis(2)));
-            } else if waiter.should_sleep() {
+            } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
                 // `--idle wake`: block in epoll until the socket is readable; the timeout
                 // bounds how late the stop flag, the heartbeat silence check and the token
                 // refresh are looked at.

@@ -1431,7 +1431,8 @@ fn serve_gateway(
         if work {
             bells.exec.ring();
             waiter.reset();
-        } else if waiter.should_sleep() && throttle.is_empty() {
+        } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) && throttle.is_empty()
+        {
             // `--idle wake`: announce the sleep, re-check the ring, block in the socket's
             // poll until readable, rung, or the longest sleep (timers, stop) passed.
             bells.intents.arm();
@@ -1439,7 +1440,7 @@ fn serve_gateway(
                 let _ = ws.wait(Some(mm_io::thread::WAKE_MAX_SLEEP));
             }
             bells.intents.disarm();
-        } else if waiter.should_sleep() {
+        } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
             // Intents held back by the credit budget: poll, yielding the CPU.
             std::thread::yield_now();
         } else {

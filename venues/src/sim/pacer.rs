@@ -41,10 +41,11 @@ impl TimerPacer {
         // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
+        let slack_ns: libc::c_ulong = 1;
         // SAFETY: PR_SET_TIMERSLACK takes an unsigned long by value; no pointers. A failure
         // only leaves the default slack (50 µs), so the result is ignored.
         unsafe {
-            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+            libc::prctl(libc::PR_SET_TIMERSLACK, slack_ns, 0, 0, 0);
         }
         Ok(TimerPacer {
             fd,
