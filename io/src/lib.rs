@@ -25,9 +25,11 @@ pub mod clock;
 pub mod ring;
 pub mod telemetry;
 pub mod thread;
+pub mod wake;
 pub mod ws;
 
 pub use ring::{ring, Consumer, Producer};
 pub use telemetry::{LatencyRecorder, Percentiles};
 pub use thread::{spawn_pinned, Idle, IdleWaiter};
+pub use wake::Doorbell;
 pub use ws::{WsClient, WsError, WsOptions};

@@ -264,7 +264,8 @@ pub struct Args {
     /// Pin the hot thread to this CPU.
     #[arg(long)]
     pub cpu: Option<usize>,
-    /// Idle policy of the engine's threads: `spin` (production, pinned cores), `yield`, `park`.
+    /// Idle policy of the engine's threads: `spin` (production, pinned cores), `yield`, `park`,
+    /// `wake` (block until a producer rings or the socket is readable).
     #[arg(long, default_value = "yield")]
     pub idle: String,
     /// Write the end-of-run report as JSON to this path.

@@ -11,11 +11,12 @@ use mm_core::event::{
 use mm_core::model::{CalibSample, ModelCoeffs};
 use mm_core::risk::HaltCause;
 use mm_io::ring::{Consumer, Producer};
-use mm_io::{Idle, IdleWaiter};
+use mm_io::{Doorbell, Idle, IdleWaiter};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// [`IntentSink`] over the intent ring.
-pub struct IntentOut<'a>(pub &'a mut Producer<OrderIntent>);
+/// [`IntentSink`] over the intent ring; rings the gateway's [`Doorbell`] after each push
+/// (one bool load when it is disabled, i.e. unless `--idle wake`).
+pub struct IntentOut<'a>(pub &'a mut Producer<OrderIntent>, pub &'a Doorbell);
 
 impl IntentSink for IntentOut<'_> {
     #[inline]
@@ -25,6 +26,7 @@ impl IntentSink for IntentOut<'_> {
     #[inline]
     fn push(&mut self, intent: OrderIntent) {
         let _ = self.0.push(intent);
+        self.1.ring();
     }
 }
 
@@ -137,11 +139,25 @@ pub struct ModelRings {
     pub coeffs: Consumer<ModelCoeffs>,
 }
 
+/// The hot thread's doorbells (`--idle wake`; disabled otherwise).
+#[derive(Clone, Copy)]
+pub struct HotBells<'a> {
+    /// Its own: rung by md (market data), gateway (exec reports) and control (halt, exit);
+    /// the hot thread parks on it.
+    pub hot: &'a Doorbell,
+    /// The gateway's, rung after each intent push.
+    pub gateway: &'a Doorbell,
+}
+
 /// Runs the hot loop until `ctl.exit`; returns the engine (for the report), the number of
 /// telemetry records dropped and the number of calibration samples dropped (ring full).
 /// With `model` (a calibrator runs) the loop drains the coefficient ring after the exec ring
 /// and before market data, and forwards the engine's calibration samples after each
 /// market-data event.
+///
+/// With [`Idle::Wake`] an idle loop spins [`mm_io::thread::WAKE_SPINS`] times, then parks on
+/// `bells.hot` for at most [`mm_io::thread::WAKE_MAX_SLEEP`], so `Engine::on_idle` (stale
+/// data, quote refresh, deferred requotes) still runs at least every millisecond.
 #[allow(clippy::too_many_arguments)]
 pub fn hot_loop(
     mut engine: Engine,
@@ -151,16 +167,18 @@ pub fn hot_loop(
     tel_tx: &mut Producer<Telemetry>,
     ctl: &HotControl,
     idle: Idle,
+    bells: HotBells<'_>,
     clock: fn() -> u64,
     mut model: Option<ModelRings>,
 ) -> (Engine, u64, u64) {
+    bells.hot.bind_current_thread();
     let mut calib_dropped = 0u64;
     let mut waiter = IdleWaiter::new(idle);
     let mut tel = TelOut {
         ring: tel_tx,
         dropped: 0,
     };
-    let mut out = IntentOut(intent_tx);
+    let mut out = IntentOut(intent_tx, bells.gateway);
     let mut halting = false;
     let mut published_at: u64 = 0;
     loop {
@@ -242,6 +260,14 @@ pub fn hot_loop(
             }
             engine.on_idle(now, &mut out, &mut tel);
             waiter.idle();
+            if waiter.should_sleep() {
+                bells.hot.park(mm_io::thread::WAKE_MAX_SLEEP, || {
+                    !exec_rx.is_empty()
+                        || !md_rx.is_empty()
+                        || model.as_ref().is_some_and(|m| !m.coeffs.is_empty())
+                        || ctl.exit.load(Ordering::Acquire)
+                });
+            }
         } else {
             waiter.reset();
         }

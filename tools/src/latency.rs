@@ -203,7 +203,9 @@ pub struct RunOpts {
     /// the frame gap).
     #[arg(long)]
     pub guard_us: Option<f64>,
-    /// Idle policy of the engine's threads and of the echo client: `spin`, `yield`, `park`.
+    /// Idle policy of the engine's threads and of the echo client: `spin`, `yield`, `park`,
+    /// `wake` (`wake` also makes the simulator and echo server wait for a frame's due time on
+    /// a timerfd instead of spinning).
     #[arg(long, default_value = "yield")]
     pub idle: String,
     /// Pin the engine's hot thread to this CPU.
@@ -778,6 +780,8 @@ fn echo_client(url: &str, idle: Idle, stop: &AtomicBool) -> Result<u64, String> 
         if n == 0 {
             if idle == Idle::Park {
                 let _ = ws.wait(Some(Duration::from_millis(2)));
+            } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
+                let _ = ws.wait(Some(mm_io::thread::WAKE_MAX_SLEEP));
             } else {
                 waiter.idle();
             }
@@ -798,8 +802,11 @@ struct Echo {
 
 impl Echo {
     fn start(rate: f64, bytes: usize, idle: Idle) -> Result<Echo, String> {
-        let handle = EchoServer::start(EchoConfig::new(rate, bytes))
-            .map_err(|e| format!("echo server: {e}"))?;
+        let handle = EchoServer::start(EchoConfig {
+            timer_pacing: idle == Idle::Wake,
+            ..EchoConfig::new(rate, bytes)
+        })
+        .map_err(|e| format!("echo server: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let url = handle.url();
         let s = stop.clone();

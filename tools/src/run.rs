@@ -12,7 +12,7 @@
 //! acknowledged every cancel, then stops the threads and writes the report.
 
 use crate::cli::{Args, CooldownArg, ModelArg, ReferenceArg, VenueArg};
-use crate::hot::{hot_loop, HotControl, ModelRings};
+use crate::hot::{hot_loop, HotBells, HotControl, ModelRings};
 use crate::report::{self, FillRec, Report, SimLedgerOut};
 use crate::select::Selection;
 use mm_core::decimal::Dec;
@@ -137,6 +137,8 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     .unwrap_or(mm_venues::sim::DEFAULT_TOKEN_LIFETIME_S),
                 tls: extras.sim_tls.clone(),
                 rate_limits: Some(args.rate_limits()?),
+                // `--idle wake`: the paced replay waits on a timerfd instead of spinning.
+                timer_pacing: idle == Idle::Wake,
                 ..SimConfig::new(tape)
             };
             let h = Sim::start(cfg).map_err(|e| format!("simulator: {e}"))?;
@@ -229,6 +231,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let (mut tel_md_tx, mut tel_md_rx) = ring::<Telemetry>(1 << 16);
     let (mut tel_gw_tx, mut tel_gw_rx) = ring::<Telemetry>(1 << 16);
 
+    // Doorbells (`--idle wake`: a sleeping consumer is woken after a push; disabled, one
+    // bool load per push, with the other policies).
+    let hot_bell = mm_io::Doorbell::for_policy(idle);
+    let gw_bell = mm_io::Doorbell::for_policy(idle);
     let stop_md = Arc::new(AtomicBool::new(false));
     let stop_gw = Arc::new(AtomicBool::new(false));
     let ctl = Arc::new(HotControl::new(table.len()));
@@ -241,6 +247,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let stop = stop_md.clone();
         let session = session.clone();
         let rc = reconnect.clone();
+        let hot_bell = hot_bell.clone();
         std::thread::Builder::new()
             .name("mm-md".into())
             .spawn(move || {
@@ -253,6 +260,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     &mut tel_md_tx,
                     &stop,
                     idle,
+                    &hot_bell,
                     clock,
                 )
             })
@@ -265,6 +273,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         let dry = args.dry_run;
         let rc = reconnect.clone();
         let session = session.clone();
+        let (hot_bell, gw_bell) = (hot_bell.clone(), gw_bell.clone());
         std::thread::Builder::new()
             .name("mm-gateway".into())
             .spawn(move || {
@@ -280,6 +289,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                     &mut tel_gw_tx,
                     &stop,
                     idle,
+                    gateway::GatewayBells {
+                        intents: &gw_bell,
+                        exec: &hot_bell,
+                    },
                     dry,
                     rate,
                     &quoting,
@@ -307,6 +320,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     // hot thread.
     let hot_handle = {
         let ctl = ctl.clone();
+        let (hot_bell, gw_bell) = (hot_bell.clone(), gw_bell.clone());
         mm_io::spawn_pinned("mm-hot", args.cpu, move || {
             hot_loop(
                 engine,
@@ -316,6 +330,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
                 &mut tel_hot_tx,
                 &ctl,
                 idle,
+                HotBells {
+                    hot: &hot_bell,
+                    gateway: &gw_bell,
+                },
                 clock,
                 model_rings,
             )
@@ -397,6 +415,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
 
     // Cancel everything, wait for the acknowledgements (bounded).
     ctl.halt.store(true, Ordering::Release);
+    hot_bell.wake_now();
     let wait_until = Instant::now() + Duration::from_secs(5);
     while !ctl.flat.load(Ordering::Acquire)
         && Instant::now() < wait_until
@@ -422,8 +441,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         std::thread::sleep(Duration::from_millis(1));
     }
     stop_gw.store(true, Ordering::Release);
+    gw_bell.wake_now();
     let gw_stats = gw_handle.join().map_err(|_| "gateway thread panicked")?;
     ctl.exit.store(true, Ordering::Release);
+    hot_bell.wake_now();
     let (engine, tel_dropped, calib_dropped) =
         hot_handle.join().map_err(|_| "hot thread panicked")?;
     stop_calib.store(true, Ordering::Release);

@@ -102,6 +102,7 @@ fn silence_past_three_heartbeats_is_a_loss_and_the_feed_reconnects() {
                 &mut tel_tx,
                 &stop,
                 mm_io::Idle::Yield,
+                &mm_io::Doorbell::disabled(),
                 mm_io::clock::now,
             )
         })

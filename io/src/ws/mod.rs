@@ -472,6 +472,16 @@ impl WsClient {
         }
     }
 
+    /// A [`mio::Waker`] registered in this connection's `Poll` (token 1): waking it makes a
+    /// [`Self::wait`] in progress (or the next one) return. Used by [`crate::Doorbell`] for
+    /// threads that wait on this socket and on rings (`--idle wake`). One per connection.
+    ///
+    /// # Errors
+    /// The `eventfd`/`epoll_ctl` error if it cannot be created.
+    pub fn waker(&self) -> io::Result<mio::Waker> {
+        mio::Waker::new(self.poll.registry(), Token(1))
+    }
+
     /// Closes the connection: queues a close frame (and a TLS `close_notify`), tries for at
     /// most [`CLOSE_LINGER`] to write them, then shuts the socket down. Does not wait for the
     /// server's close reply. Idempotent; later calls to other methods return

@@ -28,7 +28,7 @@ use crate::deribit::session::AuthState;
 use mm_core::event::{MdEvent, MdKind, Stage, TelKind, Telemetry};
 use mm_core::instrument::InstrumentTable;
 use mm_io::ring::Producer;
-use mm_io::{Idle, IdleWaiter, WsClient};
+use mm_io::{Doorbell, Idle, IdleWaiter, WsClient};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -206,6 +206,7 @@ struct FrameCtx<'a> {
     refresh_reply: &'a mut Option<Vec<u8>>,
     md_tx: &'a mut Producer<MdEvent>,
     tel_tx: &'a mut Producer<Telemetry>,
+    hot_bell: &'a Doorbell,
     clock: fn() -> u64,
 }
 
@@ -269,6 +270,9 @@ fn on_frame(frame: &[u8], c: &mut FrameCtx<'_>) {
         push_md(c.md_tx, *ev, c.stats);
         c.stats.events += 1;
     }
+    if !c.scratch.is_empty() {
+        c.hot_bell.ring();
+    }
 }
 
 /// The md loop. Runs until `stop` is set, or the connection is lost and reconnecting has
@@ -294,6 +298,7 @@ pub fn run_feed(
     tel_tx: &mut Producer<Telemetry>,
     stop: &AtomicBool,
     idle: Idle,
+    hot_bell: &Doorbell,
     clock: fn() -> u64,
 ) -> Result<FeedStats, String> {
     let mut enc = Encoder::new();
@@ -321,6 +326,7 @@ pub fn run_feed(
             tel_tx,
             stop,
             idle,
+            hot_bell,
             clock,
         );
         stats.refreshes += auth.refreshes;
@@ -339,6 +345,7 @@ pub fn run_feed(
             },
             &mut stats,
         );
+        hot_bell.ring();
         let down_since = Instant::now();
         let setup = |w: &mut WsClient| {
             let mut id = next_id;
@@ -379,6 +386,7 @@ fn serve_feed(
     tel_tx: &mut Producer<Telemetry>,
     stop: &AtomicBool,
     idle: Idle,
+    hot_bell: &Doorbell,
     clock: fn() -> u64,
 ) -> Ended {
     // A refresh reply received by the frame handler, taken after the read.
@@ -401,6 +409,7 @@ fn serve_feed(
             refresh_reply: &mut refresh_reply,
             md_tx,
             tel_tx,
+            hot_bell,
             clock,
         };
         let n = match ws.read_frames(|f| on_frame(f, &mut ctx)) {
@@ -449,6 +458,11 @@ fn serve_feed(
         if n == 0 {
             if idle == Idle::Park {
                 let _ = ws.wait(Some(Duration::from_millis(2)));
+            } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
+                // `--idle wake`: block in epoll until the socket is readable; the timeout
+                // bounds how late the stop flag, the heartbeat silence check and the token
+                // refresh are looked at.
+                let _ = ws.wait(Some(mm_io::thread::WAKE_MAX_SLEEP));
             } else {
                 waiter.idle();
             }

@@ -35,7 +35,7 @@ use mm_core::event::{ExecEvent, ExecKind, IntentKind, OrderIntent, Stage, TelKin
 use mm_core::instrument::InstrumentTable;
 use mm_core::types::{ClientId, InstrumentId, Side};
 use mm_io::ring::{Consumer, Producer};
-use mm_io::{Idle, IdleWaiter, WsClient};
+use mm_io::{Doorbell, Idle, IdleWaiter, WsClient};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -1106,6 +1106,7 @@ pub fn run_gateway(
     tel_tx: &mut Producer<Telemetry>,
     stop: &AtomicBool,
     idle: Idle,
+    bells: GatewayBells<'_>,
     dry_run: bool,
     rate: Option<RateLimits>,
     quoting: &QuotingOpts,
@@ -1138,6 +1139,7 @@ pub fn run_gateway(
         ..rc.policy.clone()
     });
     let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
+    bind_waker(bells.intents, &ws);
     loop {
         let ended = serve_gateway(
             &mut ws,
@@ -1150,6 +1152,7 @@ pub fn run_gateway(
             tel_tx,
             stop,
             idle,
+            bells,
             dry_run,
             opts.heartbeat_s,
             clock,
@@ -1185,8 +1188,10 @@ pub fn run_gateway(
             &mut || rejected += reject_while_down(intents, exec_tx, clock),
         );
         session.stats.rejected_while_down += rejected;
+        bells.exec.ring();
         let Some((w, rs)) = got else { break };
         ws = w;
+        bind_waker(bells.intents, &ws);
         log::info!(
             "gateway: reconciled: {} orphan orders cancelled ({} already gone), {} missed fills, {} positions",
             rs.orphans_cancelled,
@@ -1197,6 +1202,7 @@ pub fn run_gateway(
         for ev in out.drain(..) {
             push_exec(exec_tx, ev);
         }
+        bells.exec.ring();
         session.stats.reconnects += 1;
         session.stats.down_ns += down_since.elapsed().as_nanos() as u64;
     }
@@ -1204,6 +1210,31 @@ pub fn run_gateway(
     session.stats.rate_max_wait_ns = throttle.max_wait_ns;
     session.stats.rate_dropped = throttle.dropped;
     session.stats
+}
+
+/// The gateway's doorbells (`--idle wake`, [`mm_io::Doorbell`]; disabled otherwise).
+#[derive(Clone, Copy)]
+pub struct GatewayBells<'a> {
+    /// Its own, rung by the hot thread after pushing an intent (and by the stopper): the
+    /// gateway binds each connection's `mio::Waker` to it and sleeps in that `Poll`.
+    pub intents: &'a Doorbell,
+    /// The hot thread's, rung after pushing exec reports.
+    pub exec: &'a Doorbell,
+}
+
+/// Binds `ws`'s waker to `bell` (when enabled); on failure the gateway still wakes every
+/// [`mm_io::thread::WAKE_MAX_SLEEP`].
+fn bind_waker(bell: &Doorbell, ws: &WsClient) {
+    if !bell.is_enabled() {
+        return;
+    }
+    match ws.waker() {
+        Ok(w) => bell.set_waker(Some(w)),
+        Err(e) => {
+            log::warn!("gateway: no waker ({e}): polling every ms");
+            bell.set_waker(None);
+        }
+    }
 }
 
 /// One order connection's loop (see [`run_gateway`]): until `stop` or the connection is lost.
@@ -1219,6 +1250,7 @@ fn serve_gateway(
     tel_tx: &mut Producer<Telemetry>,
     stop: &AtomicBool,
     idle: Idle,
+    bells: GatewayBells<'_>,
     dry_run: bool,
     heartbeat_s: u32,
     clock: fn() -> u64,
@@ -1397,7 +1429,20 @@ fn serve_gateway(
         }
         let _ = ws.flush();
         if work {
+            bells.exec.ring();
             waiter.reset();
+        } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) && throttle.is_empty()
+        {
+            // `--idle wake`: announce the sleep, re-check the ring, block in the socket's
+            // poll until readable, rung, or the longest sleep (timers, stop) passed.
+            bells.intents.arm();
+            if intents.is_empty() && !stop.load(Ordering::Acquire) {
+                let _ = ws.wait(Some(mm_io::thread::WAKE_MAX_SLEEP));
+            }
+            bells.intents.disarm();
+        } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
+            // Intents held back by the credit budget: poll, yielding the CPU.
+            std::thread::yield_now();
         } else {
             waiter.idle();
         }

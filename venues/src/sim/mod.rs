@@ -34,6 +34,7 @@ pub mod instruments;
 pub mod json;
 pub mod matching;
 pub mod mmp;
+pub mod pacer;
 pub mod probe;
 mod server;
 pub mod tape;
@@ -150,6 +151,10 @@ pub struct SimConfig {
     /// `mm-sim` and `mm-fast --venue sim` enforce tier 4 unless `--rate-tier`/`--me-rate`/
     /// `--me-burst` say otherwise (the same limits as the client's budget).
     pub rate_limits: Option<crate::deribit::credits::RateLimits>,
+    /// Wait for a [`Speed::Rate`] frame's due time on a `timerfd` ([`pacer::TimerPacer`])
+    /// instead of polling without blocking in the last [`probe::SPIN_WINDOW`] before it
+    /// (`mm-fast --idle wake`): the server thread is not runnable while it waits.
+    pub timer_pacing: bool,
 }
 
 /// `client_id` of the simulator's default account (a documented test key; not a secret).
@@ -178,6 +183,7 @@ impl SimConfig {
             seed: 1,
             tls: None,
             rate_limits: None,
+            timer_pacing: false,
         }
     }
 }

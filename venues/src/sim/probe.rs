@@ -443,6 +443,9 @@ pub struct EchoConfig {
     pub rate: f64,
     /// Size of each frame, bytes (at least the header, ~90 bytes).
     pub frame_bytes: usize,
+    /// Wait for each frame's due time on a `timerfd` ([`super::pacer::TimerPacer`]) instead
+    /// of polling in the last [`SPIN_WINDOW`] (`mm-latency --idle wake`).
+    pub timer_pacing: bool,
 }
 
 impl EchoConfig {
@@ -452,6 +455,7 @@ impl EchoConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             rate,
             frame_bytes,
+            timer_pacing: false,
         }
     }
 }
@@ -523,6 +527,8 @@ impl EchoServer {
             start: None,
             seq: 0,
             text: String::with_capacity(cfg.frame_bytes + 64),
+            timer_pacing: cfg.timer_pacing,
+            pacer: None,
         };
         let thread = std::thread::Builder::new()
             .name("mm-echo".into())
@@ -597,6 +603,7 @@ impl Drop for EchoHandle {
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const CONN: Token = Token(2);
+const TIMER: Token = Token(3);
 
 type Mid = MidHandshake<ServerHandshake<TcpStream, NoCallback>>;
 
@@ -615,14 +622,23 @@ struct EchoLoop {
     start: Option<Instant>,
     seq: u64,
     text: String,
+    timer_pacing: bool,
+    pacer: Option<super::pacer::TimerPacer>,
 }
 
 impl EchoLoop {
     fn run(&mut self) {
         let mut events = Events::with_capacity(64);
         let idle = Duration::from_millis(100);
+        if self.timer_pacing {
+            // Created on this thread: the timer slack is per thread.
+            match super::pacer::TimerPacer::new(self.poll.registry(), TIMER) {
+                Ok(p) => self.pacer = Some(p),
+                Err(e) => log::warn!("mm-echo: no timerfd ({e}): pacing by polling"),
+            }
+        }
         while !self.shared.stop.load(Ordering::Acquire) {
-            let (timeout, spinning) = match self.start {
+            let (mut timeout, mut spinning) = match self.start {
                 Some(start) => pacing_timeout(
                     start + self.gap.mul_f64(self.seq as f64),
                     Instant::now(),
@@ -630,6 +646,18 @@ impl EchoLoop {
                 ),
                 None => (idle, false),
             };
+            if let (true, Some(start), Some(p)) = (spinning, self.start, self.pacer.as_mut()) {
+                let due = start + self.gap.mul_f64(self.seq as f64);
+                if let Ok(rem) = p.arm(due, Instant::now()) {
+                    // The timer (or the client's echo) ends the wait; SPIN_WINDOW backstops.
+                    timeout = if rem.is_zero() {
+                        Duration::ZERO
+                    } else {
+                        SPIN_WINDOW
+                    };
+                    spinning = false;
+                }
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -643,6 +671,11 @@ impl EchoLoop {
                 match ev.token() {
                     LISTENER => self.accept(),
                     CONN => self.conn_event(),
+                    TIMER => {
+                        if let Some(p) = self.pacer.as_mut() {
+                            p.clear();
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -12,7 +12,8 @@
 //! before it is handled (see [`super::probe`]). Without one nothing is stamped.
 
 use super::exchange::{wall_us, ConnId, Out};
-use super::probe::{self, WireProbe};
+use super::pacer::TimerPacer;
+use super::probe::{self, WireProbe, SPIN_WINDOW};
 use super::tape::{Tape, TapeBody};
 use super::tls::SimStream;
 use super::{Shared, SimConfig, Speed};
@@ -34,6 +35,8 @@ pub const MAX_BACKLOG: usize = 1 << 20;
 const BATCH: usize = 256 * 1024;
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
+/// The [`TimerPacer`]'s token (connection ids count up from 2).
+const TIMER: Token = Token(usize::MAX);
 /// Tag of a queued frame that is not a book frame.
 const NO_TAG: u32 = u32::MAX;
 
@@ -168,6 +171,8 @@ struct Server {
     tls: Option<Arc<rustls::ServerConfig>>,
     /// Order replies held back by an `ack-delay-ms` fault, in due order.
     delayed: VecDeque<(Instant, Vec<Out>)>,
+    /// `SimConfig::timer_pacing`: the paced replay waits on this timer instead of spinning.
+    pacer: Option<TimerPacer>,
 }
 
 /// Binds, spawns the server thread; returns the address, the waker and the thread.
@@ -208,10 +213,22 @@ pub(crate) fn spawn(
         book_events: 0,
         tls,
         delayed: VecDeque::new(),
+        pacer: None,
     };
+    let timer_pacing = cfg.timer_pacing;
+    let mut server = server;
     let thread = std::thread::Builder::new()
         .name("mm-sim".into())
-        .spawn(move || server.run())?;
+        .spawn(move || {
+            if timer_pacing {
+                // Created on the server thread: the timer slack is per thread.
+                match TimerPacer::new(server.poll.registry(), TIMER) {
+                    Ok(p) => server.pacer = Some(p),
+                    Err(e) => log::warn!("mm-sim: no timerfd ({e}): pacing by polling"),
+                }
+            }
+            server.run()
+        })?;
     Ok((addr, waker, thread))
 }
 
@@ -227,6 +244,7 @@ impl Server {
         let mut events = Events::with_capacity(256);
         while !self.shared.stop.load(Ordering::Acquire) {
             let (timeout, spinning) = self.timeout();
+            let (timeout, spinning) = self.timer_paced(timeout, spinning);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -238,6 +256,11 @@ impl Server {
                 match ev.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
+                    TIMER => {
+                        if let Some(p) = self.pacer.as_mut() {
+                            p.clear();
+                        }
+                    }
                     Token(t) => self.conn_event(t as ConnId),
                 }
             }
@@ -287,6 +310,31 @@ impl Server {
 
     fn backpressured(&self) -> bool {
         self.conns.values().any(|c| c.backlog() > MAX_BACKLOG)
+    }
+
+    /// With a [`TimerPacer`], replaces the spin window's zero timeout: the timer is armed for
+    /// the next frame's due time and the poll blocks (the timer, a socket or the waker ends
+    /// it; [`SPIN_WINDOW`] is a backstop). Without one, returns its arguments.
+    fn timer_paced(&mut self, timeout: Duration, spinning: bool) -> (Duration, bool) {
+        let Some(start) = self.started else {
+            return (timeout, spinning);
+        };
+        if !spinning || self.pacer.is_none() {
+            return (timeout, spinning);
+        }
+        let due = self.due(start, self.idx);
+        let Some(p) = self.pacer.as_mut() else {
+            return (timeout, spinning);
+        };
+        match p.arm(due, Instant::now()) {
+            Ok(rem) if rem.is_zero() => (Duration::ZERO, false),
+            Ok(_) => (SPIN_WINDOW, false),
+            Err(e) => {
+                log::warn!("mm-sim: timerfd: {e}: pacing by polling");
+                self.pacer = None;
+                (timeout, spinning)
+            }
+        }
     }
 
     /// The poll timeout, and whether the loop is spinning (polling without blocking, then
