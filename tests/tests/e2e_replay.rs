@@ -117,21 +117,21 @@ fn options_tape_2021_04_17_bps_spread_with_limits() {
     check(&out, 3);
 }
 
+/// Tight quotes on the tardis BTC-PERPETUAL minute (lot 10 USD: size 10 lots, max 30 lots).
+const TIGHT_PERPETUAL: &[&str] = &[
+    "--spread-ticks",
+    "2",
+    "--size",
+    "100",
+    "--max-position",
+    "300",
+    "--skew-per-100-usd",
+    "0.5",
+];
+
 #[test]
 fn perpetual_tardis_minute_tight_spread() {
-    let out = replay(
-        DERIBIT_TAPES[2],
-        &[
-            "--spread-ticks",
-            "2",
-            "--size",
-            "100",
-            "--max-position",
-            "300",
-            "--skew-per-100-usd",
-            "0.5",
-        ],
-    );
+    let out = replay(DERIBIT_TAPES[2], TIGHT_PERPETUAL);
     // lot 10 USD: size 10 lots, max 30 lots.
     check(&out, 30);
     assert!(
@@ -144,21 +144,7 @@ fn perpetual_tardis_minute_tight_spread() {
 /// woken by its producer's doorbell; the ledger must match exactly as with `yield`.
 #[test]
 fn perpetual_tardis_minute_tight_spread_idle_wake() {
-    let out = replay_with(
-        DERIBIT_TAPES[2],
-        "max",
-        "wake",
-        &[
-            "--spread-ticks",
-            "2",
-            "--size",
-            "100",
-            "--max-position",
-            "300",
-            "--skew-per-100-usd",
-            "0.5",
-        ],
-    );
+    let out = replay_with(DERIBIT_TAPES[2], "max", "wake", TIGHT_PERPETUAL);
     check(&out, 30);
     assert!(out.report.fills > 0, "orders reached the venue and traded");
 }
