@@ -512,20 +512,7 @@ mod tests {
     use mm_core::instrument::InstrumentTable;
 
     fn table() -> Arc<InstrumentTable> {
-        use mm_core::decimal::Dec;
-        use mm_core::instrument::{Instrument, Kind};
-        let mut t = InstrumentTable::new();
-        for i in 0..130 {
-            let name = format!("BTC-{i}JUN21-{}-C", 1000 * i);
-            t.push(Instrument::new(
-                &name,
-                Kind::Option,
-                Dec::new(5, 4),
-                Dec::new(1, 1),
-            ))
-            .unwrap();
-        }
-        Arc::new(t)
+        Arc::new(crate::deribit::test_option_table(130))
     }
 
     fn intent(kind: IntentKind, cid: u64, side: Side, price: i64, qty: i64) -> OrderIntent {

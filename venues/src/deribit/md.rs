@@ -1256,17 +1256,7 @@ mod tests {
     use mm_core::instrument::{Instrument, Kind};
 
     fn table() -> Arc<InstrumentTable> {
-        let mut t = InstrumentTable::new();
-        for i in 0..100 {
-            let name = format!("BTC-{i}JUN21-{}-C", 1000 * i);
-            t.push(Instrument::new(
-                &name,
-                Kind::Option,
-                Dec::new(5, 4),
-                Dec::new(1, 1),
-            ))
-            .unwrap();
-        }
+        let mut t = crate::deribit::test_option_table(100);
         t.push(Instrument::new(
             "BTC-PERPETUAL",
             Kind::Perpetual,

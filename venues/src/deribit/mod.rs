@@ -77,3 +77,23 @@ pub mod feed;
 pub mod gateway;
 pub mod mass_quote;
 pub mod mmp;
+
+/// Test fixture: `n` BTC calls (`BTC-{i}JUN21-{1000·i}-C`, tick 0.0005, lot 0.1) in a new
+/// table, ids 0..n.
+#[cfg(test)]
+pub(crate) fn test_option_table(n: usize) -> mm_core::instrument::InstrumentTable {
+    use mm_core::decimal::Dec;
+    use mm_core::instrument::{Instrument, InstrumentTable, Kind};
+    let mut t = InstrumentTable::new();
+    for i in 0..n {
+        let name = format!("BTC-{i}JUN21-{}-C", 1000 * i);
+        t.push(Instrument::new(
+            &name,
+            Kind::Option,
+            Dec::new(5, 4),
+            Dec::new(1, 1),
+        ))
+        .unwrap();
+    }
+    t
+}
