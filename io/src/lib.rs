@@ -33,3 +33,5 @@ pub use telemetry::{LatencyRecorder, Percentiles};
 pub use thread::{spawn_pinned, Idle, IdleWaiter};
 pub use wake::Doorbell;
 pub use ws::{WsClient, WsError, WsOptions};
+#[cfg(unix)]
+pub use ws::wait_any;

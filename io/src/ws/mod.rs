@@ -472,6 +472,14 @@ impl WsClient {
         }
     }
 
+    /// The TCP socket's file descriptor (for [`wait_any`]; do not read or write it directly:
+    /// the stream's framing and TLS state live in this client).
+    #[cfg(unix)]
+    pub fn socket_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.ws.get_ref().tcp().as_raw_fd()
+    }
+
     /// A [`mio::Waker`] registered in this connection's `Poll` (token 1): waking it makes a
     /// [`Self::wait`] in progress (or the next one) return. Used by [`crate::Doorbell`] for
     /// threads that wait on this socket and on rings (`--idle wake`). One per connection.
@@ -562,4 +570,53 @@ mod tests {
         fn assert_send<T: Send>() {}
         assert_send::<WsClient>();
     }
+}
+
+/// Blocks until one of `clients` is readable (or writable, for one with
+/// [`WsClient::has_pending_writes`]), or `timeout` passes: one `poll(2)` over their TCP
+/// sockets, for a thread that serves several connections (the `--topology inline` engine
+/// thread serves the market-data and the order connection). Wake-ups may be spurious; callers
+/// re-poll with [`WsClient::read_frames`].
+///
+/// Implementation notes: `poll(2)` is level-triggered, so unlike [`WsClient::wait`] it may be
+/// called with data still unread (it returns at once). It looks at the kernel socket only:
+/// call it after `read_frames` returned `Ok(_)` (which drains TLS plaintext buffered in
+/// rustls too). Closed clients are skipped; with none left it sleeps for `timeout`.
+/// Linux/unix only (like the rest of the deployment target).
+///
+/// # Errors
+/// [`WsError::Io`] if `poll` fails (`EINTR` is not an error).
+#[cfg(unix)]
+pub fn wait_any(clients: &[&WsClient], timeout: Duration) -> Result<(), WsError> {
+    let mut fds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 4];
+    let mut n = 0;
+    for c in clients.iter().filter(|c| !c.is_closed()).take(fds.len()) {
+        fds[n].fd = c.socket_fd();
+        fds[n].events = libc::POLLIN
+            | if c.has_pending_writes() {
+                libc::POLLOUT
+            } else {
+                0
+            };
+        n += 1;
+    }
+    if n == 0 {
+        std::thread::sleep(timeout);
+        return Ok(());
+    }
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `fds[..n]` is a valid, initialised array of `n` pollfd structs that lives for
+    // the whole call; poll(2) only writes their `revents` fields.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(WsError::Io(e));
+        }
+    }
+    Ok(())
 }

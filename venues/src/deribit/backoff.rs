@@ -44,6 +44,9 @@ pub fn silence_limit(heartbeat_s: u32) -> Option<Duration> {
 /// socket and `setup`'s value, or `None` when `stop` was set or the outage has lasted
 /// `rc.policy.give_up_after` (checked before each attempt). `what` names the connection in
 /// the logs; `on_wait` runs every few ms while waiting (the gateway answers intents there).
+///
+/// The blocking form of [`Outage`] (which the connection loops poll instead, so one thread
+/// can keep serving other work during an outage).
 pub fn reconnect<T>(
     rc: &ReconnectOpts,
     backoff: &mut Backoff,
@@ -53,50 +56,135 @@ pub fn reconnect<T>(
     mut setup: impl FnMut(&mut WsClient) -> Result<T, String>,
     on_wait: &mut dyn FnMut(),
 ) -> Option<(WsClient, T)> {
+    if stop.load(Ordering::Relaxed) {
+        return None;
+    }
+    on_wait();
+    let mut outage = Outage::begin_at(down_since, backoff, what)?;
     loop {
-        if stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        on_wait();
-        if backoff.gave_up(down_since.elapsed()) {
-            log::error!(
-                "{what}: giving up reconnecting after {:.1} s ({} attempts)",
-                down_since.elapsed().as_secs_f64(),
-                backoff.attempts()
-            );
-            return None;
-        }
-        let delay = backoff.next_delay();
-        let until = Instant::now() + delay;
-        while Instant::now() < until {
+        while !outage.is_due() {
             if stop.load(Ordering::Relaxed) {
                 return None;
             }
             on_wait();
-            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(5)));
+            std::thread::sleep(outage.retry_in().min(Duration::from_millis(5)));
         }
-        let attempt = backoff.attempts();
-        let mut ws = match WsClient::connect(&rc.endpoint, &rc.ws) {
-            Ok(ws) => ws,
-            Err(e) => {
-                log::warn!("{what}: reconnect attempt {attempt}: connect: {e}");
-                continue;
-            }
+        match outage.attempt(rc, backoff, what, &mut setup) {
+            Attempt::Connected(ws, v) => return Some((ws, v)),
+            Attempt::GaveUp => return None,
+            Attempt::Failed => {}
+        }
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        on_wait();
+    }
+}
+
+/// One outage of a connection, polled: when it began, when the next attempt is due, and
+/// [`Outage::attempt`] to make it. Attempts follow `backoff` (full jitter); the outage is
+/// given up once it has lasted `give_up_after` (checked before each delay, so
+/// `give_up_after = 0` never reconnects).
+#[derive(Clone, Copy, Debug)]
+pub struct Outage {
+    since: Instant,
+    retry_at: Instant,
+}
+
+/// What one [`Outage::attempt`] came to.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    /// Connected and set up: the socket and `setup`'s value; the backoff is reset.
+    Connected(WsClient, T),
+    /// Failed (logged); the next attempt is scheduled.
+    Failed,
+    /// Failed, and the outage has lasted `give_up_after` (logged).
+    GaveUp,
+}
+
+impl Outage {
+    /// An outage beginning now; `None` (logged) when the policy gives up at once.
+    pub fn begin(backoff: &mut Backoff, what: &str) -> Option<Outage> {
+        Outage::begin_at(Instant::now(), backoff, what)
+    }
+
+    /// An outage that began at `since`; its first attempt is due after one backoff delay.
+    /// `None` (logged) when it is already to be given up.
+    pub fn begin_at(since: Instant, backoff: &mut Backoff, what: &str) -> Option<Outage> {
+        let mut o = Outage {
+            since,
+            retry_at: since,
         };
-        match setup(&mut ws) {
-            Ok(v) => {
+        o.schedule(backoff, what).then_some(o)
+    }
+
+    /// When the outage began.
+    pub fn since(&self) -> Instant {
+        self.since
+    }
+
+    /// True when the next attempt is due.
+    pub fn is_due(&self) -> bool {
+        Instant::now() >= self.retry_at
+    }
+
+    /// Until the next attempt is due (zero when due).
+    pub fn retry_in(&self) -> Duration {
+        self.retry_at.saturating_duration_since(Instant::now())
+    }
+
+    /// Connects to `rc.endpoint` and runs `setup` on the new socket (closing it if `setup`
+    /// fails). Call it when [`Self::is_due`]; it blocks for the connect and `setup`.
+    pub fn attempt<T>(
+        &mut self,
+        rc: &ReconnectOpts,
+        backoff: &mut Backoff,
+        what: &str,
+        setup: &mut impl FnMut(&mut WsClient) -> Result<T, String>,
+    ) -> Attempt<T> {
+        let attempt = backoff.attempts();
+        let res = WsClient::connect(&rc.endpoint, &rc.ws)
+            .map_err(|e| format!("connect: {e}"))
+            .and_then(|mut ws| match setup(&mut ws) {
+                Ok(v) => Ok((ws, v)),
+                Err(e) => {
+                    ws.close();
+                    Err(e)
+                }
+            });
+        match res {
+            Ok((ws, v)) => {
                 log::info!(
                     "{what}: reconnected after {:.3} s ({attempt} attempts)",
-                    down_since.elapsed().as_secs_f64()
+                    self.since.elapsed().as_secs_f64()
                 );
                 backoff.reset();
-                return Some((ws, v));
+                Attempt::Connected(ws, v)
             }
             Err(e) => {
                 log::warn!("{what}: reconnect attempt {attempt}: {e}");
-                ws.close();
+                if self.schedule(backoff, what) {
+                    Attempt::Failed
+                } else {
+                    Attempt::GaveUp
+                }
             }
         }
+    }
+
+    /// Schedules the next attempt one delay from now; false (logged) when given up.
+    fn schedule(&mut self, backoff: &mut Backoff, what: &str) -> bool {
+        let down_for = self.since.elapsed();
+        if backoff.gave_up(down_for) {
+            log::error!(
+                "{what}: giving up reconnecting after {:.1} s ({} attempts)",
+                down_for.as_secs_f64(),
+                backoff.attempts()
+            );
+            return false;
+        }
+        self.retry_at = Instant::now() + backoff.next_delay();
+        true
     }
 }
 

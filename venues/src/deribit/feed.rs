@@ -20,7 +20,7 @@
 //!   been given up.
 
 use crate::deribit::backoff::{
-    reconnect, silence_limit, Backoff, BackoffPolicy, Ended, ReconnectOpts,
+    silence_limit, Attempt, Backoff, BackoffPolicy, Outage, ReconnectOpts,
 };
 use crate::deribit::encode::Encoder;
 use crate::deribit::md::{Frame, MdDecoder};
@@ -195,8 +195,40 @@ pub fn subscribe_all(
     Ok(())
 }
 
+/// Where the md loop delivers decoded events: the md ring in the threaded topology
+/// ([`RingMd`]), or straight into the engine when one thread reads, decides and writes
+/// (`--topology inline`, `mm-tools`' `inline` module).
+pub trait MdSink {
+    /// Delivers one event (its `t_decoded` stamped). Must not drop it: a lost book change
+    /// would corrupt the book mirror.
+    fn push(&mut self, ev: MdEvent, stats: &mut FeedStats);
+    /// The events of one frame were all pushed (the ring's consumer may be woken).
+    fn frame_done(&mut self);
+}
+
+/// [`MdSink`] over the md ring: waits for room when it is full (lossless back-pressure onto
+/// TCP, counted in [`FeedStats::ring_full_waits`]) and rings the hot thread's [`Doorbell`]
+/// after each frame's events (one `bool` load unless `--idle wake`).
+pub struct RingMd<'a> {
+    /// The md ring.
+    pub tx: &'a mut Producer<MdEvent>,
+    /// The hot thread's doorbell.
+    pub bell: &'a Doorbell,
+}
+
+impl MdSink for RingMd<'_> {
+    #[inline]
+    fn push(&mut self, ev: MdEvent, stats: &mut FeedStats) {
+        push_md(self.tx, ev, stats);
+    }
+    #[inline]
+    fn frame_done(&mut self) {
+        self.bell.ring();
+    }
+}
+
 /// What one frame handler needs besides the frame (one md connection's state).
-struct FrameCtx<'a> {
+struct FrameCtx<'a, S: MdSink> {
     dec: &'a mut MdDecoder,
     scratch: &'a mut Vec<MdEvent>,
     stats: &'a mut FeedStats,
@@ -204,9 +236,8 @@ struct FrameCtx<'a> {
     answer_test: &'a mut bool,
     refresh_id: Option<u64>,
     refresh_reply: &'a mut Option<Vec<u8>>,
-    md_tx: &'a mut Producer<MdEvent>,
+    sink: &'a mut S,
     tel_tx: &'a mut Producer<Telemetry>,
-    hot_bell: &'a Doorbell,
     clock: fn() -> u64,
 }
 
@@ -225,7 +256,7 @@ fn push_md(md_tx: &mut Producer<MdEvent>, ev: MdEvent, stats: &mut FeedStats) {
     }
 }
 
-fn on_frame(frame: &[u8], c: &mut FrameCtx<'_>) {
+fn on_frame<S: MdSink>(frame: &[u8], c: &mut FrameCtx<'_, S>) {
     let t_recv = (c.clock)();
     c.stats.frames += 1;
     c.scratch.clear();
@@ -267,30 +298,347 @@ fn on_frame(frame: &[u8], c: &mut FrameCtx<'_>) {
     }
     for ev in c.scratch.iter_mut() {
         ev.t_decoded = t_dec;
-        push_md(c.md_tx, *ev, c.stats);
+        c.sink.push(*ev, c.stats);
         c.stats.events += 1;
     }
     if !c.scratch.is_empty() {
-        c.hot_bell.ring();
+        c.sink.frame_done();
+    }
+}
+
+/// What one [`FeedLink::poll`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkPoll {
+    /// Frames were read (or a reconnect completed): poll again at once.
+    Work,
+    /// Connected, nothing to read: the caller may idle (e.g. [`FeedLink::wait`]).
+    Idle,
+    /// The connection is lost and the next reconnect attempt is not due yet: the caller
+    /// may sleep until [`FeedLink::retry_in`].
+    Down,
+    /// `stop` was set, or reconnecting was given up: the link is closed for good.
+    Ended,
+}
+
+/// The md connection as a pollable state machine: connected (read, decode, answer
+/// heartbeats, refresh the token, re-subscribe gapped books) or down (waiting for the next
+/// full-jitter backoff attempt, [`crate::deribit::backoff`]). [`run_feed`] polls it on the
+/// md thread; the `--topology inline` engine thread polls it between its other work. A
+/// reconnect attempt (connect, [`login`], [`subscribe_all`]) blocks the polling thread for
+/// its duration (a few round trips; [`WsOptions::connect_timeout`](mm_io::WsOptions) at most
+/// per step).
+///
+/// Allocates on construction (decoder, scratch buffers) and when a reconnect or a token
+/// refresh happens; not per frame.
+pub struct FeedLink {
+    ws: WsClient,
+    rc: ReconnectOpts,
+    table: Arc<InstrumentTable>,
+    opts: SessionOpts,
+    auth: AuthState,
+    enc: Encoder,
+    next_id: u64,
+    dec: MdDecoder,
+    stats: FeedStats,
+    backoff: Backoff,
+    outage: Option<Outage>,
+    ended: bool,
+    // Per-connection state.
+    refresh_reply: Option<Vec<u8>>,
+    scratch: Vec<MdEvent>,
+    resub: Vec<u32>,
+    answer_test: bool,
+    silence: Option<u64>,
+    last_frame: u64,
+    clock: fn() -> u64,
+}
+
+impl FeedLink {
+    /// Logs `ws` in and subscribes every instrument of `table` ([`login`],
+    /// [`subscribe_all`]).
+    ///
+    /// # Errors
+    /// The login or the subscription failing (a startup error).
+    pub fn open(
+        mut ws: WsClient,
+        rc: &ReconnectOpts,
+        table: Arc<InstrumentTable>,
+        opts: &SessionOpts,
+        clock: fn() -> u64,
+    ) -> Result<FeedLink, String> {
+        let mut enc = Encoder::new();
+        let mut next_id: u64 = 1;
+        let auth = login(&mut ws, &mut enc, next_id, opts, clock)?;
+        next_id += 2;
+        subscribe_all(&mut ws, &mut enc, &mut next_id, &table)?;
+        Ok(FeedLink {
+            ws,
+            rc: rc.clone(),
+            dec: MdDecoder::new(table.clone()),
+            resub: Vec::with_capacity(table.len()),
+            table,
+            opts: opts.clone(),
+            auth,
+            enc,
+            next_id,
+            stats: FeedStats::default(),
+            backoff: Backoff::new(BackoffPolicy {
+                seed: rc.policy.seed ^ 0x6d64,
+                ..rc.policy.clone()
+            }),
+            outage: None,
+            ended: false,
+            refresh_reply: None,
+            scratch: Vec::with_capacity(8192),
+            answer_test: false,
+            silence: silence_limit(opts.heartbeat_s).map(|d| d.as_nanos() as u64),
+            last_frame: clock(),
+            clock,
+        })
+    }
+
+    /// One turn: while connected, read and decode every frame available now into `sink`
+    /// and do the connection's chores; while down, attempt a reconnect when it is due. When
+    /// the connection is lost (read error or close, or no frame for [`silence_limit`] of the
+    /// heartbeat interval) one `Disconnected` event goes to `sink` (the engine clears every
+    /// book, stops trusting them and pulls its quotes); after a reconnect every book decoder
+    /// is reset, so each book is trusted again only from its new snapshot.
+    pub fn poll<S: MdSink>(
+        &mut self,
+        sink: &mut S,
+        tel_tx: &mut Producer<Telemetry>,
+        stop: &AtomicBool,
+    ) -> LinkPoll {
+        if self.ended {
+            return LinkPoll::Ended;
+        }
+        if stop.load(Ordering::Relaxed) {
+            self.end();
+            return LinkPoll::Ended;
+        }
+        if self.outage.is_some() {
+            return self.try_reconnect();
+        }
+        match self.serve(sink, tel_tx) {
+            Ok(n) if n > 0 => LinkPoll::Work,
+            Ok(_) => LinkPoll::Idle,
+            Err(why) => {
+                log::warn!("md: connection lost: {why}");
+                self.close_connection();
+                self.stats.disconnected = true;
+                sink.push(
+                    MdEvent {
+                        t_recv: (self.clock)(),
+                        kind: MdKind::Disconnected,
+                        instrument: u32::MAX,
+                        ..Default::default()
+                    },
+                    &mut self.stats,
+                );
+                sink.frame_done();
+                match Outage::begin(&mut self.backoff, "md") {
+                    Some(o) => {
+                        self.outage = Some(o);
+                        LinkPoll::Down
+                    }
+                    None => {
+                        self.ended = true;
+                        LinkPoll::Ended
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks in the socket's `epoll` until it is readable or `timeout` passed (idle
+    /// policies that sleep); while down, sleeps until the next attempt is due (at most
+    /// `timeout`, and at most 5 ms so `stop` is seen).
+    pub fn wait(&mut self, timeout: Duration) {
+        match self.outage {
+            Some(o) => std::thread::sleep(o.retry_in().min(timeout).min(Duration::from_millis(5))),
+            None => {
+                let _ = self.ws.wait(Some(timeout));
+            }
+        }
+    }
+
+    /// Until the next reconnect attempt is due (zero when connected or due now).
+    pub fn retry_in(&self) -> Duration {
+        self.outage.map(|o| o.retry_in()).unwrap_or_default()
+    }
+
+    /// The connection, while connected (for [`mm_io::wait_any`]).
+    pub fn connection(&self) -> Option<&WsClient> {
+        (self.outage.is_none() && !self.ended).then_some(&self.ws)
+    }
+
+    /// True once the link ended ([`LinkPoll::Ended`]).
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// What the link counted.
+    pub fn stats(&self) -> &FeedStats {
+        &self.stats
+    }
+
+    /// Closes the link (if not yet) and returns its counters.
+    pub fn finish(mut self) -> FeedStats {
+        self.end();
+        self.stats
+    }
+
+    fn end(&mut self) {
+        if !self.ended {
+            if self.outage.is_none() {
+                self.close_connection();
+            }
+            self.ended = true;
+        }
+    }
+
+    /// Closes the socket and books the login's refresh counts.
+    fn close_connection(&mut self) {
+        self.stats.refreshes += self.auth.refreshes;
+        self.stats.refresh_errors += self.auth.refresh_errors;
+        self.auth.refreshes = 0;
+        self.auth.refresh_errors = 0;
+        self.ws.close();
+    }
+
+    /// While down: makes the reconnect attempt when due (connect, [`login`],
+    /// [`subscribe_all`]); on success every book decoder is reset.
+    fn try_reconnect(&mut self) -> LinkPoll {
+        let Some(mut o) = self.outage else {
+            return LinkPoll::Work;
+        };
+        if !o.is_due() {
+            return LinkPoll::Down;
+        }
+        let (enc, opts, table, clock) = (&mut self.enc, &self.opts, &self.table, self.clock);
+        let first_id = self.next_id;
+        let mut setup = |w: &mut WsClient| {
+            let mut id = first_id;
+            let a = login(w, enc, id, opts, clock)?;
+            id += 2;
+            subscribe_all(w, enc, &mut id, table)?;
+            Ok((a, id))
+        };
+        match o.attempt(&self.rc, &mut self.backoff, "md", &mut setup) {
+            Attempt::Connected(w, (a, id)) => {
+                self.ws = w;
+                self.auth = a;
+                self.next_id = id;
+                for inst in self.table.iter() {
+                    self.dec.reset_instrument(inst.id);
+                }
+                self.refresh_reply = None;
+                self.resub.clear();
+                self.answer_test = false;
+                self.last_frame = (self.clock)();
+                self.outage = None;
+                self.stats.reconnects += 1;
+                self.stats.down_ns += o.since().elapsed().as_nanos() as u64;
+                LinkPoll::Work
+            }
+            Attempt::Failed => {
+                self.outage = Some(o);
+                LinkPoll::Down
+            }
+            Attempt::GaveUp => {
+                self.outage = Some(o);
+                self.ended = true;
+                LinkPoll::Ended
+            }
+        }
+    }
+
+    /// One read turn on the live connection; `Err` = lost (why).
+    fn serve<S: MdSink>(
+        &mut self,
+        sink: &mut S,
+        tel_tx: &mut Producer<Telemetry>,
+    ) -> Result<usize, String> {
+        let clock = self.clock;
+        let mut ctx = FrameCtx {
+            dec: &mut self.dec,
+            scratch: &mut self.scratch,
+            stats: &mut self.stats,
+            resub: &mut self.resub,
+            answer_test: &mut self.answer_test,
+            refresh_id: self.auth.pending_refresh(),
+            refresh_reply: &mut self.refresh_reply,
+            sink,
+            tel_tx,
+            clock,
+        };
+        let n = self
+            .ws
+            .read_frames(|f| on_frame(f, &mut ctx))
+            .map_err(|e| format!("{e}"))?;
+        if n > 0 {
+            self.last_frame = clock();
+        } else if self
+            .silence
+            .is_some_and(|s| clock().saturating_sub(self.last_frame) > s)
+        {
+            return Err(format!(
+                "no frame for {:.1} s (heartbeat interval {} s)",
+                clock().saturating_sub(self.last_frame) as f64 / 1e9,
+                self.opts.heartbeat_s
+            ));
+        }
+        if self.answer_test {
+            self.answer_test = false;
+            let f = self.enc.test(self.next_id).to_string();
+            self.next_id += 1;
+            let _ = self.ws.send_text(&f);
+            self.stats.test_answers += 1;
+        }
+        if let Some(r) = self.refresh_reply.take() {
+            self.auth.on_refresh_reply(&r, clock());
+        }
+        if self.auth.refresh_due(clock()) {
+            let f = self.auth.refresh_frame(&mut self.enc, self.next_id).to_string();
+            self.next_id += 1;
+            let _ = self.ws.send_text(&f);
+        }
+        for i in 0..self.resub.len() {
+            let inst = self.resub[i];
+            let chan = format!("book.{}.raw", self.table.get(inst).name);
+            let f = self
+                .enc
+                .unsubscribe(self.next_id, &[chan.as_str()], false)
+                .to_string();
+            self.next_id += 1;
+            let _ = self.ws.send_text(&f);
+            let f = self.enc.subscribe(self.next_id, &[chan.as_str()], false).to_string();
+            self.next_id += 1;
+            let _ = self.ws.send_text(&f);
+            self.dec.reset_instrument(inst);
+            self.stats.resubscribes += 1;
+        }
+        self.resub.clear();
+        let _ = self.ws.flush();
+        Ok(n)
     }
 }
 
 /// The md loop. Runs until `stop` is set, or the connection is lost and reconnecting has
 /// been given up (`rc.policy.give_up_after`, `--reconnect-max-secs`).
 ///
-/// `ws` must be connected; this function authenticates and subscribes. When the connection
-/// is lost (read error or close, or no frame for [`silence_limit`] of the heartbeat
-/// interval) it pushes one `Disconnected` event (the engine clears every book, stops trusting
-/// them and pulls its quotes), then reconnects with [`reconnect`]'s full-jitter backoff:
-/// connect, [`login`], [`subscribe_all`]. Every book decoder is reset, so each book is
-/// trusted again only from its new snapshot (`BookClear … BookDone`). Successful reconnects
-/// are counted in `FeedStats::reconnects`.
+/// `ws` must be connected; this function authenticates and subscribes ([`FeedLink::open`])
+/// and polls the [`FeedLink`] into the md ring, idling per `idle` when nothing arrived.
+/// When the connection is lost it pushes one `Disconnected` event, then reconnects with
+/// full-jitter backoff: connect, [`login`], [`subscribe_all`]; each book is trusted again
+/// only from its new snapshot. Successful reconnects are counted in
+/// `FeedStats::reconnects`.
 ///
 /// # Errors
 /// The first login failing (a startup error).
 #[allow(clippy::too_many_arguments)]
 pub fn run_feed(
-    mut ws: WsClient,
+    ws: WsClient,
     rc: &ReconnectOpts,
     table: Arc<InstrumentTable>,
     opts: &SessionOpts,
@@ -301,174 +649,30 @@ pub fn run_feed(
     hot_bell: &Doorbell,
     clock: fn() -> u64,
 ) -> Result<FeedStats, String> {
-    let mut enc = Encoder::new();
-    let mut next_id: u64 = 1;
-    let mut auth = login(&mut ws, &mut enc, next_id, opts, clock)?;
-    next_id += 2;
-    let mut dec = MdDecoder::new(table.clone());
-    let mut stats = FeedStats::default();
-    subscribe_all(&mut ws, &mut enc, &mut next_id, &table)?;
-    let mut backoff = Backoff::new(BackoffPolicy {
-        seed: rc.policy.seed ^ 0x6d64,
-        ..rc.policy.clone()
-    });
-    loop {
-        let ended = serve_feed(
-            &mut ws,
-            &mut auth,
-            &mut enc,
-            &mut next_id,
-            &mut dec,
-            &table,
-            opts,
-            &mut stats,
-            md_tx,
-            tel_tx,
-            stop,
-            idle,
-            hot_bell,
-            clock,
-        );
-        stats.refreshes += auth.refreshes;
-        stats.refresh_errors += auth.refresh_errors;
-        ws.close();
-        let Ended::Lost(why) = ended else { break };
-        log::warn!("md: connection lost: {why}");
-        stats.disconnected = true;
-        push_md(
-            md_tx,
-            MdEvent {
-                t_recv: clock(),
-                kind: MdKind::Disconnected,
-                instrument: u32::MAX,
-                ..Default::default()
-            },
-            &mut stats,
-        );
-        hot_bell.ring();
-        let down_since = Instant::now();
-        let setup = |w: &mut WsClient| {
-            let mut id = next_id;
-            let a = login(w, &mut enc, id, opts, clock)?;
-            id += 2;
-            subscribe_all(w, &mut enc, &mut id, &table)?;
-            Ok((a, id))
-        };
-        let Some((w, (a, id))) =
-            reconnect(rc, &mut backoff, down_since, stop, "md", setup, &mut || {})
-        else {
-            break;
-        };
-        ws = w;
-        auth = a;
-        next_id = id;
-        for inst in table.iter() {
-            dec.reset_instrument(inst.id);
-        }
-        stats.reconnects += 1;
-        stats.down_ns += down_since.elapsed().as_nanos() as u64;
-    }
-    Ok(stats)
-}
-
-/// One md connection's read loop (see [`run_feed`]): until `stop` or the connection is lost.
-#[allow(clippy::too_many_arguments)]
-fn serve_feed(
-    ws: &mut WsClient,
-    auth: &mut AuthState,
-    enc: &mut Encoder,
-    next_id: &mut u64,
-    dec: &mut MdDecoder,
-    table: &InstrumentTable,
-    opts: &SessionOpts,
-    stats: &mut FeedStats,
-    md_tx: &mut Producer<MdEvent>,
-    tel_tx: &mut Producer<Telemetry>,
-    stop: &AtomicBool,
-    idle: Idle,
-    hot_bell: &Doorbell,
-    clock: fn() -> u64,
-) -> Ended {
-    // A refresh reply received by the frame handler, taken after the read.
-    let mut refresh_reply: Option<Vec<u8>> = None;
-    let mut scratch: Vec<MdEvent> = Vec::with_capacity(8192);
-    let mut resub: Vec<u32> = Vec::with_capacity(table.len());
-    let mut answer_test = false;
-    // Silence limit in ns of `clock` (the connection's monotonic clock, no syscall).
-    let silence = silence_limit(opts.heartbeat_s).map(|d| d.as_nanos() as u64);
-    let mut last_frame = clock();
+    let mut link = FeedLink::open(ws, rc, table, opts, clock)?;
+    let mut sink = RingMd {
+        tx: md_tx,
+        bell: hot_bell,
+    };
     let mut waiter = IdleWaiter::new(idle);
-    while !stop.load(Ordering::Relaxed) {
-        let mut ctx = FrameCtx {
-            dec,
-            scratch: &mut scratch,
-            stats,
-            resub: &mut resub,
-            answer_test: &mut answer_test,
-            refresh_id: auth.pending_refresh(),
-            refresh_reply: &mut refresh_reply,
-            md_tx,
-            tel_tx,
-            hot_bell,
-            clock,
-        };
-        let n = match ws.read_frames(|f| on_frame(f, &mut ctx)) {
-            Ok(n) => n,
-            Err(e) => return Ended::Lost(format!("{e}")),
-        };
-        if n > 0 {
-            last_frame = clock();
-        } else if silence.is_some_and(|s| clock().saturating_sub(last_frame) > s) {
-            return Ended::Lost(format!(
-                "no frame for {:.1} s (heartbeat interval {} s)",
-                clock().saturating_sub(last_frame) as f64 / 1e9,
-                opts.heartbeat_s
-            ));
-        }
-        if answer_test {
-            answer_test = false;
-            let f = enc.test(*next_id).to_string();
-            *next_id += 1;
-            let _ = ws.send_text(&f);
-            stats.test_answers += 1;
-        }
-        if let Some(r) = refresh_reply.take() {
-            auth.on_refresh_reply(&r, clock());
-        }
-        if auth.refresh_due(clock()) {
-            let f = auth.refresh_frame(enc, *next_id).to_string();
-            *next_id += 1;
-            let _ = ws.send_text(&f);
-        }
-        for inst in resub.drain(..) {
-            let name = &table.get(inst).name;
-            let chan = format!("book.{name}.raw");
-            let f = enc
-                .unsubscribe(*next_id, &[chan.as_str()], false)
-                .to_string();
-            *next_id += 1;
-            let _ = ws.send_text(&f);
-            let f = enc.subscribe(*next_id, &[chan.as_str()], false).to_string();
-            *next_id += 1;
-            let _ = ws.send_text(&f);
-            dec.reset_instrument(inst);
-            stats.resubscribes += 1;
-        }
-        let _ = ws.flush();
-        if n == 0 {
-            if idle == Idle::Park {
-                let _ = ws.wait(Some(Duration::from_millis(2)));
-            } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
-                // `--idle wake`: block in epoll until the socket is readable; the timeout
-                // bounds how late the stop flag, the heartbeat silence check and the token
-                // refresh are looked at.
-                let _ = ws.wait(Some(mm_io::thread::WAKE_MAX_SLEEP));
-            } else {
-                waiter.idle();
+    loop {
+        match link.poll(&mut sink, tel_tx, stop) {
+            LinkPoll::Ended => break,
+            LinkPoll::Work => waiter.reset(),
+            LinkPoll::Down => link.wait(Duration::from_millis(5)),
+            LinkPoll::Idle => {
+                if idle == Idle::Park {
+                    link.wait(Duration::from_millis(2));
+                } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
+                    // `--idle wake`: block in epoll until the socket is readable; the timeout
+                    // bounds how late the stop flag, the heartbeat silence check and the token
+                    // refresh are looked at.
+                    link.wait(mm_io::thread::WAKE_MAX_SLEEP);
+                } else {
+                    waiter.idle();
+                }
             }
-        } else {
-            waiter.reset();
         }
     }
-    Ended::Stopped
+    Ok(link.finish())
 }

@@ -16,7 +16,7 @@
 //! `already_filled`) are flagged with `qty = -1` so the engine forgets the order.
 
 use crate::deribit::backoff::{
-    reconnect, silence_limit, Backoff, BackoffPolicy, Ended, ReconnectOpts,
+    silence_limit, Attempt, Backoff, BackoffPolicy, Outage, ReconnectOpts,
 };
 use crate::deribit::credits::{Class, CreditBudget, RateLimits};
 use crate::deribit::encode::Encoder;
@@ -39,7 +39,7 @@ use mm_io::{Doorbell, Idle, IdleWaiter, WsClient};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Venue codes meaning the order is not open any more.
 pub const NOT_OPEN_CODES: [i32; 4] = [11044, 10010, 10004, 11008];
@@ -1038,6 +1038,25 @@ pub struct QuotingOpts {
     pub mmp: Option<MmpOpts>,
 }
 
+/// Where the gateway delivers execution reports: the exec ring in the threaded topology
+/// ([`RingExec`]), or straight into the engine when one thread reads, decides and writes
+/// (`--topology inline`, `mm-tools`' `inline` module). Reports must never be dropped.
+pub trait ExecSink {
+    /// Delivers one report.
+    fn push(&mut self, ev: ExecEvent);
+}
+
+/// [`ExecSink`] over the exec ring: waits for room when it is full (the ring is sized far
+/// above the number of live orders; a report is never dropped).
+pub struct RingExec<'a>(pub &'a mut Producer<ExecEvent>);
+
+impl ExecSink for RingExec<'_> {
+    #[inline]
+    fn push(&mut self, ev: ExecEvent) {
+        push_exec(self.0, ev);
+    }
+}
+
 /// Pushes a report, waiting for room: the exec ring is sized far above the number of live
 /// orders; never drop a report.
 fn push_exec(exec_tx: &mut Producer<ExecEvent>, ev: ExecEvent) {
@@ -1060,218 +1079,306 @@ pub fn reject_while_down(
     exec_tx: &mut Producer<ExecEvent>,
     clock: fn() -> u64,
 ) -> u64 {
+    reject_into(intents, &mut RingExec(exec_tx), clock)
+}
+
+/// [`reject_while_down`] into any [`ExecSink`].
+fn reject_into<X: ExecSink>(
+    intents: &mut Consumer<OrderIntent>,
+    exec: &mut X,
+    clock: fn() -> u64,
+) -> u64 {
     let mut n = 0;
     while let Some(it) = intents.pop() {
         n += 1;
-        push_exec(
-            exec_tx,
-            ExecEvent::rejection_of(&it, NOT_CONNECTED, -1, clock()),
-        );
+        exec.push(ExecEvent::rejection_of(&it, NOT_CONNECTED, -1, clock()));
     }
     n
 }
 
-/// The gateway loop. Runs until `stop` is set, or the connection is lost and reconnecting
-/// has been given up (`rc.policy.give_up_after`, `--reconnect-max-secs`). With `dry_run`, no
-/// order request is written: intents are acknowledged locally (decide and log, send
-/// nothing).
-///
-/// `ws` must be an open session ([`open_session`], whose login state is `auth`). When the
-/// connection is lost (read error or close — e.g. after a `10028` — a failed write, or no
-/// frame for [`silence_limit`] of the heartbeat interval): `ExecKind::Disconnected` (the
-/// engine forgets its orders: cancel-on-disconnect), then while down every intent is
-/// answered with [`NOT_CONNECTED`] ([`reject_while_down`]), and [`reconnect`] retries with
-/// full-jitter backoff until [`OrderSession::resume`] (login, cancel-on-disconnect,
-/// subscribe, reconcile) succeeds; its events (missed fills, positions, `Connected`) then go
-/// to the engine.
-///
-/// `rate`: the credit budget every order request is paid from (dossier §8; what cannot be
-/// paid waits in a [`Throttle`] queue, cancels first); `None` = budget off. The budget lives
-/// across reconnects (Deribit's buckets are per account): a fresh one after a `10028` would
-/// overspend.
-///
-/// With a fill `journal`, each fill of ours is appended to it before it is pushed to the exec
-/// ring ([`OrderSession::with_journal`]), including fills recovered by reconciliation; a
-/// failed write is reported as `TelKind::JournalError`.
-#[allow(clippy::too_many_arguments)]
-pub fn run_gateway(
-    mut ws: WsClient,
-    rc: &ReconnectOpts,
-    opts: &SessionOpts,
+pub use crate::deribit::feed::LinkPoll;
+
+/// The order connection as a pollable state machine (see [`run_gateway`] for what it does):
+/// connected (intents → wire through the credit budget, wire → exec reports, heartbeats,
+/// token refresh) or down (every intent answered [`NOT_CONNECTED`], the next full-jitter
+/// reconnect attempt pending). [`run_gateway`] polls it on the gateway thread; the
+/// `--topology inline` engine thread polls it between its other work. A reconnect attempt
+/// ([`OrderSession::resume`]: login, cancel-on-disconnect, subscribe, reconcile) blocks the
+/// polling thread for its duration.
+pub struct GatewayLink {
+    ws: WsClient,
+    rc: ReconnectOpts,
+    opts: SessionOpts,
     table: Arc<InstrumentTable>,
-    auth: Option<AuthState>,
-    journal: Option<FillJournal>,
-    intents: &mut Consumer<OrderIntent>,
-    exec_tx: &mut Producer<ExecEvent>,
-    tel_tx: &mut Producer<Telemetry>,
-    stop: &AtomicBool,
-    idle: Idle,
-    bells: GatewayBells<'_>,
-    dry_run: bool,
-    rate: Option<RateLimits>,
-    quoting: &QuotingOpts,
-    clock: fn() -> u64,
-) -> GatewayStats {
-    let mut session = OrderSession::new(table.clone()).with_quoting(quoting);
-    session.dry_run = dry_run;
-    let mut throttle = Throttle::new(rate).with_mass_quotes(quoting.mass_quote.is_some());
-    if let Some(l) = rate {
-        log::info!("gateway: credit budget {l}");
-    } else {
-        log::warn!("gateway: credit budget off (--rate-budget off): the venue's limit may be hit");
-    }
-    if let Some(a) = auth {
-        session = session.with_auth(a);
-    }
-    if let Some(j) = journal {
-        session = session.with_journal(j);
-    }
-    if !dry_run {
-        if let Err(e) = session.start_at_newest_trades(&mut ws) {
-            log::error!("gateway: {e}: a reconciliation may read fills older than this run");
-        }
-    }
+    session: OrderSession,
+    throttle: Throttle,
     // Dry run: the orders acknowledged locally, so a cancel-all can cancel each of them (as
     // the venue's `user.orders` notifications do live).
-    let mut dry_live: HashMap<ClientId, (InstrumentId, Side)> = HashMap::new();
-    let mut backoff = Backoff::new(BackoffPolicy {
-        seed: rc.policy.seed ^ 0x6777,
-        ..rc.policy.clone()
-    });
-    let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
-    bind_waker(bells.intents, &ws);
-    loop {
-        let ended = serve_gateway(
-            &mut ws,
-            &mut session,
-            &mut dry_live,
-            &mut throttle,
-            &table,
-            intents,
-            exec_tx,
-            tel_tx,
-            stop,
-            idle,
-            bells,
-            dry_run,
-            opts.heartbeat_s,
-            clock,
-        );
-        ws.close();
-        let Ended::Lost(why) = ended else { break };
-        log::warn!("gateway: connection lost: {why}");
-        session.stats.disconnected = true;
-        throttle.on_disconnect();
-        push_exec(
-            exec_tx,
-            ExecEvent {
-                t_recv: clock(),
-                kind: ExecKind::Disconnected,
-                instrument: u32::MAX,
-                ..Default::default()
-            },
-        );
-        session.forget_connection();
-        dry_live.clear();
-        let down_since = Instant::now();
-        let mut rejected = 0;
-        let got = reconnect(
-            rc,
-            &mut backoff,
-            down_since,
-            stop,
-            "gateway",
-            |w| {
-                out.clear();
-                session.resume(w, opts, clock, &mut out)
-            },
-            &mut || rejected += reject_while_down(intents, exec_tx, clock),
-        );
-        session.stats.rejected_while_down += rejected;
-        bells.exec.ring();
-        let Some((w, rs)) = got else { break };
-        ws = w;
-        bind_waker(bells.intents, &ws);
-        log::info!(
-            "gateway: reconciled: {} orphan orders cancelled ({} already gone), {} missed fills, {} positions",
-            rs.orphans_cancelled,
-            rs.orphans_gone,
-            rs.missed_fills,
-            rs.positions
-        );
-        for ev in out.drain(..) {
-            push_exec(exec_tx, ev);
-        }
-        bells.exec.ring();
-        session.stats.reconnects += 1;
-        session.stats.down_ns += down_since.elapsed().as_nanos() as u64;
-    }
-    session.stats.rate_deferred = throttle.deferred;
-    session.stats.rate_max_wait_ns = throttle.max_wait_ns;
-    session.stats.rate_dropped = throttle.dropped;
-    session.stats
-}
-
-/// The gateway's doorbells (`--idle wake`, [`mm_io::Doorbell`]; disabled otherwise).
-#[derive(Clone, Copy)]
-pub struct GatewayBells<'a> {
-    /// Its own, rung by the hot thread after pushing an intent (and by the stopper): the
-    /// gateway binds each connection's `mio::Waker` to it and sleeps in that `Poll`.
-    pub intents: &'a Doorbell,
-    /// The hot thread's, rung after pushing exec reports.
-    pub exec: &'a Doorbell,
-}
-
-/// Binds `ws`'s waker to `bell` (when enabled); on failure the gateway still wakes every
-/// [`mm_io::thread::WAKE_MAX_SLEEP`].
-fn bind_waker(bell: &Doorbell, ws: &WsClient) {
-    if !bell.is_enabled() {
-        return;
-    }
-    match ws.waker() {
-        Ok(w) => bell.set_waker(Some(w)),
-        Err(e) => {
-            log::warn!("gateway: no waker ({e}): polling every ms");
-            bell.set_waker(None);
-        }
-    }
-}
-
-/// One order connection's loop (see [`run_gateway`]): until `stop` or the connection is lost.
-#[allow(clippy::too_many_arguments)]
-fn serve_gateway(
-    ws: &mut WsClient,
-    session: &mut OrderSession,
-    dry_live: &mut HashMap<ClientId, (InstrumentId, Side)>,
-    throttle: &mut Throttle,
-    table: &InstrumentTable,
-    intents: &mut Consumer<OrderIntent>,
-    exec_tx: &mut Producer<ExecEvent>,
-    tel_tx: &mut Producer<Telemetry>,
-    stop: &AtomicBool,
-    idle: Idle,
-    bells: GatewayBells<'_>,
+    dry_live: HashMap<ClientId, (InstrumentId, Side)>,
     dry_run: bool,
-    heartbeat_s: u32,
+    backoff: Backoff,
+    outage: Option<Outage>,
+    ended: bool,
+    connections: u64,
+    out: Vec<ExecEvent>,
+    dropped: Vec<ExecEvent>,
+    silence: Option<u64>,
+    last_frame: u64,
+    journal_errors: u64,
     clock: fn() -> u64,
-) -> Ended {
-    let mut waiter = IdleWaiter::new(idle);
-    let mut out: Vec<ExecEvent> = Vec::with_capacity(1024);
-    let mut dropped: Vec<ExecEvent> = Vec::with_capacity(Throttle::CAPACITY);
-    // Silence limit in ns of `clock` (the connection's monotonic clock, no syscall).
-    let silence = silence_limit(heartbeat_s).map(|d| d.as_nanos() as u64);
-    let mut last_frame = clock();
-    let mut journal_errors = session.stats.journal_errors;
-    while !stop.load(Ordering::Relaxed) {
+}
+
+impl GatewayLink {
+    /// A link over `ws`, an open session ([`open_session`], whose login state is `auth`).
+    /// `rate`: the credit budget (`None` = off); `journal`: the fill journal, if any. Unless
+    /// `dry_run`, fills are read from the venue's newest trade on
+    /// ([`OrderSession::start_at_newest_trades`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mut ws: WsClient,
+        rc: &ReconnectOpts,
+        opts: &SessionOpts,
+        table: Arc<InstrumentTable>,
+        auth: Option<AuthState>,
+        journal: Option<FillJournal>,
+        dry_run: bool,
+        rate: Option<RateLimits>,
+        quoting: &QuotingOpts,
+        clock: fn() -> u64,
+    ) -> GatewayLink {
+        let mut session = OrderSession::new(table.clone()).with_quoting(quoting);
+        session.dry_run = dry_run;
+        let throttle = Throttle::new(rate).with_mass_quotes(quoting.mass_quote.is_some());
+        if let Some(l) = rate {
+            log::info!("gateway: credit budget {l}");
+        } else {
+            log::warn!(
+                "gateway: credit budget off (--rate-budget off): the venue's limit may be hit"
+            );
+        }
+        if let Some(a) = auth {
+            session = session.with_auth(a);
+        }
+        if let Some(j) = journal {
+            session = session.with_journal(j);
+        }
+        if !dry_run {
+            if let Err(e) = session.start_at_newest_trades(&mut ws) {
+                log::error!("gateway: {e}: a reconciliation may read fills older than this run");
+            }
+        }
+        let journal_errors = session.stats.journal_errors;
+        GatewayLink {
+            ws,
+            rc: rc.clone(),
+            opts: opts.clone(),
+            table,
+            session,
+            throttle,
+            dry_live: HashMap::new(),
+            dry_run,
+            backoff: Backoff::new(BackoffPolicy {
+                seed: rc.policy.seed ^ 0x6777,
+                ..rc.policy.clone()
+            }),
+            outage: None,
+            ended: false,
+            connections: 1,
+            out: Vec::with_capacity(1024),
+            dropped: Vec::with_capacity(Throttle::CAPACITY),
+            silence: silence_limit(opts.heartbeat_s).map(|d| d.as_nanos() as u64),
+            last_frame: clock(),
+            journal_errors,
+            clock,
+        }
+    }
+
+    /// One turn: while connected, write the intents waiting in `intents` (as far as the
+    /// credit budget allows), read every reply and notification available now into `exec`,
+    /// and do the connection's chores; while down, answer every intent [`NOT_CONNECTED`] and
+    /// attempt a reconnect when it is due. When the connection is lost, one
+    /// `ExecKind::Disconnected` goes to `exec` (the engine forgets its orders:
+    /// cancel-on-disconnect); after a reconnect the reconciliation's events (missed fills,
+    /// positions, `Connected`) follow.
+    pub fn poll<X: ExecSink>(
+        &mut self,
+        intents: &mut Consumer<OrderIntent>,
+        exec: &mut X,
+        tel_tx: &mut Producer<Telemetry>,
+        stop: &AtomicBool,
+    ) -> LinkPoll {
+        if self.ended {
+            return LinkPoll::Ended;
+        }
+        if stop.load(Ordering::Relaxed) {
+            self.end();
+            return LinkPoll::Ended;
+        }
+        if self.outage.is_some() {
+            self.session.stats.rejected_while_down += reject_into(intents, exec, self.clock);
+            return self.try_reconnect(exec);
+        }
+        match self.serve(intents, exec, tel_tx) {
+            Ok(true) => LinkPoll::Work,
+            Ok(false) => LinkPoll::Idle,
+            Err(why) => {
+                log::warn!("gateway: connection lost: {why}");
+                self.ws.close();
+                self.session.stats.disconnected = true;
+                self.throttle.on_disconnect();
+                exec.push(ExecEvent {
+                    t_recv: (self.clock)(),
+                    kind: ExecKind::Disconnected,
+                    instrument: u32::MAX,
+                    ..Default::default()
+                });
+                self.session.forget_connection();
+                self.dry_live.clear();
+                self.session.stats.rejected_while_down += reject_into(intents, exec, self.clock);
+                match Outage::begin(&mut self.backoff, "gateway") {
+                    Some(o) => {
+                        self.outage = Some(o);
+                        LinkPoll::Down
+                    }
+                    None => {
+                        self.ended = true;
+                        LinkPoll::Ended
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks in the socket's `epoll` until it is readable, rung (its `mio::Waker`,
+    /// [`Self::waker`]) or `timeout` passed; while down, sleeps until the next attempt is
+    /// due (at most `timeout`).
+    pub fn wait(&mut self, timeout: Duration) {
+        match self.outage {
+            Some(o) => std::thread::sleep(o.retry_in().min(timeout)),
+            None => {
+                let _ = self.ws.wait(Some(timeout));
+            }
+        }
+    }
+
+    /// The connection, while connected (for [`mm_io::wait_any`]).
+    pub fn connection(&self) -> Option<&WsClient> {
+        (self.outage.is_none() && !self.ended).then_some(&self.ws)
+    }
+
+    /// Counts the connections opened so far (1 + successful reconnects): a change means a
+    /// new socket (whose `mio::Waker` must be bound again).
+    pub fn connections(&self) -> u64 {
+        self.connections
+    }
+
+    /// True when intents wait in the send queue for credits (the link must be polled again
+    /// soon even if nothing else happens).
+    pub fn has_queued(&self) -> bool {
+        !self.throttle.is_empty()
+    }
+
+    /// True once the link ended ([`LinkPoll::Ended`]).
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Closes the link (if not yet) and returns its counters.
+    pub fn finish(mut self) -> GatewayStats {
+        self.end();
+        let mut st = self.session.stats;
+        st.rate_deferred = self.throttle.deferred;
+        st.rate_max_wait_ns = self.throttle.max_wait_ns;
+        st.rate_dropped = self.throttle.dropped;
+        st
+    }
+
+    fn end(&mut self) {
+        if !self.ended {
+            self.ws.close();
+            self.ended = true;
+        }
+    }
+
+    /// While down: makes the reconnect attempt when due ([`OrderSession::resume`]); its
+    /// events go to `exec`.
+    fn try_reconnect<X: ExecSink>(&mut self, exec: &mut X) -> LinkPoll {
+        let Some(mut o) = self.outage else {
+            return LinkPoll::Work;
+        };
+        if !o.is_due() {
+            return LinkPoll::Down;
+        }
+        let (session, opts, out, clock) = (&mut self.session, &self.opts, &mut self.out, self.clock);
+        let mut setup = |w: &mut WsClient| {
+            out.clear();
+            session.resume(w, opts, clock, out)
+        };
+        match o.attempt(&self.rc, &mut self.backoff, "gateway", &mut setup) {
+            Attempt::Connected(w, rs) => {
+                self.ws = w;
+                log::info!(
+                    "gateway: reconciled: {} orphan orders cancelled ({} already gone), {} missed fills, {} positions",
+                    rs.orphans_cancelled,
+                    rs.orphans_gone,
+                    rs.missed_fills,
+                    rs.positions
+                );
+                for ev in self.out.drain(..) {
+                    exec.push(ev);
+                }
+                self.outage = None;
+                self.connections += 1;
+                self.last_frame = clock();
+                self.session.stats.reconnects += 1;
+                self.session.stats.down_ns += o.since().elapsed().as_nanos() as u64;
+                LinkPoll::Work
+            }
+            Attempt::Failed => {
+                self.outage = Some(o);
+                LinkPoll::Down
+            }
+            Attempt::GaveUp => {
+                self.outage = Some(o);
+                self.ended = true;
+                LinkPoll::Ended
+            }
+        }
+    }
+
+    /// One turn on the live connection: `Ok(work done)`, `Err` = lost (why).
+    fn serve<X: ExecSink>(
+        &mut self,
+        intents: &mut Consumer<OrderIntent>,
+        exec: &mut X,
+        tel_tx: &mut Producer<Telemetry>,
+    ) -> Result<bool, String> {
+        let GatewayLink {
+            ws,
+            session,
+            throttle,
+            dry_live,
+            dry_run,
+            table,
+            out,
+            dropped,
+            silence,
+            last_frame,
+            journal_errors,
+            clock,
+            opts,
+            ..
+        } = self;
+        let (dry_run, clock, silence, heartbeat_s) = (*dry_run, *clock, *silence, opts.heartbeat_s);
         let mut work = false;
         // 1. Intents → wire, paid from the credit budget (throttle.rs: cancels first).
         loop {
             let it = if dry_run {
                 intents.pop()
             } else {
-                let it = throttle.pull(intents, clock(), &mut dropped);
+                let it = throttle.pull(intents, clock(), dropped);
                 for ev in dropped.drain(..) {
-                    push_exec(exec_tx, ev);
+                    exec.push(ev);
                 }
                 it
             };
@@ -1298,8 +1405,7 @@ fn serve_gateway(
                     it.qty,
                     it.price
                 );
-                push_exec(
-                    exec_tx,
+                exec.push(
                     ExecEvent {
                         t_recv: t_pop,
                         client_id: it.client_id,
@@ -1321,8 +1427,7 @@ fn serve_gateway(
                     }
                     IntentKind::CancelAll => {
                         for (cid, (instrument, side)) in dry_live.drain() {
-                            push_exec(
-                                exec_tx,
+                            exec.push(
                                 ExecEvent {
                                     t_recv: t_pop,
                                     client_id: cid,
@@ -1344,14 +1449,14 @@ fn serve_gateway(
             match session.request(&it, t_pop) {
                 Err(ev) => {
                     // No venue id known: the order never reached the venue's book.
-                    push_exec(exec_tx, ev);
+                    exec.push(ev);
                     continue;
                 }
                 // Mass-quote mode: queued, written below.
                 Ok("") => continue,
                 Ok(frame) => {
                     if let Err(e) = ws.send_text(frame) {
-                        return Ended::Lost(format!("send: {e}"));
+                        return Err(format!("send: {e}"));
                     }
                 }
             }
@@ -1380,40 +1485,40 @@ fn serve_gateway(
         while let Some(f) = session.next_frame(clock(), throttle.budget()) {
             work = true;
             if let Err(e) = ws.send_text(f) {
-                return Ended::Lost(format!("send: {e}"));
+                return Err(format!("send: {e}"));
             }
         }
         // 2. Wire → exec events.
         out.clear();
-        let read = ws.read_frames(|frame| session.on_frame(frame, clock(), &mut out));
-        if session.stats.journal_errors > journal_errors {
-            journal_errors = session.stats.journal_errors;
+        let read = ws.read_frames(|frame| session.on_frame(frame, clock(), out));
+        if session.stats.journal_errors > *journal_errors {
+            *journal_errors = session.stats.journal_errors;
             let _ = tel_tx.push(Telemetry {
                 t: clock(),
                 kind: TelKind::JournalError,
-                a: journal_errors as i64,
+                a: *journal_errors as i64,
                 ..Default::default()
             });
         }
         // Reports read before a loss are delivered first.
         for ev in out.drain(..) {
-            push_exec(exec_tx, ev);
+            exec.push(ev);
         }
         throttle.prune_resting(|cid| session.is_open(cid));
         match read {
             Ok(n) if n > 0 => {
                 work = true;
-                last_frame = clock();
+                *last_frame = clock();
             }
             Ok(_) => {
-                if silence.is_some_and(|s| clock().saturating_sub(last_frame) > s) {
-                    return Ended::Lost(format!(
+                if silence.is_some_and(|s| clock().saturating_sub(*last_frame) > s) {
+                    return Err(format!(
                         "no frame for {:.1} s (heartbeat interval {heartbeat_s} s)",
-                        clock().saturating_sub(last_frame) as f64 / 1e9
+                        clock().saturating_sub(*last_frame) as f64 / 1e9
                     ));
                 }
             }
-            Err(e) => return Ended::Lost(format!("{e}")),
+            Err(e) => return Err(format!("{e}")),
         }
         if let Some(f) = session.test_answer() {
             let _ = ws.send_text(f);
@@ -1428,26 +1533,122 @@ fn serve_gateway(
             }
         }
         let _ = ws.flush();
-        if work {
-            bells.exec.ring();
-            waiter.reset();
-        } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) && throttle.is_empty()
-        {
-            // `--idle wake`: announce the sleep, re-check the ring, block in the socket's
-            // poll until readable, rung, or the longest sleep (timers, stop) passed.
-            bells.intents.arm();
-            if intents.is_empty() && !stop.load(Ordering::Acquire) {
-                let _ = ws.wait(Some(mm_io::thread::WAKE_MAX_SLEEP));
+        let _ = ws.flush();
+        Ok(work)
+    }
+}
+
+/// The gateway loop. Runs until `stop` is set, or the connection is lost and reconnecting
+/// has been given up (`rc.policy.give_up_after`, `--reconnect-max-secs`). With `dry_run`, no
+/// order request is written: intents are acknowledged locally (decide and log, send
+/// nothing).
+///
+/// `ws` must be an open session ([`open_session`], whose login state is `auth`). When the
+/// connection is lost (read error or close — e.g. after a `10028` — a failed write, or no
+/// frame for [`silence_limit`] of the heartbeat interval): `ExecKind::Disconnected` (the
+/// engine forgets its orders: cancel-on-disconnect), then while down every intent is
+/// answered with [`NOT_CONNECTED`] ([`reject_while_down`]), and full-jitter backoff retries
+/// until [`OrderSession::resume`] (login, cancel-on-disconnect, subscribe, reconcile)
+/// succeeds; its events (missed fills, positions, `Connected`) then go to the engine. The
+/// loop polls a [`GatewayLink`].
+///
+/// `rate`: the credit budget every order request is paid from (dossier §8; what cannot be
+/// paid waits in a [`Throttle`] queue, cancels first); `None` = budget off. The budget lives
+/// across reconnects (Deribit's buckets are per account): a fresh one after a `10028` would
+/// overspend.
+///
+/// With a fill `journal`, each fill of ours is appended to it before it is pushed to the exec
+/// ring ([`OrderSession::with_journal`]), including fills recovered by reconciliation; a
+/// failed write is reported as `TelKind::JournalError`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_gateway(
+    ws: WsClient,
+    rc: &ReconnectOpts,
+    opts: &SessionOpts,
+    table: Arc<InstrumentTable>,
+    auth: Option<AuthState>,
+    journal: Option<FillJournal>,
+    intents: &mut Consumer<OrderIntent>,
+    exec_tx: &mut Producer<ExecEvent>,
+    tel_tx: &mut Producer<Telemetry>,
+    stop: &AtomicBool,
+    idle: Idle,
+    bells: GatewayBells<'_>,
+    dry_run: bool,
+    rate: Option<RateLimits>,
+    quoting: &QuotingOpts,
+    clock: fn() -> u64,
+) -> GatewayStats {
+    let mut link = GatewayLink::new(
+        ws, rc, opts, table, auth, journal, dry_run, rate, quoting, clock,
+    );
+    let mut bound = 0;
+    let mut waiter = IdleWaiter::new(idle);
+    let mut exec = RingExec(exec_tx);
+    loop {
+        if link.connections() != bound {
+            bound = link.connections();
+            if let Some(ws) = link.connection() {
+                bind_waker(bells.intents, ws);
             }
-            bells.intents.disarm();
-        } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
-            // Intents held back by the credit budget: poll, yielding the CPU.
-            std::thread::yield_now();
-        } else {
-            waiter.idle();
+        }
+        match link.poll(intents, &mut exec, tel_tx, stop) {
+            LinkPoll::Ended => break,
+            LinkPoll::Work => {
+                bells.exec.ring();
+                waiter.reset();
+            }
+            LinkPoll::Down => {
+                bells.exec.ring();
+                link.wait(Duration::from_millis(5));
+            }
+            LinkPoll::Idle => {
+                if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS)
+                    && !link.has_queued()
+                {
+                    // `--idle wake`: announce the sleep, re-check the ring, block in the
+                    // socket's poll until readable, rung, or the longest sleep (timers, stop)
+                    // passed.
+                    bells.intents.arm();
+                    if intents.is_empty() && !stop.load(Ordering::Acquire) {
+                        link.wait(mm_io::thread::WAKE_MAX_SLEEP);
+                    }
+                    bells.intents.disarm();
+                } else if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) {
+                    // Intents held back by the credit budget: poll, yielding the CPU.
+                    std::thread::yield_now();
+                } else {
+                    waiter.idle();
+                }
+            }
         }
     }
-    Ended::Stopped
+    link.finish()
+}
+
+/// The gateway's doorbells (`--idle wake`, [`mm_io::Doorbell`]; disabled otherwise).
+#[derive(Clone, Copy)]
+pub struct GatewayBells<'a> {
+    /// Its own, rung by the hot thread after pushing an intent (and by the stopper): the
+    /// gateway binds each connection's `mio::Waker` to it and sleeps in that `Poll`.
+    pub intents: &'a Doorbell,
+    /// The hot thread's, rung after pushing exec reports.
+    pub exec: &'a Doorbell,
+}
+
+/// Binds `ws`'s waker to `bell` (when enabled); on failure the gateway still wakes every
+/// [`mm_io::thread::WAKE_MAX_SLEEP`].
+fn bind_waker(bell: &Doorbell, ws: &WsClient) {
+    if !bell.is_enabled() {
+        return;
+    }
+    match ws.waker() {
+        Ok(w) => bell.set_waker(Some(w)),
+        Err(e) => {
+            log::warn!("gateway: no waker ({e}): polling every ms");
+            bell.set_waker(None);
+        }
+    }
 }
 
 /// The `TelKind::CancelWritten` record of a cancel intent written at `t` (kill switch timing).
