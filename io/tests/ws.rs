@@ -103,6 +103,75 @@ fn burst_read_and_read_frames_max() {
     server.join().unwrap();
 }
 
+/// `read_frames_while` stops right after the frame its callback refuses (frame 7 here),
+/// leaves the rest buffered, and the next call goes on from frame 8; `read_frames_max(0)`
+/// reads nothing.
+#[test]
+fn read_frames_while_stops_after_the_refused_frame() {
+    let (addr, server) = spawn_server(None);
+    let mut c = WsClient::connect(&format!("ws://{addr}/"), &opts()).unwrap();
+    c.send_text("burst:50:64").unwrap();
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 8 {
+        assert!(Instant::now() < deadline);
+        assert_eq!(c.read_frames_max(0, |_| panic!("max 0")).unwrap(), 0);
+        let k = c
+            .read_frames_while(|f| {
+                got.push(f.to_vec());
+                got.len() < 8
+            })
+            .unwrap();
+        if k == 0 {
+            c.wait(Some(Duration::from_millis(50))).unwrap();
+        }
+    }
+    assert_eq!(got.len(), 8, "stopped after the refused frame");
+    assert_eq!(&got[7][..8], b"00000007");
+    while got.len() < 50 {
+        assert!(Instant::now() < deadline);
+        if c.read_frames(|f| got.push(f.to_vec())).unwrap() == 0 {
+            c.wait(Some(Duration::from_millis(50))).unwrap();
+        }
+    }
+    for (i, f) in got.iter().enumerate() {
+        assert_eq!(&f[..8], format!("{i:08}").as_bytes());
+    }
+    c.close();
+    server.join().unwrap();
+}
+
+/// `wait_any` returns when the second of two connections becomes readable, with the first
+/// silent, and returns after its timeout when both are.
+#[test]
+fn wait_any_wakes_on_either_connection() {
+    let (addr_a, server_a) = spawn_server(None);
+    let (addr_b, server_b) = spawn_server(None);
+    let mut a = WsClient::connect(&format!("ws://{addr_a}/"), &opts()).unwrap();
+    let mut b = WsClient::connect(&format!("ws://{addr_b}/"), &opts()).unwrap();
+    assert_eq!(a.read_frames(|_| {}).unwrap(), 0);
+    assert_eq!(b.read_frames(|_| {}).unwrap(), 0);
+    // Nothing to read: it returns (after the timeout) with nothing readable.
+    mm_io::wait_any(&[&a, &b], Duration::from_millis(10)).unwrap();
+    assert_eq!(a.read_frames(|_| {}).unwrap(), 0);
+    assert_eq!(b.read_frames(|_| {}).unwrap(), 0);
+    // The echo of a frame sent on `b` wakes it (well before the 10 s timeout).
+    b.send_text("wake").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.is_empty() {
+        assert!(Instant::now() < deadline);
+        mm_io::wait_any(&[&a, &b], Duration::from_secs(10)).unwrap();
+        assert_eq!(a.read_frames(|_| panic!("a is silent")).unwrap(), 0);
+        b.read_frames(|f| got.push(f.to_vec())).unwrap();
+    }
+    assert_eq!(got, vec![b"wake".to_vec()]);
+    a.close();
+    b.close();
+    server_a.join().unwrap();
+    server_b.join().unwrap();
+}
+
 #[test]
 fn answers_pings() {
     let (addr, server) = spawn_server(None);

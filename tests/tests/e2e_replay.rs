@@ -169,3 +169,42 @@ fn options_tape_paced_idle_wake() {
     );
     check(&out, 5);
 }
+
+/// `--topology inline` (one thread reads, decides and writes): the tight-spread perpetual
+/// run ends flat with the ledger matching, and no event crossed the md → hot ring (the
+/// `ring` stage is empty) while tick-to-wire was measured.
+#[test]
+fn perpetual_tardis_minute_tight_spread_inline() {
+    let mut extra = TIGHT_PERPETUAL.to_vec();
+    extra.extend(["--topology", "inline"]);
+    let out = replay(DERIBIT_TAPES[2], &extra);
+    check(&out, 30);
+    assert!(out.report.fills > 0, "orders reached the venue and traded");
+    let lat = &out.report.latency_ns;
+    assert_eq!(lat["ring"].count, 0, "inline: no md → hot ring hop");
+    assert!(lat["tick_to_wire"].count > 0, "tick-to-wire measured");
+}
+
+/// `--topology inline --idle wake` on a paced multi-instrument options replay: the engine
+/// thread sleeps in one `poll(2)` over both sockets between frames; the run ends flat with
+/// the ledger matching.
+#[test]
+fn options_tape_paced_inline_idle_wake() {
+    let out = replay_with(
+        DERIBIT_TAPES[0],
+        "4000/s",
+        "wake",
+        &[
+            "--improve-ticks",
+            "1",
+            "--min-spread-bps",
+            "200",
+            "--duration",
+            "4",
+            "--topology",
+            "inline",
+        ],
+    );
+    check(&out, 5);
+    assert_eq!(out.report.latency_ns["ring"].count, 0);
+}

@@ -161,9 +161,50 @@ fn gap_is_detected_and_no_quote_while_untrusted() {
 /// no orphan, no quote while untrusted, the gap detected, and at least two reconnects.
 #[test]
 fn done_when_every_fault_in_one_run() {
+    every_fault_in_one_run(&["--speed", "4"]);
+}
+
+/// The same run with `--topology inline`: one thread serves both connections and the
+/// engine, so each reconnect (blocking that thread for its round trips) and the
+/// reconciliation run between market-data turns; the run must recover the same way.
+#[test]
+fn done_when_every_fault_in_one_run_inline() {
+    every_fault_in_one_run(&["--speed", "4", "--topology", "inline"]);
+}
+
+/// With `--topology inline` a lost connection that is not to be reconnected still ends the
+/// run (exit 4) with nothing left open at the venue.
+#[test]
+fn disconnect_without_reconnect_inline_ends_the_run() {
     let out = run_on(
         DERIBIT_TAPES[2],
-        &["--speed", "4"],
+        &[
+            "--speed",
+            "max",
+            "--reconnect-max-secs",
+            "0",
+            "--topology",
+            "inline",
+        ],
+        &["disconnect@20"],
+    );
+    let r = &out.report;
+    assert_eq!(injected(&out, "disconnect"), 1, "{:?}", r.faults_injected);
+    assert!(
+        r.stop_reason == STOP_ORDER_CONN_LOST || r.stop_reason == STOP_MD_CONN_LOST,
+        "{}",
+        r.stop_reason
+    );
+    assert!(r.orders_sent > 0, "it was quoting before the fault");
+    assert_eq!(sim_open_orders(&out), 0, "cancel-on-disconnect");
+    assert_eq!(r.orphan_orders, Some(0));
+    assert_eq!(r.reconnects, 0);
+}
+
+fn every_fault_in_one_run(extra: &[&str]) {
+    let out = run_on(
+        DERIBIT_TAPES[2],
+        extra,
         &[
             "disconnect@5",
             "gap@8",

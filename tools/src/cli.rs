@@ -13,6 +13,18 @@ pub enum QuoteModeArg {
     MassQuote,
 }
 
+/// How the engine's work is spread over threads (`--topology`; README "Thread topology").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TopologyArg {
+    /// design.md §1: an md thread, the hot thread and a gateway thread, joined by SPSC rings;
+    /// one CPU each (pinned, `--idle spin`) is what it is built for.
+    Split,
+    /// One engine thread reads market data, decides and writes orders (`mm_tools::inline`):
+    /// no ring hop on the tick-to-wire path. For machines with fewer free CPUs than polling
+    /// threads.
+    Inline,
+}
+
 /// Which venue to trade on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum VenueArg {
@@ -261,13 +273,17 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Pin the hot thread to this CPU.
+    /// Pin the hot thread (`--topology inline`: the engine thread) to this CPU.
     #[arg(long)]
     pub cpu: Option<usize>,
     /// Idle policy of the engine's threads: `spin` (production, pinned cores), `yield`, `park`,
     /// `wake` (block until a producer rings or the socket is readable).
     #[arg(long, default_value = "yield")]
     pub idle: String,
+    /// Thread topology: `split` (md, hot and gateway threads joined by rings, design.md §1)
+    /// or `inline` (one thread reads, decides and writes: for fewer CPUs than threads).
+    #[arg(long, value_enum, value_name = "TOPOLOGY", default_value = "split")]
+    pub topology: TopologyArg,
     /// Write the end-of-run report as JSON to this path.
     #[arg(long)]
     pub report_json: Option<PathBuf>,

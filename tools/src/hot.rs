@@ -149,6 +149,146 @@ pub struct HotBells<'a> {
     pub gateway: &'a Doorbell,
 }
 
+/// The hot thread's state between turns: the engine, its output ends and the halt and
+/// publication bookkeeping. [`hot_loop`] drives it from the rings; the `--topology inline`
+/// loop ([`crate::inline`]) feeds it market data and exec reports straight from the
+/// connections. Nothing here allocates after construction.
+pub struct HotState<'a> {
+    /// The engine.
+    pub engine: Engine,
+    /// Telemetry out.
+    pub tel: TelOut<'a>,
+    /// Intents out.
+    pub out: IntentOut<'a>,
+    /// The model rings, when a calibrator runs.
+    pub model: Option<ModelRings>,
+    /// Calibration samples dropped (ring full).
+    pub calib_dropped: u64,
+    halting: bool,
+    published_at: u64,
+}
+
+impl<'a> HotState<'a> {
+    /// A hot state writing intents to `intent_tx` (ringing `gateway_bell` after each) and
+    /// telemetry to `tel_tx`.
+    pub fn new(
+        engine: Engine,
+        intent_tx: &'a mut Producer<OrderIntent>,
+        gateway_bell: &'a Doorbell,
+        tel_tx: &'a mut Producer<Telemetry>,
+        model: Option<ModelRings>,
+    ) -> Self {
+        HotState {
+            engine,
+            tel: TelOut {
+                ring: tel_tx,
+                dropped: 0,
+            },
+            out: IntentOut(intent_tx, gateway_bell),
+            model,
+            calib_dropped: 0,
+            halting: false,
+            published_at: 0,
+        }
+    }
+
+    /// True when intents wait in the intent ring (pushed, not yet taken by the gateway).
+    #[inline]
+    pub fn intents_pending(&self) -> bool {
+        self.out.0.free_slots() < self.out.0.capacity()
+    }
+
+    /// One exec report, at `t` (ns).
+    #[inline]
+    pub fn on_exec(&mut self, ev: &ExecEvent, t: u64) {
+        self.engine.on_exec(ev, t, &mut self.out, &mut self.tel);
+    }
+
+    /// Applies every coefficient set waiting in the model ring; true if there was one.
+    #[inline]
+    pub fn on_coeffs(&mut self, clock: fn() -> u64) -> bool {
+        let Some(m) = self.model.as_mut() else {
+            return false;
+        };
+        let mut work = false;
+        while let Some(c) = m.coeffs.pop() {
+            work = true;
+            self.engine.on_model(&c, clock(), &mut self.out, &mut self.tel);
+        }
+        work
+    }
+
+    /// One market-data event popped at `t_pop` (ns); forwards the engine's calibration
+    /// samples.
+    #[inline]
+    pub fn on_md(&mut self, ev: &MdEvent, t_pop: u64) {
+        self.engine.on_md(ev, t_pop, &mut self.out, &mut self.tel);
+        if let Some(m) = self.model.as_mut() {
+            let dropped = &mut self.calib_dropped;
+            self.engine.drain_calib(&mut |s| {
+                if m.samples.push(*s).is_err() {
+                    *dropped += 1;
+                }
+            });
+        }
+    }
+
+    /// The control thread's halt (end of run or kill switch): cancel everything, and say
+    /// `flat` once nothing is live.
+    pub fn on_halt(&mut self, ctl: &HotControl, clock: fn() -> u64) {
+        if !ctl.halt.load(Ordering::Relaxed) || ctl.flat.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = clock();
+        if !self.halting {
+            self.halting = true;
+            // Kill switch: cancel everything at the venue even if nothing is live here.
+            // (The acquire load of `halt` makes the `kill` stored before it visible.)
+            if ctl.halt.load(Ordering::Acquire)
+                && ctl.kill.load(Ordering::Relaxed)
+                && self.engine.open_orders() == 0
+            {
+                self.out.push(OrderIntent {
+                    t_decide: now,
+                    kind: IntentKind::CancelAll,
+                    instrument: u32::MAX,
+                    ..Default::default()
+                });
+            }
+        }
+        // The kill switch halts with its own cause; otherwise this is the end of the run.
+        let cause = if ctl.kill.load(Ordering::Relaxed) {
+            HaltCause::KillSwitch
+        } else {
+            HaltCause::Shutdown
+        };
+        if self.engine.halt_for(cause, now, &mut self.out, &mut self.tel) {
+            ctl.flat_at.store(clock(), Ordering::Relaxed);
+            ctl.flat.store(true, Ordering::Release);
+        }
+    }
+
+    /// A turn without work: publishes the counters (and, at most every
+    /// [`PUBLISH_EVERY_NS`], the per-instrument view) and runs `Engine::on_idle` (stale data,
+    /// quote refresh, deferred requotes).
+    pub fn on_idle(&mut self, ctl: &HotControl, clock: fn() -> u64) {
+        ctl.live_orders
+            .store(self.engine.open_orders() as u64, Ordering::Relaxed);
+        ctl.counters.publish(self.engine.counters());
+        let now = clock();
+        if now.wrapping_sub(self.published_at) >= PUBLISH_EVERY_NS {
+            self.published_at = now;
+            ctl.insts.publish(&self.engine);
+        }
+        self.engine.on_idle(now, &mut self.out, &mut self.tel);
+    }
+
+    /// The engine, the telemetry records dropped and the calibration samples dropped.
+    pub fn finish(self) -> (Engine, u64, u64) {
+        (self.engine, self.tel.dropped, self.calib_dropped)
+    }
+}
+
 /// Runs the hot loop until `ctl.exit`; returns the engine (for the report), the number of
 /// telemetry records dropped and the number of calibration samples dropped (ring full).
 /// With `model` (a calibrator runs) the loop drains the coefficient ring after the exec ring
@@ -160,7 +300,7 @@ pub struct HotBells<'a> {
 /// data, quote refresh, deferred requotes) still runs at least every millisecond.
 #[allow(clippy::too_many_arguments)]
 pub fn hot_loop(
-    mut engine: Engine,
+    engine: Engine,
     md_rx: &mut Consumer<MdEvent>,
     exec_rx: &mut Consumer<ExecEvent>,
     intent_tx: &mut Producer<OrderIntent>,
@@ -169,38 +309,24 @@ pub fn hot_loop(
     idle: Idle,
     bells: HotBells<'_>,
     clock: fn() -> u64,
-    mut model: Option<ModelRings>,
+    model: Option<ModelRings>,
 ) -> (Engine, u64, u64) {
     bells.hot.bind_current_thread();
-    let mut calib_dropped = 0u64;
     let mut waiter = IdleWaiter::new(idle);
-    let mut tel = TelOut {
-        ring: tel_tx,
-        dropped: 0,
-    };
-    let mut out = IntentOut(intent_tx, bells.gateway);
-    let mut halting = false;
-    let mut published_at: u64 = 0;
+    let mut hot = HotState::new(engine, intent_tx, bells.gateway, tel_tx, model);
     loop {
         let mut work = false;
         while let Some(ev) = exec_rx.pop() {
             work = true;
-            let t = clock();
-            engine.on_exec(&ev, t, &mut out, &mut tel);
+            hot.on_exec(&ev, clock());
         }
-        if let Some(m) = model.as_mut() {
-            while let Some(c) = m.coeffs.pop() {
-                work = true;
-                let t = clock();
-                engine.on_model(&c, t, &mut out, &mut tel);
-            }
-        }
+        work |= hot.on_coeffs(clock);
         for _ in 0..256 {
             let Some(ev) = md_rx.pop() else { break };
             work = true;
             let t_pop = clock();
             if ev.kind == MdKind::BookDone && ev.t_decoded != 0 {
-                tel.push(Telemetry {
+                hot.tel.push(Telemetry {
                     t: t_pop,
                     kind: TelKind::Latency,
                     stage: Stage::Ring,
@@ -208,59 +334,17 @@ pub fn hot_loop(
                     ..Default::default()
                 });
             }
-            engine.on_md(&ev, t_pop, &mut out, &mut tel);
-            if let Some(m) = model.as_mut() {
-                engine.drain_calib(&mut |s| {
-                    if m.samples.push(*s).is_err() {
-                        calib_dropped += 1;
-                    }
-                });
-            }
+            hot.on_md(&ev, t_pop);
         }
-        if ctl.halt.load(Ordering::Relaxed) && !ctl.flat.load(Ordering::Relaxed) {
-            let now = clock();
-            if !halting {
-                halting = true;
-                // Kill switch: cancel everything at the venue even if nothing is live here.
-                // (The acquire load of `halt` makes the `kill` stored before it visible.)
-                if ctl.halt.load(Ordering::Acquire)
-                    && ctl.kill.load(Ordering::Relaxed)
-                    && engine.open_orders() == 0
-                {
-                    out.push(OrderIntent {
-                        t_decide: now,
-                        kind: IntentKind::CancelAll,
-                        instrument: u32::MAX,
-                        ..Default::default()
-                    });
-                }
-            }
-            // The kill switch halts with its own cause; otherwise this is the end of the run.
-            let cause = if ctl.kill.load(Ordering::Relaxed) {
-                HaltCause::KillSwitch
-            } else {
-                HaltCause::Shutdown
-            };
-            if engine.halt_for(cause, now, &mut out, &mut tel) {
-                ctl.flat_at.store(clock(), Ordering::Relaxed);
-                ctl.flat.store(true, Ordering::Release);
-            }
-        }
+        hot.on_halt(ctl, clock);
         if !work {
             if ctl.exit.load(Ordering::Acquire) {
                 break;
             }
-            ctl.live_orders
-                .store(engine.open_orders() as u64, Ordering::Relaxed);
-            ctl.counters.publish(engine.counters());
-            let now = clock();
-            if now.wrapping_sub(published_at) >= PUBLISH_EVERY_NS {
-                published_at = now;
-                ctl.insts.publish(&engine);
-            }
-            engine.on_idle(now, &mut out, &mut tel);
+            hot.on_idle(ctl, clock);
             waiter.idle();
             if waiter.should_sleep() {
+                let model = &hot.model;
                 bells.hot.park(mm_io::thread::WAKE_MAX_SLEEP, || {
                     !exec_rx.is_empty()
                         || !md_rx.is_empty()
@@ -272,5 +356,5 @@ pub fn hot_loop(
             waiter.reset();
         }
     }
-    (engine, tel.dropped, calib_dropped)
+    hot.finish()
 }

@@ -208,6 +208,10 @@ pub struct RunOpts {
     /// a timerfd instead of spinning).
     #[arg(long, default_value = "yield")]
     pub idle: String,
+    /// The engine's thread topology: `split` (md, hot, gateway threads) or `inline` (one
+    /// thread reads, decides and writes); see mm-fast `--topology`.
+    #[arg(long, default_value = "split")]
+    pub topology: String,
     /// Pin the engine's hot thread to this CPU.
     #[arg(long)]
     pub cpu: Option<usize>,
@@ -431,6 +435,8 @@ pub struct Context {
     pub echo_frame_bytes: usize,
     /// Idle policy of the engine threads and the echo client.
     pub idle: String,
+    /// The engine's thread topology (`split` or `inline`).
+    pub topology: String,
     /// CPU the hot thread was pinned to.
     pub hot_cpu: Option<usize>,
     /// `release` or `debug`.
@@ -736,6 +742,7 @@ fn engine_args(o: &RunOpts, s: &Stimulus, hgrm: &Path) -> Result<Args, String> {
     }
     a.extend(["--speed".into(), format!("{}/s", o.rate)]);
     a.extend(["--idle".into(), o.idle.clone()]);
+    a.extend(["--topology".into(), o.topology.clone()]);
     a.extend(["--log".into(), o.log.clone()]);
     if let Some(c) = o.cpu {
         a.extend(["--cpu".into(), c.to_string()]);
@@ -1180,6 +1187,7 @@ pub fn run_latency(o: &RunOpts) -> Result<LatencyOutput, String> {
             echo_rate_per_s: echo_rate,
             echo_frame_bytes: o.echo_bytes,
             idle: idle.to_string(),
+            topology: o.topology.clone(),
             hot_cpu: o.cpu,
             build: if cfg!(debug_assertions) {
                 "debug"
@@ -1543,11 +1551,12 @@ pub fn table(r: &LatencyReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "mm-latency: {} book frames/s offered (open loop), echo {}/s x {} B, idle {}, {} build{}",
+        "mm-latency: {} book frames/s offered (open loop), echo {}/s x {} B, idle {}, topology {}, {} build{}",
         c.rate_per_s,
         c.echo_rate_per_s,
         c.echo_frame_bytes,
         c.idle,
+        c.topology,
         c.build,
         c.hot_cpu
             .map_or(String::new(), |n| format!(", hot thread on CPU {n}")),

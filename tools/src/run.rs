@@ -11,7 +11,9 @@
 //! and sends one cancel-all; the control thread waits (bounded, 5 s) until the venue has
 //! acknowledged every cancel, then stops the threads and writes the report.
 
-use crate::cli::{Args, CooldownArg, ModelArg, ReferenceArg, VenueArg};
+use crate::cli::{Args, CooldownArg, ModelArg, ReferenceArg, TopologyArg, VenueArg};
+use crate::inline::{inline_loop, InlineFlags, InlineIo};
+use crate::workers::Workers;
 use crate::hot::{hot_loop, HotBells, HotControl, ModelRings};
 use crate::report::{self, FillRec, Report, SimLedgerOut};
 use crate::select::Selection;
@@ -239,68 +241,6 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let stop_gw = Arc::new(AtomicBool::new(false));
     let ctl = Arc::new(HotControl::new(table.len()));
 
-    // md thread.
-    let md_ws = WsClient::connect(&endpoint, &opts)
-        .map_err(|e| format!("connect {endpoint} (market data): {e}"))?;
-    let md_handle = {
-        let table = table.clone();
-        let stop = stop_md.clone();
-        let session = session.clone();
-        let rc = reconnect.clone();
-        let hot_bell = hot_bell.clone();
-        std::thread::Builder::new()
-            .name("mm-md".into())
-            .spawn(move || {
-                feed::run_feed(
-                    md_ws,
-                    &rc,
-                    table,
-                    &session,
-                    &mut md_tx,
-                    &mut tel_md_tx,
-                    &stop,
-                    idle,
-                    &hot_bell,
-                    clock,
-                )
-            })
-            .map_err(|e| format!("spawn md thread: {e}"))?
-    };
-    // gateway thread.
-    let gw_handle = {
-        let table = table.clone();
-        let stop = stop_gw.clone();
-        let dry = args.dry_run;
-        let rc = reconnect.clone();
-        let session = session.clone();
-        let (hot_bell, gw_bell) = (hot_bell.clone(), gw_bell.clone());
-        std::thread::Builder::new()
-            .name("mm-gateway".into())
-            .spawn(move || {
-                gateway::run_gateway(
-                    order_ws,
-                    &rc,
-                    &session,
-                    table,
-                    Some(order_auth),
-                    gw_journal,
-                    &mut intent_rx,
-                    &mut exec_tx,
-                    &mut tel_gw_tx,
-                    &stop,
-                    idle,
-                    gateway::GatewayBells {
-                        intents: &gw_bell,
-                        exec: &hot_bell,
-                    },
-                    dry,
-                    rate,
-                    &quoting,
-                    clock,
-                )
-            })
-            .map_err(|e| format!("spawn gateway thread: {e}"))?
-    };
     // calibration thread (strategies.md §4): only when a model or the vol-adaptive spread
     // needs it; samples in, coefficients out, both through SPSC rings.
     let stop_calib = Arc::new(AtomicBool::new(false));
@@ -317,28 +257,156 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     } else {
         (None, None)
     };
-    // hot thread.
-    let hot_handle = {
-        let ctl = ctl.clone();
-        let (hot_bell, gw_bell) = (hot_bell.clone(), gw_bell.clone());
-        mm_io::spawn_pinned("mm-hot", args.cpu, move || {
-            hot_loop(
-                engine,
-                &mut md_rx,
-                &mut exec_rx,
-                &mut intent_tx,
-                &mut tel_hot_tx,
-                &ctl,
-                idle,
-                HotBells {
-                    hot: &hot_bell,
-                    gateway: &gw_bell,
-                },
-                clock,
-                model_rings,
-            )
-        })
-        .map_err(|e| format!("spawn hot thread: {e}"))?
+
+    let md_ws = WsClient::connect(&endpoint, &opts)
+        .map_err(|e| format!("connect {endpoint} (market data): {e}"))?;
+    let mut workers = match args.topology {
+        TopologyArg::Split => {
+            // md thread.
+            let md_handle = {
+                let table = table.clone();
+                let stop = stop_md.clone();
+                let session = session.clone();
+                let rc = reconnect.clone();
+                let hot_bell = hot_bell.clone();
+                std::thread::Builder::new()
+                    .name("mm-md".into())
+                    .spawn(move || {
+                        feed::run_feed(
+                            md_ws,
+                            &rc,
+                            table,
+                            &session,
+                            &mut md_tx,
+                            &mut tel_md_tx,
+                            &stop,
+                            idle,
+                            &hot_bell,
+                            clock,
+                        )
+                    })
+                    .map_err(|e| format!("spawn md thread: {e}"))?
+            };
+            // gateway thread.
+            let gw_handle = {
+                let table = table.clone();
+                let stop = stop_gw.clone();
+                let dry = args.dry_run;
+                let rc = reconnect.clone();
+                let session = session.clone();
+                let (hot_bell, gw_bell) = (hot_bell.clone(), gw_bell.clone());
+                std::thread::Builder::new()
+                    .name("mm-gateway".into())
+                    .spawn(move || {
+                        gateway::run_gateway(
+                            order_ws,
+                            &rc,
+                            &session,
+                            table,
+                            Some(order_auth),
+                            gw_journal,
+                            &mut intent_rx,
+                            &mut exec_tx,
+                            &mut tel_gw_tx,
+                            &stop,
+                            idle,
+                            gateway::GatewayBells {
+                                intents: &gw_bell,
+                                exec: &hot_bell,
+                            },
+                            dry,
+                            rate,
+                            &quoting,
+                            clock,
+                        )
+                    })
+                    .map_err(|e| format!("spawn gateway thread: {e}"))?
+            };
+            // hot thread.
+            let hot_handle = {
+                let ctl = ctl.clone();
+                let (hot_bell, gw_bell) = (hot_bell.clone(), gw_bell.clone());
+                mm_io::spawn_pinned("mm-hot", args.cpu, move || {
+                    hot_loop(
+                        engine,
+                        &mut md_rx,
+                        &mut exec_rx,
+                        &mut intent_tx,
+                        &mut tel_hot_tx,
+                        &ctl,
+                        idle,
+                        HotBells {
+                            hot: &hot_bell,
+                            gateway: &gw_bell,
+                        },
+                        clock,
+                        model_rings,
+                    )
+                })
+                .map_err(|e| format!("spawn hot thread: {e}"))?
+            };
+            Workers::Split {
+                md: Some(md_handle),
+                md_out: None,
+                gw: Some(gw_handle),
+                gw_out: None,
+                hot: hot_handle,
+            }
+        }
+        TopologyArg::Inline => {
+            // One engine thread reads, decides and writes (crate::inline).
+            drop((md_tx, md_rx, exec_tx, exec_rx));
+            let md_ended = Arc::new(AtomicBool::new(false));
+            let gw_ended = Arc::new(AtomicBool::new(false));
+            let handle = {
+                let (ctl, stop_md, stop_gw) = (ctl.clone(), stop_md.clone(), stop_gw.clone());
+                let (md_ended, gw_ended) = (md_ended.clone(), gw_ended.clone());
+                let table = table.clone();
+                let session = session.clone();
+                let rc = reconnect.clone();
+                let dry = args.dry_run;
+                mm_io::spawn_pinned("mm-engine", args.cpu, move || {
+                    let md = feed::FeedLink::open(md_ws, &rc, table.clone(), &session, clock);
+                    let gw = gateway::GatewayLink::new(
+                        order_ws,
+                        &rc,
+                        &session,
+                        table,
+                        Some(order_auth),
+                        gw_journal,
+                        dry,
+                        rate,
+                        &quoting,
+                        clock,
+                    );
+                    inline_loop(
+                        engine,
+                        InlineIo {
+                            md,
+                            gw,
+                            intents: (&mut intent_tx, &mut intent_rx),
+                            tel: [&mut tel_hot_tx, &mut tel_md_tx, &mut tel_gw_tx],
+                            model: model_rings,
+                        },
+                        InlineFlags {
+                            ctl: &ctl,
+                            stop_md: &stop_md,
+                            stop_gw: &stop_gw,
+                            md_ended: &md_ended,
+                            gw_ended: &gw_ended,
+                        },
+                        idle,
+                        clock,
+                    )
+                })
+                .map_err(|e| format!("spawn engine thread: {e}"))?
+            };
+            Workers::Inline {
+                engine: handle,
+                md_ended,
+                gw_ended,
+            }
+        }
     };
 
     ops.start(table.clone(), ctl.clone(), &endpoint);
@@ -387,10 +455,10 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
             reason = STOP_JOURNAL_FAILED;
             break;
         }
-        if md_handle.is_finished() || gw_handle.is_finished() || hot_handle.is_finished() {
-            reason = if gw_handle.is_finished() {
+        if workers.md_finished() || workers.gw_finished() || workers.hot_finished() {
+            reason = if workers.gw_finished() {
                 STOP_ORDER_CONN_LOST
-            } else if md_handle.is_finished() {
+            } else if workers.md_finished() {
                 STOP_MD_CONN_LOST
             } else {
                 "the hot thread ended"
@@ -419,8 +487,8 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     let wait_until = Instant::now() + Duration::from_secs(5);
     while !ctl.flat.load(Ordering::Acquire)
         && Instant::now() < wait_until
-        && !gw_handle.is_finished()
-        && !hot_handle.is_finished()
+        && !workers.gw_finished()
+        && !workers.hot_finished()
     {
         tel.drain(&mut [&mut tel_hot_rx, &mut tel_md_rx, &mut tel_gw_rx]);
         std::thread::sleep(Duration::from_millis(1));
@@ -429,11 +497,7 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
         log::warn!("not every cancel was acknowledged within 5 s");
     }
     stop_md.store(true, Ordering::Release);
-    let md_stats = md_handle.join().map_err(|_| "md thread panicked")?;
-    let md_stats = md_stats.unwrap_or_else(|e| {
-        log::error!("md: {e}");
-        Default::default()
-    });
+    workers.end_md()?;
     // Let the gateway deliver what is in flight, then stop it and the hot thread.
     let settle = Instant::now() + Duration::from_millis(100);
     while Instant::now() < settle {
@@ -442,11 +506,14 @@ pub fn run(args: &Args, extras: RunExtras) -> Result<RunOutput, String> {
     }
     stop_gw.store(true, Ordering::Release);
     gw_bell.wake_now();
-    let gw_stats = gw_handle.join().map_err(|_| "gateway thread panicked")?;
+    workers.end_gateway()?;
     ctl.exit.store(true, Ordering::Release);
     hot_bell.wake_now();
-    let (engine, tel_dropped, calib_dropped) =
-        hot_handle.join().map_err(|_| "hot thread panicked")?;
+    let (md_stats, gw_stats, (engine, tel_dropped, calib_dropped)) = workers.join()?;
+    let md_stats = md_stats.unwrap_or_else(|e| {
+        log::error!("md: {e}");
+        Default::default()
+    });
     stop_calib.store(true, Ordering::Release);
     let mut calib_summary = None;
     if let Some(h) = calib_handle {

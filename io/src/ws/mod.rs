@@ -366,18 +366,45 @@ impl WsClient {
         max: usize,
         mut on_frame: impl FnMut(&[u8]),
     ) -> Result<usize, WsError> {
+        if max == 0 {
+            return if self.closed {
+                Err(WsError::Closed)
+            } else {
+                Ok(0)
+            };
+        }
+        let mut n = 0;
+        self.read_frames_while(|f| {
+            on_frame(f);
+            n += 1;
+            n < max
+        })
+    }
+
+    /// Like [`Self::read_frames`] but stops after a frame for which `on_frame` returns
+    /// `false` (e.g. "a decision is waiting to be written": the thread that reads also
+    /// writes). When it stopped that way more data may be buffered: call it again before
+    /// [`Self::wait`] or [`wait_any`].
+    ///
+    /// # Errors
+    /// As [`Self::read_frames`].
+    pub fn read_frames_while(
+        &mut self,
+        mut on_frame: impl FnMut(&[u8]) -> bool,
+    ) -> Result<usize, WsError> {
         if self.closed {
             return Err(WsError::Closed);
         }
         let mut n = 0;
-        while n < max {
+        let mut go_on = true;
+        while go_on {
             match self.ws.read() {
                 Ok(Message::Text(t)) => {
-                    on_frame(t.as_bytes());
+                    go_on = on_frame(t.as_bytes());
                     n += 1;
                 }
                 Ok(Message::Binary(b)) => {
-                    on_frame(&b);
+                    go_on = on_frame(&b);
                     n += 1;
                 }
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}

@@ -372,4 +372,51 @@ mod tests {
         });
         assert!(never.gave_up(Duration::ZERO), "0 = never reconnect");
     }
+
+    /// An outage polls through its attempts: none with `give_up_after = 0`; with a refused
+    /// endpoint each attempt fails and schedules the next one (delay ≤ the ceiling), and
+    /// once the outage is older than `give_up_after` the failing attempt gives up.
+    #[test]
+    fn outage_schedules_attempts_and_gives_up() {
+        let mut never = Backoff::new(BackoffPolicy {
+            give_up_after: Duration::ZERO,
+            ..Default::default()
+        });
+        assert!(Outage::begin(&mut never, "t").is_none());
+        // Port 1 on loopback: nothing listens, the connect is refused at once.
+        let rc = ReconnectOpts {
+            endpoint: "ws://127.0.0.1:1/ws".into(),
+            ws: WsOptions {
+                connect_timeout: ms(500),
+                ..WsOptions::default()
+            },
+            policy: BackoffPolicy::default(),
+        };
+        let mut b = Backoff::new(BackoffPolicy {
+            base: ms(1),
+            cap: ms(1),
+            give_up_after: ms(20),
+            ..Default::default()
+        });
+        let mut o = Outage::begin(&mut b, "t").expect("not given up");
+        assert!(o.retry_in() <= ms(1));
+        let mut setups = 0;
+        let mut setup = |_: &mut WsClient| -> Result<(), String> {
+            setups += 1;
+            Ok(())
+        };
+        assert!(matches!(
+            o.attempt(&rc, &mut b, "t", &mut setup),
+            Attempt::Failed
+        ));
+        assert_eq!(b.attempts(), 2, "first delay + the one after the failure");
+        // Once the outage is older than `give_up_after`, the failing attempt gives up.
+        std::thread::sleep(ms(25));
+        assert!(o.is_due());
+        assert!(matches!(
+            o.attempt(&rc, &mut b, "t", &mut setup),
+            Attempt::GaveUp
+        ));
+        assert_eq!(setups, 0, "setup never runs without a connection");
+    }
 }

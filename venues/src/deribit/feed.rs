@@ -204,6 +204,12 @@ pub trait MdSink {
     fn push(&mut self, ev: MdEvent, stats: &mut FeedStats);
     /// The events of one frame were all pushed (the ring's consumer may be woken).
     fn frame_done(&mut self);
+    /// Checked after each frame: true = stop reading and hand the turn back (a decision is
+    /// waiting to be written by the same thread). The ring sink never does.
+    #[inline]
+    fn hand_back(&self) -> bool {
+        false
+    }
 }
 
 /// [`MdSink`] over the md ring: waits for room when it is full (lossless back-pressure onto
@@ -574,7 +580,10 @@ impl FeedLink {
         };
         let n = self
             .ws
-            .read_frames(|f| on_frame(f, &mut ctx))
+            .read_frames_while(|f| {
+                on_frame(f, &mut ctx);
+                !ctx.sink.hand_back()
+            })
             .map_err(|e| format!("{e}"))?;
         if n > 0 {
             self.last_frame = clock();
