@@ -1533,7 +1533,6 @@ impl GatewayLink {
             }
         }
         let _ = ws.flush();
-        let _ = ws.flush();
         Ok(work)
     }
 }
