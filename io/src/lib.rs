@@ -32,6 +32,6 @@ pub use ring::{ring, Consumer, Producer};
 pub use telemetry::{LatencyRecorder, Percentiles};
 pub use thread::{spawn_pinned, Idle, IdleWaiter};
 pub use wake::Doorbell;
-pub use ws::{WsClient, WsError, WsOptions};
 #[cfg(unix)]
 pub use ws::wait_any;
+pub use ws::{WsClient, WsError, WsOptions};

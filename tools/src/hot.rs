@@ -213,7 +213,8 @@ impl<'a> HotState<'a> {
         let mut work = false;
         while let Some(c) = m.coeffs.pop() {
             work = true;
-            self.engine.on_model(&c, clock(), &mut self.out, &mut self.tel);
+            self.engine
+                .on_model(&c, clock(), &mut self.out, &mut self.tel);
         }
         work
     }
@@ -262,7 +263,10 @@ impl<'a> HotState<'a> {
         } else {
             HaltCause::Shutdown
         };
-        if self.engine.halt_for(cause, now, &mut self.out, &mut self.tel) {
+        if self
+            .engine
+            .halt_for(cause, now, &mut self.out, &mut self.tel)
+        {
             ctl.flat_at.store(clock(), Ordering::Relaxed);
             ctl.flat.store(true, Ordering::Release);
         }

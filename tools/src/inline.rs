@@ -111,11 +111,7 @@ pub struct InlineFlags<'a> {
 /// What the inline thread returns: the md counters (or the md startup error), the order
 /// connection's counters, and as [`crate::hot::hot_loop`]: the engine, telemetry records
 /// dropped, calibration samples dropped.
-pub type InlineOutput = (
-    Result<FeedStats, String>,
-    GatewayStats,
-    (Engine, u64, u64),
-);
+pub type InlineOutput = (Result<FeedStats, String>, GatewayStats, (Engine, u64, u64));
 
 /// Runs the engine, the md connection and the order connection on the calling thread until
 /// `flags.ctl.exit` (see the module doc for one turn). The md and order links run until

@@ -12,11 +12,11 @@
 //! acknowledged every cancel, then stops the threads and writes the report.
 
 use crate::cli::{Args, CooldownArg, ModelArg, ReferenceArg, TopologyArg, VenueArg};
-use crate::inline::{inline_loop, InlineFlags, InlineIo};
-use crate::workers::Workers;
 use crate::hot::{hot_loop, HotBells, HotControl, ModelRings};
+use crate::inline::{inline_loop, InlineFlags, InlineIo};
 use crate::report::{self, FillRec, Report, SimLedgerOut};
 use crate::select::Selection;
+use crate::workers::Workers;
 use mm_core::decimal::Dec;
 use mm_core::engine::{Engine, EngineConfig};
 use mm_core::event::{ExecEvent, MdEvent, OrderIntent, Stage, TelKind, Telemetry};

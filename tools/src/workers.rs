@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const INLINE_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// The running worker threads.
+// One per run, held by the control thread: the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
 pub enum Workers {
     /// md, gateway and hot threads (design.md §1). A handle is taken when joined.
     Split {
@@ -43,11 +45,7 @@ pub enum Workers {
 
 /// What the workers hand back: md counters (or the md startup error), order-connection
 /// counters, and the engine with the telemetry and calibration samples dropped.
-pub type WorkerResults = (
-    Result<FeedStats, String>,
-    GatewayStats,
-    (Engine, u64, u64),
-);
+pub type WorkerResults = (Result<FeedStats, String>, GatewayStats, (Engine, u64, u64));
 
 impl Workers {
     /// The md side ended (stopped, startup failed, or reconnecting given up).
@@ -139,9 +137,9 @@ impl Workers {
                     hot,
                 ))
             }
-            Workers::Inline { engine, .. } => {
-                engine.join().map_err(|_| "engine thread panicked".to_string())
-            }
+            Workers::Inline { engine, .. } => engine
+                .join()
+                .map_err(|_| "engine thread panicked".to_string()),
         }
     }
 

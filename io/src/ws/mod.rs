@@ -570,35 +570,6 @@ impl WsClient {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_parsing() {
-        let t = Target::parse("ws://127.0.0.1:9000/ws/api/v2").unwrap();
-        assert!(!t.tls);
-        assert_eq!(t.port, 9000);
-        let t = Target::parse("wss://www.deribit.com/ws/api/v2").unwrap();
-        assert!(t.tls);
-        assert_eq!(t.port, 443);
-        assert_eq!(t.host, url::Host::Domain("www.deribit.com".to_owned()));
-        let t = Target::parse("ws://[::1]/x").unwrap();
-        assert_eq!(t.port, 80);
-        assert_eq!(t.addrs().unwrap()[0].to_string(), "[::1]:80");
-        for bad in ["http://example.com/", "ws://", "not a url", "wss://:443/x"] {
-            let e = Target::parse(bad).err().expect(bad);
-            assert!(matches!(e, WsError::InvalidUrl(_)), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn client_is_send() {
-        fn assert_send<T: Send>() {}
-        assert_send::<WsClient>();
-    }
-}
-
 /// Blocks until one of `clients` is readable (or writable, for one with
 /// [`WsClient::has_pending_writes`]), or `timeout` passes: one `poll(2)` over their TCP
 /// sockets, for a thread that serves several connections (the `--topology inline` engine
@@ -646,4 +617,33 @@ pub fn wait_any(clients: &[&WsClient], timeout: Duration) -> Result<(), WsError>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parsing() {
+        let t = Target::parse("ws://127.0.0.1:9000/ws/api/v2").unwrap();
+        assert!(!t.tls);
+        assert_eq!(t.port, 9000);
+        let t = Target::parse("wss://www.deribit.com/ws/api/v2").unwrap();
+        assert!(t.tls);
+        assert_eq!(t.port, 443);
+        assert_eq!(t.host, url::Host::Domain("www.deribit.com".to_owned()));
+        let t = Target::parse("ws://[::1]/x").unwrap();
+        assert_eq!(t.port, 80);
+        assert_eq!(t.addrs().unwrap()[0].to_string(), "[::1]:80");
+        for bad in ["http://example.com/", "ws://", "not a url", "wss://:443/x"] {
+            let e = Target::parse(bad).err().expect(bad);
+            assert!(matches!(e, WsError::InvalidUrl(_)), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn client_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<WsClient>();
+    }
 }

@@ -92,6 +92,8 @@ pub struct Outage {
 }
 
 /// What one [`Outage::attempt`] came to.
+// Made once per reconnect attempt and consumed at once: the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Attempt<T> {
     /// Connected and set up: the socket and `setup`'s value; the backoff is reset.

@@ -608,7 +608,10 @@ impl FeedLink {
             self.auth.on_refresh_reply(&r, clock());
         }
         if self.auth.refresh_due(clock()) {
-            let f = self.auth.refresh_frame(&mut self.enc, self.next_id).to_string();
+            let f = self
+                .auth
+                .refresh_frame(&mut self.enc, self.next_id)
+                .to_string();
             self.next_id += 1;
             let _ = self.ws.send_text(&f);
         }
@@ -621,7 +624,10 @@ impl FeedLink {
                 .to_string();
             self.next_id += 1;
             let _ = self.ws.send_text(&f);
-            let f = self.enc.subscribe(self.next_id, &[chan.as_str()], false).to_string();
+            let f = self
+                .enc
+                .subscribe(self.next_id, &[chan.as_str()], false)
+                .to_string();
             self.next_id += 1;
             let _ = self.ws.send_text(&f);
             self.dec.reset_instrument(inst);

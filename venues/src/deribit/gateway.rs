@@ -1309,7 +1309,8 @@ impl GatewayLink {
         if !o.is_due() {
             return LinkPoll::Down;
         }
-        let (session, opts, out, clock) = (&mut self.session, &self.opts, &mut self.out, self.clock);
+        let (session, opts, out, clock) =
+            (&mut self.session, &self.opts, &mut self.out, self.clock);
         let mut setup = |w: &mut WsClient| {
             out.clear();
             session.resume(w, opts, clock, out)
@@ -1405,19 +1406,17 @@ impl GatewayLink {
                     it.qty,
                     it.price
                 );
-                exec.push(
-                    ExecEvent {
-                        t_recv: t_pop,
-                        client_id: it.client_id,
-                        price: it.price,
-                        qty: it.qty,
-                        leaves: it.qty,
-                        instrument: it.instrument,
-                        kind,
-                        side: it.side,
-                        ..Default::default()
-                    },
-                );
+                exec.push(ExecEvent {
+                    t_recv: t_pop,
+                    client_id: it.client_id,
+                    price: it.price,
+                    qty: it.qty,
+                    leaves: it.qty,
+                    instrument: it.instrument,
+                    kind,
+                    side: it.side,
+                    ..Default::default()
+                });
                 match it.kind {
                     IntentKind::New => {
                         dry_live.insert(it.client_id, (it.instrument, it.side));
@@ -1427,16 +1426,14 @@ impl GatewayLink {
                     }
                     IntentKind::CancelAll => {
                         for (cid, (instrument, side)) in dry_live.drain() {
-                            exec.push(
-                                ExecEvent {
-                                    t_recv: t_pop,
-                                    client_id: cid,
-                                    instrument,
-                                    kind: ExecKind::Cancelled,
-                                    side,
-                                    ..Default::default()
-                                },
-                            );
+                            exec.push(ExecEvent {
+                                t_recv: t_pop,
+                                client_id: cid,
+                                instrument,
+                                kind: ExecKind::Cancelled,
+                                side,
+                                ..Default::default()
+                            });
                         }
                     }
                     IntentKind::Amend => {}
@@ -1602,8 +1599,7 @@ pub fn run_gateway(
                 link.wait(Duration::from_millis(5));
             }
             LinkPoll::Idle => {
-                if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS)
-                    && !link.has_queued()
+                if waiter.should_sleep_after(mm_io::thread::WAKE_SOCKET_SPINS) && !link.has_queued()
                 {
                     // `--idle wake`: announce the sleep, re-check the ring, block in the
                     // socket's poll until readable, rung, or the longest sleep (timers, stop)
