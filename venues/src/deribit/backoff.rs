@@ -190,6 +190,112 @@ impl Outage {
     }
 }
 
+/// What one poll of a connection link (`FeedLink`, `GatewayLink`) found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkPoll {
+    /// Frames were read or written (or a reconnect completed): poll again at once.
+    Work,
+    /// Connected, nothing to do: the caller may idle (e.g. the link's `wait`).
+    Idle,
+    /// The connection is lost and the next reconnect attempt is not due yet: the caller may
+    /// sleep until [`LinkState::retry_in`].
+    Down,
+    /// `stop` was set, or reconnecting was given up: the link is closed for good.
+    Ended,
+}
+
+/// The up / down (an [`Outage`] in progress) / ended state of a connection link, shared by
+/// the md and order links so both follow the same reconnect rules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkState {
+    outage: Option<Outage>,
+    ended: bool,
+}
+
+impl LinkState {
+    /// Connected and not ended.
+    pub fn is_up(&self) -> bool {
+        self.outage.is_none() && !self.ended
+    }
+
+    /// Down: an outage is in progress.
+    pub fn is_down(&self) -> bool {
+        self.outage.is_some() && !self.ended
+    }
+
+    /// Ended for good.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Marks the link ended.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Until the next reconnect attempt is due (zero when connected or due now).
+    pub fn retry_in(&self) -> Duration {
+        self.outage.map(|o| o.retry_in()).unwrap_or_default()
+    }
+
+    /// The connection was just lost: an outage begins ([`LinkPoll::Down`]), or, when the
+    /// policy gives up at once, the link ends ([`LinkPoll::Ended`]).
+    pub fn lose(&mut self, backoff: &mut Backoff, what: &str) -> LinkPoll {
+        match Outage::begin(backoff, what) {
+            Some(o) => {
+                self.outage = Some(o);
+                LinkPoll::Down
+            }
+            None => {
+                self.ended = true;
+                LinkPoll::Ended
+            }
+        }
+    }
+
+    /// While down: makes the reconnect attempt if it is due ([`Outage::attempt`]). `Ok`
+    /// with the new socket, `setup`'s value and the outage's start (the link is up again);
+    /// `Err(Down)` when not due or failed, `Err(Ended)` when given up, `Err(Work)` when the
+    /// link was not down.
+    pub fn reconnect<T>(
+        &mut self,
+        rc: &ReconnectOpts,
+        backoff: &mut Backoff,
+        what: &str,
+        setup: &mut impl FnMut(&mut WsClient) -> Result<T, String>,
+    ) -> Result<(WsClient, T, Instant), LinkPoll> {
+        let Some(mut o) = self.outage.filter(|_| !self.ended) else {
+            return Err(LinkPoll::Work);
+        };
+        if !o.is_due() {
+            return Err(LinkPoll::Down);
+        }
+        let res = o.attempt(rc, backoff, what, setup);
+        self.outage = Some(o);
+        match res {
+            Attempt::Connected(ws, v) => {
+                self.outage = None;
+                Ok((ws, v, o.since()))
+            }
+            Attempt::Failed => Err(LinkPoll::Down),
+            Attempt::GaveUp => {
+                self.ended = true;
+                Err(LinkPoll::Ended)
+            }
+        }
+    }
+
+    /// Idles a link: while up, blocks in `ws`'s `epoll` until readable (or rung) or
+    /// `timeout`; while down, sleeps until the next attempt is due, at most `timeout`.
+    pub fn wait(&self, ws: &mut WsClient, timeout: Duration) {
+        if self.outage.is_some() {
+            std::thread::sleep(self.retry_in().min(timeout));
+        } else if !self.ended {
+            let _ = ws.wait(Some(timeout));
+        }
+    }
+}
+
 /// The backoff policy of the reconnect loops (md and gateway threads).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BackoffPolicy {

@@ -19,9 +19,8 @@
 //!   rebuilt from the new snapshots. The loop ends only on `stop` or when reconnecting has
 //!   been given up.
 
-use crate::deribit::backoff::{
-    silence_limit, Attempt, Backoff, BackoffPolicy, Outage, ReconnectOpts,
-};
+pub use crate::deribit::backoff::LinkPoll;
+use crate::deribit::backoff::{silence_limit, Backoff, BackoffPolicy, LinkState, ReconnectOpts};
 use crate::deribit::encode::Encoder;
 use crate::deribit::md::{Frame, MdDecoder};
 use crate::deribit::session::AuthState;
@@ -312,20 +311,6 @@ fn on_frame<S: MdSink>(frame: &[u8], c: &mut FrameCtx<'_, S>) {
     }
 }
 
-/// What one [`FeedLink::poll`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkPoll {
-    /// Frames were read (or a reconnect completed): poll again at once.
-    Work,
-    /// Connected, nothing to read: the caller may idle (e.g. [`FeedLink::wait`]).
-    Idle,
-    /// The connection is lost and the next reconnect attempt is not due yet: the caller
-    /// may sleep until [`FeedLink::retry_in`].
-    Down,
-    /// `stop` was set, or reconnecting was given up: the link is closed for good.
-    Ended,
-}
-
 /// The md connection as a pollable state machine: connected (read, decode, answer
 /// heartbeats, refresh the token, re-subscribe gapped books) or down (waiting for the next
 /// full-jitter backoff attempt, [`crate::deribit::backoff`]). [`run_feed`] polls it on the
@@ -347,8 +332,7 @@ pub struct FeedLink {
     dec: MdDecoder,
     stats: FeedStats,
     backoff: Backoff,
-    outage: Option<Outage>,
-    ended: bool,
+    state: LinkState,
     // Per-connection state.
     refresh_reply: Option<Vec<u8>>,
     scratch: Vec<MdEvent>,
@@ -392,8 +376,7 @@ impl FeedLink {
                 seed: rc.policy.seed ^ 0x6d64,
                 ..rc.policy.clone()
             }),
-            outage: None,
-            ended: false,
+            state: LinkState::default(),
             refresh_reply: None,
             scratch: Vec::with_capacity(8192),
             answer_test: false,
@@ -415,14 +398,14 @@ impl FeedLink {
         tel_tx: &mut Producer<Telemetry>,
         stop: &AtomicBool,
     ) -> LinkPoll {
-        if self.ended {
+        if self.state.is_ended() {
             return LinkPoll::Ended;
         }
         if stop.load(Ordering::Relaxed) {
             self.end();
             return LinkPoll::Ended;
         }
-        if self.outage.is_some() {
+        if self.state.is_down() {
             return self.try_reconnect();
         }
         match self.serve(sink, tel_tx) {
@@ -442,16 +425,7 @@ impl FeedLink {
                     &mut self.stats,
                 );
                 sink.frame_done();
-                match Outage::begin(&mut self.backoff, "md") {
-                    Some(o) => {
-                        self.outage = Some(o);
-                        LinkPoll::Down
-                    }
-                    None => {
-                        self.ended = true;
-                        LinkPoll::Ended
-                    }
-                }
+                self.state.lose(&mut self.backoff, "md")
             }
         }
     }
@@ -460,27 +434,18 @@ impl FeedLink {
     /// policies that sleep); while down, sleeps until the next attempt is due (at most
     /// `timeout`, and at most 5 ms so `stop` is seen).
     pub fn wait(&mut self, timeout: Duration) {
-        match self.outage {
-            Some(o) => std::thread::sleep(o.retry_in().min(timeout).min(Duration::from_millis(5))),
-            None => {
-                let _ = self.ws.wait(Some(timeout));
-            }
-        }
-    }
-
-    /// Until the next reconnect attempt is due (zero when connected or due now).
-    pub fn retry_in(&self) -> Duration {
-        self.outage.map(|o| o.retry_in()).unwrap_or_default()
+        self.state
+            .wait(&mut self.ws, timeout.min(Duration::from_millis(5)));
     }
 
     /// The connection, while connected (for [`mm_io::wait_any`]).
     pub fn connection(&self) -> Option<&WsClient> {
-        (self.outage.is_none() && !self.ended).then_some(&self.ws)
+        self.state.is_up().then_some(&self.ws)
     }
 
     /// True once the link ended ([`LinkPoll::Ended`]).
     pub fn is_ended(&self) -> bool {
-        self.ended
+        self.state.is_ended()
     }
 
     /// What the link counted.
@@ -495,12 +460,10 @@ impl FeedLink {
     }
 
     fn end(&mut self) {
-        if !self.ended {
-            if self.outage.is_none() {
-                self.close_connection();
-            }
-            self.ended = true;
+        if self.state.is_up() {
+            self.close_connection();
         }
+        self.state.end();
     }
 
     /// Closes the socket and books the login's refresh counts.
@@ -515,12 +478,6 @@ impl FeedLink {
     /// While down: makes the reconnect attempt when due (connect, [`login`],
     /// [`subscribe_all`]); on success every book decoder is reset.
     fn try_reconnect(&mut self) -> LinkPoll {
-        let Some(mut o) = self.outage else {
-            return LinkPoll::Work;
-        };
-        if !o.is_due() {
-            return LinkPoll::Down;
-        }
         let (enc, opts, table, clock) = (&mut self.enc, &self.opts, &self.table, self.clock);
         let first_id = self.next_id;
         let mut setup = |w: &mut WsClient| {
@@ -530,33 +487,27 @@ impl FeedLink {
             subscribe_all(w, enc, &mut id, table)?;
             Ok((a, id))
         };
-        match o.attempt(&self.rc, &mut self.backoff, "md", &mut setup) {
-            Attempt::Connected(w, (a, id)) => {
-                self.ws = w;
-                self.auth = a;
-                self.next_id = id;
-                for inst in self.table.iter() {
-                    self.dec.reset_instrument(inst.id);
-                }
-                self.refresh_reply = None;
-                self.resub.clear();
-                self.answer_test = false;
-                self.last_frame = (self.clock)();
-                self.outage = None;
-                self.stats.reconnects += 1;
-                self.stats.down_ns += o.since().elapsed().as_nanos() as u64;
-                LinkPoll::Work
-            }
-            Attempt::Failed => {
-                self.outage = Some(o);
-                LinkPoll::Down
-            }
-            Attempt::GaveUp => {
-                self.outage = Some(o);
-                self.ended = true;
-                LinkPoll::Ended
-            }
+        let (w, (a, id), since) =
+            match self
+                .state
+                .reconnect(&self.rc, &mut self.backoff, "md", &mut setup)
+            {
+                Ok(up) => up,
+                Err(p) => return p,
+            };
+        self.ws = w;
+        self.auth = a;
+        self.next_id = id;
+        for inst in self.table.iter() {
+            self.dec.reset_instrument(inst.id);
         }
+        self.refresh_reply = None;
+        self.resub.clear();
+        self.answer_test = false;
+        self.last_frame = (self.clock)();
+        self.stats.reconnects += 1;
+        self.stats.down_ns += since.elapsed().as_nanos() as u64;
+        LinkPoll::Work
     }
 
     /// One read turn on the live connection; `Err` = lost (why).

@@ -15,9 +15,7 @@
 //! (11044 `not_open_order`, 10010 `already_closed`, 10004 `order_not_found`, 11008
 //! `already_filled`) are flagged with `qty = -1` so the engine forgets the order.
 
-use crate::deribit::backoff::{
-    silence_limit, Attempt, Backoff, BackoffPolicy, Outage, ReconnectOpts,
-};
+use crate::deribit::backoff::{silence_limit, Backoff, BackoffPolicy, LinkState, ReconnectOpts};
 use crate::deribit::credits::{Class, CreditBudget, RateLimits};
 use crate::deribit::encode::Encoder;
 use crate::deribit::errors::{self, GatewayAction};
@@ -1096,7 +1094,7 @@ fn reject_into<X: ExecSink>(
     n
 }
 
-pub use crate::deribit::feed::LinkPoll;
+pub use crate::deribit::backoff::LinkPoll;
 
 /// The order connection as a pollable state machine (see [`run_gateway`] for what it does):
 /// connected (intents → wire through the credit budget, wire → exec reports, heartbeats,
@@ -1117,8 +1115,7 @@ pub struct GatewayLink {
     dry_live: HashMap<ClientId, (InstrumentId, Side)>,
     dry_run: bool,
     backoff: Backoff,
-    outage: Option<Outage>,
-    ended: bool,
+    state: LinkState,
     connections: u64,
     out: Vec<ExecEvent>,
     dropped: Vec<ExecEvent>,
@@ -1181,8 +1178,7 @@ impl GatewayLink {
                 seed: rc.policy.seed ^ 0x6777,
                 ..rc.policy.clone()
             }),
-            outage: None,
-            ended: false,
+            state: LinkState::default(),
             connections: 1,
             out: Vec::with_capacity(1024),
             dropped: Vec::with_capacity(Throttle::CAPACITY),
@@ -1207,14 +1203,14 @@ impl GatewayLink {
         tel_tx: &mut Producer<Telemetry>,
         stop: &AtomicBool,
     ) -> LinkPoll {
-        if self.ended {
+        if self.state.is_ended() {
             return LinkPoll::Ended;
         }
         if stop.load(Ordering::Relaxed) {
             self.end();
             return LinkPoll::Ended;
         }
-        if self.outage.is_some() {
+        if self.state.is_down() {
             self.session.stats.rejected_while_down += reject_into(intents, exec, self.clock);
             return self.try_reconnect(exec);
         }
@@ -1235,16 +1231,7 @@ impl GatewayLink {
                 self.session.forget_connection();
                 self.dry_live.clear();
                 self.session.stats.rejected_while_down += reject_into(intents, exec, self.clock);
-                match Outage::begin(&mut self.backoff, "gateway") {
-                    Some(o) => {
-                        self.outage = Some(o);
-                        LinkPoll::Down
-                    }
-                    None => {
-                        self.ended = true;
-                        LinkPoll::Ended
-                    }
-                }
+                self.state.lose(&mut self.backoff, "gateway")
             }
         }
     }
@@ -1253,17 +1240,12 @@ impl GatewayLink {
     /// [`Self::waker`]) or `timeout` passed; while down, sleeps until the next attempt is
     /// due (at most `timeout`).
     pub fn wait(&mut self, timeout: Duration) {
-        match self.outage {
-            Some(o) => std::thread::sleep(o.retry_in().min(timeout)),
-            None => {
-                let _ = self.ws.wait(Some(timeout));
-            }
-        }
+        self.state.wait(&mut self.ws, timeout);
     }
 
     /// The connection, while connected (for [`mm_io::wait_any`]).
     pub fn connection(&self) -> Option<&WsClient> {
-        (self.outage.is_none() && !self.ended).then_some(&self.ws)
+        self.state.is_up().then_some(&self.ws)
     }
 
     /// Counts the connections opened so far (1 + successful reconnects): a change means a
@@ -1280,7 +1262,7 @@ impl GatewayLink {
 
     /// True once the link ended ([`LinkPoll::Ended`]).
     pub fn is_ended(&self) -> bool {
-        self.ended
+        self.state.is_ended()
     }
 
     /// Closes the link (if not yet) and returns its counters.
@@ -1294,57 +1276,45 @@ impl GatewayLink {
     }
 
     fn end(&mut self) {
-        if !self.ended {
+        if self.state.is_up() {
             self.ws.close();
-            self.ended = true;
         }
+        self.state.end();
     }
 
     /// While down: makes the reconnect attempt when due ([`OrderSession::resume`]); its
     /// events go to `exec`.
     fn try_reconnect<X: ExecSink>(&mut self, exec: &mut X) -> LinkPoll {
-        let Some(mut o) = self.outage else {
-            return LinkPoll::Work;
-        };
-        if !o.is_due() {
-            return LinkPoll::Down;
-        }
         let (session, opts, out, clock) =
             (&mut self.session, &self.opts, &mut self.out, self.clock);
         let mut setup = |w: &mut WsClient| {
             out.clear();
             session.resume(w, opts, clock, out)
         };
-        match o.attempt(&self.rc, &mut self.backoff, "gateway", &mut setup) {
-            Attempt::Connected(w, rs) => {
-                self.ws = w;
-                log::info!(
-                    "gateway: reconciled: {} orphan orders cancelled ({} already gone), {} missed fills, {} positions",
-                    rs.orphans_cancelled,
-                    rs.orphans_gone,
-                    rs.missed_fills,
-                    rs.positions
-                );
-                for ev in self.out.drain(..) {
-                    exec.push(ev);
-                }
-                self.outage = None;
-                self.connections += 1;
-                self.last_frame = clock();
-                self.session.stats.reconnects += 1;
-                self.session.stats.down_ns += o.since().elapsed().as_nanos() as u64;
-                LinkPoll::Work
-            }
-            Attempt::Failed => {
-                self.outage = Some(o);
-                LinkPoll::Down
-            }
-            Attempt::GaveUp => {
-                self.outage = Some(o);
-                self.ended = true;
-                LinkPoll::Ended
-            }
+        let (w, rs, since) =
+            match self
+                .state
+                .reconnect(&self.rc, &mut self.backoff, "gateway", &mut setup)
+            {
+                Ok(up) => up,
+                Err(p) => return p,
+            };
+        self.ws = w;
+        log::info!(
+            "gateway: reconciled: {} orphan orders cancelled ({} already gone), {} missed fills, {} positions",
+            rs.orphans_cancelled,
+            rs.orphans_gone,
+            rs.missed_fills,
+            rs.positions
+        );
+        for ev in self.out.drain(..) {
+            exec.push(ev);
         }
+        self.connections += 1;
+        self.last_frame = clock();
+        self.session.stats.reconnects += 1;
+        self.session.stats.down_ns += since.elapsed().as_nanos() as u64;
+        LinkPoll::Work
     }
 
     /// One turn on the live connection: `Ok(work done)`, `Err` = lost (why).
