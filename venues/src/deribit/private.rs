@@ -16,6 +16,9 @@ use super::md::{digits_u64, read_error, NO_ID};
 use super::DecodeError;
 use mm_core::decimal::Dec;
 use mm_core::types::{ClientId, Side};
+use span::{skip_value, value_span};
+
+mod span;
 
 /// Prefix of the labels we put on our orders (`mmf-<client id>`).
 pub const LABEL_PREFIX: &str = "mmf-";
@@ -644,14 +647,14 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
             let mut mq_errors: Option<&[u8]> = None;
             while let Some(k) = o.next_key(&mut c)? {
                 match k {
-                    b"orders" => mq_orders = Some(c.value_unused()?),
-                    b"errors" => mq_errors = Some(c.value_unused()?),
+                    b"orders" => mq_orders = Some(value_span(&mut c)?),
+                    b"errors" => mq_errors = Some(value_span(&mut c)?),
                     b"order" => {
                         c.peek();
                         order = Some(c.pos());
-                        c.skip_unused()?;
+                        skip_value(&mut c)?;
                     }
-                    b"trades" => trades = Some(c.value_unused()?),
+                    b"trades" => trades = Some(value_span(&mut c)?),
                     b"access_token" => access = Some(read_str(&mut c)?),
                     b"refresh_token" => refresh = read_opt_str(&mut c)?,
                     b"expires_in" => expires = c.u64()?,
@@ -659,7 +662,7 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
                         is_order = true;
                         c.skip_unused()?;
                     }
-                    _ => c.skip_unused()?,
+                    _ => skip_value(&mut c)?,
                 }
             }
             if let (Some(at), Some(tr)) = (order, trades) {
@@ -708,30 +711,32 @@ fn classify_notification<'a>(
 }
 
 /// Parses a notification's `params` object at the cursor (left after it) and classifies it.
-/// A single `user.orders` order (its `channel` first, as Deribit sends it) is decoded straight
-/// from the frame in the same pass.
+/// A single `user.orders` order or a `user.changes` object (its `channel` first, as Deribit
+/// sends it) is decoded straight from the frame in the same pass; lists are spanned with
+/// [`value_span`] (one pass over their brackets) and decoded when iterated.
 fn notification<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
     c.peek();
     let params_at = c.pos();
     let mut o = c.object()?;
     let mut channel: Option<&[u8]> = None;
     let mut data: Option<&[u8]> = None;
-    let mut order: Option<OrderView<'a>> = None;
+    let mut msg: Option<PrivateMsg<'a>> = None;
     while let Some(k) = o.next_key(c)? {
         match k {
             b"channel" => channel = Some(c.str()?.raw),
-            b"data"
-                if c.peek() == Some(b'{')
-                    && channel.is_some_and(|ch| ch.starts_with(b"user.orders.")) =>
-            {
-                order = Some(parse_order(c)?);
-            }
-            b"data" => data = Some(c.value_unused()?),
-            _ => c.skip_unused()?,
+            b"data" if msg.is_none() && c.peek() == Some(b'{') => match channel {
+                Some(ch) if ch.starts_with(b"user.orders.") => {
+                    msg = Some(PrivateMsg::Orders(parse_order(c)?));
+                }
+                Some(ch) if ch.starts_with(b"user.changes.") => msg = Some(changes(c)?),
+                _ => data = Some(value_span(c)?),
+            },
+            b"data" => data = Some(value_span(c)?),
+            _ => skip_value(c)?,
         }
     }
-    if let Some(order) = order {
-        return Ok(PrivateMsg::Orders(order));
+    if let Some(msg) = msg {
+        return Ok(msg);
     }
     let channel = channel.ok_or(DecodeError::new("subscription without channel", params_at))?;
     let data = data.ok_or(DecodeError::new("subscription without data", params_at))?;
@@ -774,23 +779,29 @@ fn notification<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
                 return Ok(PrivateMsg::Other);
             }
         }
-        let mut o = dc.object()?;
-        let mut orders: &[u8] = b"[]";
-        let mut trades: &[u8] = b"[]";
-        while let Some(k) = o.next_key(&mut dc)? {
-            match k {
-                b"orders" => orders = dc.value_unused()?,
-                b"trades" => trades = dc.value_unused()?,
-                _ => dc.skip_unused()?,
-            }
-        }
-        Ok(PrivateMsg::Changes {
-            orders: OrdersView { span: orders },
-            trades: TradesView { span: trades },
-        })
+        changes(&mut dc)
     } else {
         Ok(PrivateMsg::Other)
     }
+}
+
+/// A `user.changes` data object `{orders, trades, positions, …}` at the cursor (left after
+/// it): the order and trade lists as lazy views, everything else skipped.
+fn changes<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
+    let mut o = c.object()?;
+    let mut orders: &[u8] = b"[]";
+    let mut trades: &[u8] = b"[]";
+    while let Some(k) = o.next_key(c)? {
+        match k {
+            b"orders" => orders = value_span(c)?,
+            b"trades" => trades = value_span(c)?,
+            _ => skip_value(c)?,
+        }
+    }
+    Ok(PrivateMsg::Changes {
+        orders: OrdersView { span: orders },
+        trades: TradesView { span: trades },
+    })
 }
 
 /// Decodes one frame of the order connection.
@@ -823,7 +834,7 @@ pub fn decode_private(frame: &[u8]) -> Result<PrivateMsg<'_>, DecodeError> {
             b"params" => {
                 c.peek();
                 params_at = Some(c.pos());
-                c.skip_unused()?;
+                skip_value(&mut c)?;
             }
             b"id" => {
                 id = match c.kind()? {
@@ -841,7 +852,7 @@ pub fn decode_private(frame: &[u8]) -> Result<PrivateMsg<'_>, DecodeError> {
                     }
                 }
             }
-            b"result" => result = Some(c.value_unused()?),
+            b"result" => result = Some(value_span(&mut c)?),
             b"error" => {
                 c.peek();
                 let at = c.pos();
