@@ -241,8 +241,14 @@ pub enum PrivateMsg<'a> {
     Other,
 }
 
-#[inline]
+/// `raw` as `&str`: an inline word-wise ASCII check for the usual ids and names, the full
+/// UTF-8 validation otherwise.
+#[inline(always)]
 fn utf8(raw: &[u8], at: usize) -> Result<&str, DecodeError> {
+    if raw.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(raw) });
+    }
     std::str::from_utf8(raw).map_err(|_| DecodeError::new("string is not valid UTF-8", at))
 }
 
