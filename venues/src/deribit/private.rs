@@ -20,6 +20,27 @@ use span::{skip_value, value_span};
 
 mod span;
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to run the general paths only (no [`span::container_end`], no in-pass
+    /// `user.changes`), to pin the fast paths against them.
+    static GENERAL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True unless a test switched the fast paths off ([`GENERAL_ONLY`]); always true outside
+/// tests.
+#[inline(always)]
+fn fast_paths() -> bool {
+    #[cfg(test)]
+    {
+        !GENERAL_ONLY.with(|g| g.get())
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
+
 /// Prefix of the labels we put on our orders (`mmf-<client id>`).
 pub const LABEL_PREFIX: &str = "mmf-";
 
@@ -734,7 +755,9 @@ fn notification<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
                 Some(ch) if ch.starts_with(b"user.orders.") => {
                     msg = Some(PrivateMsg::Orders(parse_order(c)?));
                 }
-                Some(ch) if ch.starts_with(b"user.changes.") => msg = Some(changes(c)?),
+                Some(ch) if fast_paths() && ch.starts_with(b"user.changes.") => {
+                    msg = Some(changes(c)?);
+                }
                 _ => data = Some(value_span(c)?),
             },
             b"data" => data = Some(value_span(c)?),
@@ -971,6 +994,131 @@ mod tests {
         );
         assert!(decode_private(br#"{"id":1}"#).is_err());
         assert!(decode_private(br#"{"id":1,"result":1} x"#).is_err());
+    }
+
+    fn data_dir() -> std::path::PathBuf {
+        std::env::var_os("MM_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+            })
+    }
+
+    /// The recorded private-channel frames (roq capture), one per line.
+    fn user_frames() -> Vec<Vec<u8>> {
+        let p = data_dir().join("deribit/messages/roq-deribit-user-channels.jsonl");
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        text.lines().map(|l| l.as_bytes().to_vec()).collect()
+    }
+
+    /// `(offset in frame, length)` of every lazy list of a message.
+    fn list_spans(frame: &[u8], m: &PrivateMsg<'_>) -> Vec<(usize, usize)> {
+        let at = |s: &[u8]| (s.as_ptr() as usize - frame.as_ptr() as usize, s.len());
+        match m {
+            PrivateMsg::OrderList(o) => vec![at(o.raw())],
+            PrivateMsg::Trades(t) => vec![at(t.raw())],
+            PrivateMsg::Changes { orders, trades } => vec![at(orders.raw()), at(trades.raw())],
+            PrivateMsg::RpcOk {
+                result: RpcResult::Order { trades, .. },
+                ..
+            } => vec![at(trades.raw())],
+            PrivateMsg::RpcOk {
+                result: RpcResult::Raw(r),
+                ..
+            } => vec![at(r)],
+            _ => vec![],
+        }
+    }
+
+    /// Decodes `f` with the fast paths and with the general paths only; both must accept or
+    /// both reject, and accepted frames must give the same message with the same spans.
+    fn same_both_ways(f: &[u8]) -> Option<PrivateMsg<'_>> {
+        let fast = decode_private(f);
+        GENERAL_ONLY.with(|g| g.set(true));
+        let general = decode_private(f);
+        GENERAL_ONLY.with(|g| g.set(false));
+        match (fast, general) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b, "{}", String::from_utf8_lossy(f));
+                assert_eq!(list_spans(f, &a), list_spans(f, &b));
+                Some(a)
+            }
+            (Err(_), Err(_)) => None,
+            (a, b) => panic!(
+                "fast {a:?} vs general {b:?} on {}",
+                String::from_utf8_lossy(f)
+            ),
+        }
+    }
+
+    #[test]
+    fn fast_paths_agree_with_general_paths_on_real_frames() {
+        let frames = user_frames();
+        let (mut orders, mut trades, mut changes) = (0, 0, 0);
+        for f in &frames {
+            match same_both_ways(f).expect("every recorded frame decodes") {
+                PrivateMsg::Orders(o) => {
+                    orders += 1;
+                    assert_eq!(o.order_id, "74365704227");
+                    assert_eq!(o.state, OrderState::Filled);
+                    assert_eq!(
+                        o.price,
+                        Some(Dec {
+                            mant: 92100,
+                            scale: 0
+                        })
+                    );
+                }
+                PrivateMsg::Trades(t) => {
+                    trades += 1;
+                    let t: Vec<_> = t.iter().map(|t| t.unwrap()).collect();
+                    assert_eq!(t.len(), 1);
+                    assert_eq!(t[0].trade_id, "208465104");
+                    assert_eq!(t[0].fee, Dec { mant: 5, scale: 8 });
+                    assert!(!t[0].maker);
+                }
+                PrivateMsg::Changes {
+                    orders: o,
+                    trades: t,
+                } => {
+                    changes += 1;
+                    let o: Vec<_> = o.iter().map(|o| o.unwrap()).collect();
+                    assert_eq!(o.len(), 1);
+                    assert_eq!(o[0].instrument_name, "BTC-PERPETUAL");
+                    for t in t.iter() {
+                        assert_eq!(t.unwrap().order_id, o[0].order_id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!((orders, trades, changes), (1, 1, 3));
+    }
+
+    #[test]
+    fn fast_paths_agree_with_general_paths_on_damaged_frames() {
+        let mut rejected = 0;
+        for f in user_frames() {
+            // Every strict prefix of an object is incomplete: both paths reject it.
+            for n in (0..f.len()).step_by(5) {
+                assert!(same_both_ways(&f[..n]).is_none());
+                rejected += 1;
+            }
+            // Every bracket, quote and comma changed into each of the others.
+            for (i, &b) in f.iter().enumerate() {
+                if !b"{}[]\",".contains(&b) {
+                    continue;
+                }
+                for &r in b"{}[]\"," {
+                    if r != b {
+                        let mut g = f.clone();
+                        g[i] = r;
+                        same_both_ways(&g);
+                    }
+                }
+            }
+        }
+        assert!(rejected > 1000);
     }
 
     #[test]

@@ -187,9 +187,11 @@ pub(crate) fn value_span<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], DecodeError
     c.peek();
     let start = c.pos();
     let buf = c.buf();
-    if let Some(end) = container_end(buf, start) {
-        c.rewind(end);
-        return Ok(buf.get(start..end).unwrap_or(&[]));
+    if super::fast_paths() {
+        if let Some(end) = container_end(buf, start) {
+            c.rewind(end);
+            return Ok(buf.get(start..end).unwrap_or(&[]));
+        }
     }
     Ok(c.value_unused()?)
 }
@@ -202,7 +204,7 @@ pub(crate) fn value_span<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], DecodeError
 #[inline(always)]
 pub(crate) fn skip_value(c: &mut Cursor<'_>) -> Result<(), DecodeError> {
     let buf = c.buf();
-    if matches!(buf.get(c.pos()), Some(b'{' | b'[')) {
+    if super::fast_paths() && matches!(buf.get(c.pos()), Some(b'{' | b'[')) {
         if let Some(end) = container_end(buf, c.pos()) {
             c.rewind(end);
             return Ok(());
