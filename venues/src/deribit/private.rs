@@ -18,6 +18,7 @@ use mm_core::decimal::Dec;
 use mm_core::types::{ClientId, Side};
 use span::{skip_value, value_span};
 
+mod number;
 mod span;
 
 #[cfg(test)]
@@ -300,8 +301,21 @@ fn read_side(c: &mut Cursor<'_>) -> Result<Side, DecodeError> {
     }
 }
 
+/// An exact decimal: [`number::fast_dec`], else the scanner's general path.
+#[inline(always)]
+fn read_dec(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
+    if let Some(d) = number::fast_dec(c) {
+        return Ok(d);
+    }
+    Ok(c.dec()?)
+}
+
 #[inline]
 fn read_lossy(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
+    // Exact when it fits: what `json::dec_lossy` gives first.
+    if let Some(d) = number::fast_dec(c) {
+        return Ok(d);
+    }
     if c.null() {
         return Ok(Dec::default());
     }
@@ -312,6 +326,9 @@ fn read_lossy(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
 
 #[inline]
 fn read_exact(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
+    if let Some(d) = number::fast_dec(c) {
+        return Ok(d);
+    }
     if c.null() {
         return Ok(Dec::default());
     }
@@ -364,7 +381,7 @@ fn parse_order<'a>(c: &mut Cursor<'a>) -> Result<OrderView<'a>, DecodeError> {
                         c.null();
                         None
                     }
-                    _ => Some(c.dec()?),
+                    _ => Some(read_dec(c)?),
                 }
             }
             b"amount" => v.amount = read_exact(c)?,
@@ -425,8 +442,8 @@ fn parse_trade<'a>(c: &mut Cursor<'a>) -> Result<TradeView<'a>, DecodeError> {
             b"label" => v.label = read_opt_str(c)?,
             b"instrument_name" => v.instrument_name = read_str(c)?,
             b"direction" => side = Some(read_side(c)?),
-            b"price" => price = Some(c.dec()?),
-            b"amount" => amount = Some(c.dec()?),
+            b"price" => price = Some(read_dec(c)?),
+            b"amount" => amount = Some(read_dec(c)?),
             b"fee" => v.fee = read_lossy(c)?,
             b"fee_currency" => v.fee_currency = read_opt_str(c)?,
             b"liquidity" => v.maker = c.str()?.raw == b"M",
