@@ -1047,8 +1047,36 @@ mod tests {
         }
     }
 
+    /// Orders and trades of every list of a message, as iterated.
+    type Elements<'a> = (
+        Vec<Result<OrderView<'a>, DecodeError>>,
+        Vec<Result<TradeView<'a>, DecodeError>>,
+    );
+
+    fn elements<'a>(m: &PrivateMsg<'a>) -> Elements<'a> {
+        let (o, t) = match m {
+            PrivateMsg::OrderList(o) => (Some(o), None),
+            PrivateMsg::Trades(t) => (None, Some(t)),
+            PrivateMsg::Changes { orders, trades } => (Some(orders), Some(trades)),
+            PrivateMsg::RpcOk {
+                result: RpcResult::Order { trades, .. },
+                ..
+            } => (None, Some(trades)),
+            PrivateMsg::RpcOk {
+                result: RpcResult::MassQuote { orders, trades, .. },
+                ..
+            } => (Some(orders), Some(trades)),
+            _ => (None, None),
+        };
+        (
+            o.map(|o| o.iter().collect()).unwrap_or_default(),
+            t.map(|t| t.iter().collect()).unwrap_or_default(),
+        )
+    }
+
     /// Decodes `f` with the fast paths and with the general paths only; both must accept or
-    /// both reject, and accepted frames must give the same message with the same spans.
+    /// both reject, and accepted frames must give the same message with the same spans and
+    /// the same list elements.
     fn same_both_ways(f: &[u8]) -> Option<PrivateMsg<'_>> {
         let fast = decode_private(f);
         GENERAL_ONLY.with(|g| g.set(true));
@@ -1058,6 +1086,7 @@ mod tests {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b, "{}", String::from_utf8_lossy(f));
                 assert_eq!(list_spans(f, &a), list_spans(f, &b));
+                assert_eq!(elements(&a), elements(&b));
                 Some(a)
             }
             (Err(_), Err(_)) => None,
@@ -1110,6 +1139,31 @@ mod tests {
             }
         }
         assert_eq!((orders, trades, changes), (1, 1, 3));
+        // The recorded lists hold one element each: a user.trades frame with the recorded
+        // trade three times (distinct ids), and one whose second element lacks its id.
+        let f = String::from_utf8(frames[1].clone()).unwrap();
+        let (head, rest) = f.split_once("data\":[").unwrap();
+        let (trade, tail) = rest.rsplit_once(']').unwrap();
+        let three = format!(
+            "{head}data\":[{trade}, {},{}]{tail}",
+            trade.replace("208465104", "208465105"),
+            trade.replace("208465104", "208465106")
+        );
+        let Some(PrivateMsg::Trades(t)) = same_both_ways(three.as_bytes()) else {
+            panic!("not a trades frame");
+        };
+        let ids: Vec<_> = t.iter().map(|t| t.unwrap().trade_id).collect();
+        assert_eq!(ids, ["208465104", "208465105", "208465106"]);
+        let broken = format!(
+            "{head}data\":[{trade},{}]{tail}",
+            trade.replace("\"trade_id\":\"208465104\",", "")
+        );
+        let Some(PrivateMsg::Trades(t)) = same_both_ways(broken.as_bytes()) else {
+            panic!("not a trades frame");
+        };
+        let r: Vec<_> = t.iter().collect();
+        assert_eq!(r.len(), 2);
+        assert!(r[0].is_ok() && r[1].is_err());
     }
 
     #[test]
