@@ -274,7 +274,7 @@ fn utf8(raw: &[u8], at: usize) -> Result<&str, DecodeError> {
     std::str::from_utf8(raw).map_err(|_| DecodeError::new("string is not valid UTF-8", at))
 }
 
-#[inline]
+#[inline(always)]
 fn read_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
     let at = c.pos();
     let s = c.str()?;
@@ -282,7 +282,7 @@ fn read_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
 }
 
 /// Reads a string, or `null` as `""`.
-#[inline]
+#[inline(always)]
 fn read_opt_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
     if c.null() {
         Ok("")
@@ -291,7 +291,7 @@ fn read_opt_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn read_side(c: &mut Cursor<'_>) -> Result<Side, DecodeError> {
     let at = c.pos();
     match c.str()?.raw {
@@ -310,7 +310,7 @@ fn read_dec(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
     Ok(c.dec()?)
 }
 
-#[inline]
+#[inline(always)]
 fn read_lossy(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
     // Exact when it fits: what `json::dec_lossy` gives first.
     if let Some(d) = number::fast_dec(c) {
@@ -324,7 +324,7 @@ fn read_lossy(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
     json::dec_lossy(t).ok_or(DecodeError::new("number not a decimal", at))
 }
 
-#[inline]
+#[inline(always)]
 fn read_exact(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
     if let Some(d) = number::fast_dec(c) {
         return Ok(d);
