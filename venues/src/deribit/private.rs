@@ -284,6 +284,9 @@ fn read_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
 /// Reads a string, or `null` as `""`.
 #[inline(always)]
 fn read_opt_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
+    if c.buf().get(c.pos()) == Some(&b'"') {
+        return read_str(c);
+    }
     if c.null() {
         Ok("")
     } else {
@@ -402,7 +405,7 @@ fn parse_order<'a>(c: &mut Cursor<'a>) -> Result<OrderView<'a>, DecodeError> {
             b"cancel_reason" => v.cancel_reason = read_opt_str(c)?,
             b"post_only" => v.post_only = c.bool()?,
             b"reduce_only" => v.reduce_only = c.bool()?,
-            b"last_update_timestamp" => v.last_update_ms = c.u64()?,
+            b"last_update_timestamp" => v.last_update_ms = number::read_u64(c)?,
             b"quote_id" => v.quote_id = read_opt_str(c)?,
             _ => c.skip_unused()?,
         }
@@ -447,8 +450,8 @@ fn parse_trade<'a>(c: &mut Cursor<'a>) -> Result<TradeView<'a>, DecodeError> {
             b"fee" => v.fee = read_lossy(c)?,
             b"fee_currency" => v.fee_currency = read_opt_str(c)?,
             b"liquidity" => v.maker = c.str()?.raw == b"M",
-            b"timestamp" => v.timestamp_ms = c.u64()?,
-            b"trade_seq" => v.trade_seq = c.u64()?,
+            b"timestamp" => v.timestamp_ms = number::read_u64(c)?,
+            b"trade_seq" => v.trade_seq = number::read_u64(c)?,
             b"quote_id" => v.quote_id = read_opt_str(c)?,
             _ => c.skip_unused()?,
         }

@@ -4,6 +4,7 @@
 //! walk, then [`Dec::parse`]).
 
 use crate::deribit::json::{self, Cursor};
+use crate::deribit::DecodeError;
 use mm_core::decimal::{Dec, POW10};
 
 /// The number right at the cursor (no whitespace) as an exact [`Dec`], consumed, for the
@@ -19,6 +20,28 @@ pub(crate) fn fast_dec(c: &mut Cursor<'_>) -> Option<Dec> {
         return Some(d);
     }
     exp_dec(c)
+}
+
+/// A non-negative integer (timestamps, sequence numbers): 1–19 plain digits right at the
+/// cursor (no leading zero unless the number is `0`, not followed by `.`, `e` or `E`) read
+/// inline, anything else by [`Cursor::u64`], so the result is always [`Cursor::u64`]'s.
+///
+/// # Errors
+/// As [`Cursor::u64`]: not a number, negative, fractional or above `u64::MAX`.
+#[inline(always)]
+pub(crate) fn read_u64(c: &mut Cursor<'_>) -> Result<u64, DecodeError> {
+    let b = c.buf();
+    let i = c.pos();
+    let (v, n) = json::digit_run(b, i);
+    if (1..=19).contains(&n)
+        && (n == 1 || b.get(i) != Some(&b'0'))
+        && !matches!(b.get(i + n), Some(b'.' | b'e' | b'E'))
+    {
+        // At most 19 digits: below 10^19 < u64::MAX, so `digit_run` did not wrap.
+        c.rewind(i + n);
+        return Ok(v);
+    }
+    Ok(c.u64()?)
 }
 
 /// The exponent form of [`fast_dec`] (the plain form was refused).
@@ -104,6 +127,38 @@ mod tests {
             None => assert_eq!(c.pos(), 0, "{text}: consumed on refusal"),
         }
         fast
+    }
+
+    #[test]
+    fn read_u64_is_cursor_u64() {
+        for t in [
+            "0",
+            "7",
+            "1765505266849",
+            "123024306",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9999999999999999999",
+            "00",
+            "01",
+            "1.0",
+            "1e3",
+            "-1",
+            "1.5",
+            "",
+            "x",
+            " 5",
+            "1234567890123456789012",
+        ] {
+            let framed = format!("{t},");
+            let mut c = Cursor::new(framed.as_bytes());
+            let mut g = Cursor::new(framed.as_bytes());
+            let (r, e) = (read_u64(&mut c), g.u64().map_err(DecodeError::from));
+            assert_eq!(r, e, "{t}");
+            if r.is_ok() {
+                assert_eq!(c.pos(), g.pos(), "{t}");
+            }
+        }
     }
 
     #[test]
