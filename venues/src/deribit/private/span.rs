@@ -345,7 +345,7 @@ mod tests {
     fn escapes_depth_and_block_edges() {
         // A string across a block boundary holding brackets.
         let mut s = b"[{\"a\":\"".to_vec();
-        s.extend(std::iter::repeat(b'}').take(100));
+        s.extend(std::iter::repeat_n(b'}', 100));
         s.extend(b"\"},[]]");
         assert_eq!(container_end(&s, 0), Some(s.len()));
         pin(&s);
