@@ -2,11 +2,16 @@
 //! allocation-free views over the frame (dossier §1.3–§1.5, §5, §9.7–§9.9).
 //!
 //! [`decode_private`] checks the whole frame's structure (brackets, strings, members) and
-//! classifies it; every value it reads is validated fully, values it skips only structurally
-//! ([`Cursor::skip_unused`]: one SWAR pass, no per-scalar checks). Order and trade objects are
-//! decoded into [`OrderView`] / [`TradeView`] whose strings borrow from the frame. Lists
-//! ([`TradesView`], [`OrdersView`], [`ChannelsView`]) keep the raw span and decode element by
-//! element when iterated.
+//! classifies it in one pass; every value it reads is validated fully, values it skips only
+//! structurally ([`Cursor::skip_unused`] for scalars; objects and arrays, e.g. the lists and
+//! `positions`, by a 64-byte-block bracket walk, `span::container_end`, that falls back to
+//! `skip_unused` on escapes or malformed input). Order and trade objects are decoded into
+//! [`OrderView`] / [`TradeView`] whose strings borrow from the frame; exact decimals in the
+//! plain and short-exponent shapes (`92037.0`, `9.21e4`, `5.0e-8`) and integers are read
+//! inline (`number`), anything else by the scanner's general path. Lists ([`TradesView`],
+//! [`OrdersView`], [`ChannelsView`]) keep the raw span and decode element by element when
+//! iterated. Every fast path is pinned against the general path on the recorded frames
+//! (tests here and in `span` / `number`).
 //!
 //! Strings are the raw bytes between the quotes: JSON escapes are not decoded (Deribit ids,
 //! names and our `mmf-<id>` labels never contain any).
