@@ -2,11 +2,16 @@
 //! allocation-free views over the frame (dossier §1.3–§1.5, §5, §9.7–§9.9).
 //!
 //! [`decode_private`] checks the whole frame's structure (brackets, strings, members) and
-//! classifies it; every value it reads is validated fully, values it skips only structurally
-//! ([`Cursor::skip_unused`]: one SWAR pass, no per-scalar checks). Order and trade objects are
-//! decoded into [`OrderView`] / [`TradeView`] whose strings borrow from the frame. Lists
-//! ([`TradesView`], [`OrdersView`], [`ChannelsView`]) keep the raw span and decode element by
-//! element when iterated.
+//! classifies it in one pass; every value it reads is validated fully, values it skips only
+//! structurally ([`Cursor::skip_unused`] for scalars; objects and arrays, e.g. the lists and
+//! `positions`, by a 64-byte-block bracket walk, `span::container_end`, that falls back to
+//! `skip_unused` on escapes or malformed input). Order and trade objects are decoded into
+//! [`OrderView`] / [`TradeView`] whose strings borrow from the frame; exact decimals in the
+//! plain and short-exponent shapes (`92037.0`, `9.21e4`, `5.0e-8`) and integers are read
+//! inline (`number`), anything else by the scanner's general path. Lists ([`TradesView`],
+//! [`OrdersView`], [`ChannelsView`]) keep the raw span and decode element by element when
+//! iterated. Every fast path is pinned against the general path on the recorded frames
+//! (tests here and in `span` / `number`).
 //!
 //! Strings are the raw bytes between the quotes: JSON escapes are not decoded (Deribit ids,
 //! names and our `mmf-<id>` labels never contain any).
@@ -16,6 +21,31 @@ use super::md::{digits_u64, read_error, NO_ID};
 use super::DecodeError;
 use mm_core::decimal::Dec;
 use mm_core::types::{ClientId, Side};
+use span::{skip_value, value_span};
+
+mod number;
+mod span;
+
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to run the general paths only (no [`span::container_end`], no in-pass
+    /// `user.changes`), to pin the fast paths against them.
+    static GENERAL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True unless a test switched the fast paths off ([`GENERAL_ONLY`]); always true outside
+/// tests.
+#[inline(always)]
+fn fast_paths() -> bool {
+    #[cfg(test)]
+    {
+        !GENERAL_ONLY.with(|g| g.get())
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
+}
 
 /// Prefix of the labels we put on our orders (`mmf-<client id>`).
 pub const LABEL_PREFIX: &str = "mmf-";
@@ -238,12 +268,18 @@ pub enum PrivateMsg<'a> {
     Other,
 }
 
-#[inline]
+/// `raw` as `&str`: an inline word-wise ASCII check for the usual ids and names, the full
+/// UTF-8 validation otherwise.
+#[inline(always)]
 fn utf8(raw: &[u8], at: usize) -> Result<&str, DecodeError> {
+    if raw.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(raw) });
+    }
     std::str::from_utf8(raw).map_err(|_| DecodeError::new("string is not valid UTF-8", at))
 }
 
-#[inline]
+#[inline(always)]
 fn read_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
     let at = c.pos();
     let s = c.str()?;
@@ -251,8 +287,11 @@ fn read_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
 }
 
 /// Reads a string, or `null` as `""`.
-#[inline]
+#[inline(always)]
 fn read_opt_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
+    if c.buf().get(c.pos()) == Some(&b'"') {
+        return read_str(c);
+    }
     if c.null() {
         Ok("")
     } else {
@@ -260,7 +299,7 @@ fn read_opt_str<'a>(c: &mut Cursor<'a>) -> Result<&'a str, DecodeError> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn read_side(c: &mut Cursor<'_>) -> Result<Side, DecodeError> {
     let at = c.pos();
     match c.str()?.raw {
@@ -270,8 +309,21 @@ fn read_side(c: &mut Cursor<'_>) -> Result<Side, DecodeError> {
     }
 }
 
-#[inline]
+/// An exact decimal: [`number::fast_dec`], else the scanner's general path.
+#[inline(always)]
+fn read_dec(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
+    if let Some(d) = number::fast_dec(c) {
+        return Ok(d);
+    }
+    Ok(c.dec()?)
+}
+
+#[inline(always)]
 fn read_lossy(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
+    // Exact when it fits: what `json::dec_lossy` gives first.
+    if let Some(d) = number::fast_dec(c) {
+        return Ok(d);
+    }
     if c.null() {
         return Ok(Dec::default());
     }
@@ -280,8 +332,11 @@ fn read_lossy(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
     json::dec_lossy(t).ok_or(DecodeError::new("number not a decimal", at))
 }
 
-#[inline]
+#[inline(always)]
 fn read_exact(c: &mut Cursor<'_>) -> Result<Dec, DecodeError> {
+    if let Some(d) = number::fast_dec(c) {
+        return Ok(d);
+    }
     if c.null() {
         return Ok(Dec::default());
     }
@@ -334,7 +389,7 @@ fn parse_order<'a>(c: &mut Cursor<'a>) -> Result<OrderView<'a>, DecodeError> {
                         c.null();
                         None
                     }
-                    _ => Some(c.dec()?),
+                    _ => Some(read_dec(c)?),
                 }
             }
             b"amount" => v.amount = read_exact(c)?,
@@ -355,7 +410,7 @@ fn parse_order<'a>(c: &mut Cursor<'a>) -> Result<OrderView<'a>, DecodeError> {
             b"cancel_reason" => v.cancel_reason = read_opt_str(c)?,
             b"post_only" => v.post_only = c.bool()?,
             b"reduce_only" => v.reduce_only = c.bool()?,
-            b"last_update_timestamp" => v.last_update_ms = c.u64()?,
+            b"last_update_timestamp" => v.last_update_ms = number::read_u64(c)?,
             b"quote_id" => v.quote_id = read_opt_str(c)?,
             _ => c.skip_unused()?,
         }
@@ -395,13 +450,13 @@ fn parse_trade<'a>(c: &mut Cursor<'a>) -> Result<TradeView<'a>, DecodeError> {
             b"label" => v.label = read_opt_str(c)?,
             b"instrument_name" => v.instrument_name = read_str(c)?,
             b"direction" => side = Some(read_side(c)?),
-            b"price" => price = Some(c.dec()?),
-            b"amount" => amount = Some(c.dec()?),
+            b"price" => price = Some(read_dec(c)?),
+            b"amount" => amount = Some(read_dec(c)?),
             b"fee" => v.fee = read_lossy(c)?,
             b"fee_currency" => v.fee_currency = read_opt_str(c)?,
             b"liquidity" => v.maker = c.str()?.raw == b"M",
-            b"timestamp" => v.timestamp_ms = c.u64()?,
-            b"trade_seq" => v.trade_seq = c.u64()?,
+            b"timestamp" => v.timestamp_ms = number::read_u64(c)?,
+            b"trade_seq" => v.trade_seq = number::read_u64(c)?,
             b"quote_id" => v.quote_id = read_opt_str(c)?,
             _ => c.skip_unused()?,
         }
@@ -644,14 +699,14 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
             let mut mq_errors: Option<&[u8]> = None;
             while let Some(k) = o.next_key(&mut c)? {
                 match k {
-                    b"orders" => mq_orders = Some(c.value_unused()?),
-                    b"errors" => mq_errors = Some(c.value_unused()?),
+                    b"orders" => mq_orders = Some(value_span(&mut c)?),
+                    b"errors" => mq_errors = Some(value_span(&mut c)?),
                     b"order" => {
                         c.peek();
                         order = Some(c.pos());
-                        c.skip_unused()?;
+                        skip_value(&mut c)?;
                     }
-                    b"trades" => trades = Some(c.value_unused()?),
+                    b"trades" => trades = Some(value_span(&mut c)?),
                     b"access_token" => access = Some(read_str(&mut c)?),
                     b"refresh_token" => refresh = read_opt_str(&mut c)?,
                     b"expires_in" => expires = c.u64()?,
@@ -659,7 +714,7 @@ fn classify_result(span: &[u8]) -> Result<RpcResult<'_>, DecodeError> {
                         is_order = true;
                         c.skip_unused()?;
                     }
-                    _ => c.skip_unused()?,
+                    _ => skip_value(&mut c)?,
                 }
             }
             if let (Some(at), Some(tr)) = (order, trades) {
@@ -708,30 +763,34 @@ fn classify_notification<'a>(
 }
 
 /// Parses a notification's `params` object at the cursor (left after it) and classifies it.
-/// A single `user.orders` order (its `channel` first, as Deribit sends it) is decoded straight
-/// from the frame in the same pass.
+/// A single `user.orders` order or a `user.changes` object (its `channel` first, as Deribit
+/// sends it) is decoded straight from the frame in the same pass; lists are spanned with
+/// [`value_span`] (one pass over their brackets) and decoded when iterated.
 fn notification<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
     c.peek();
     let params_at = c.pos();
     let mut o = c.object()?;
     let mut channel: Option<&[u8]> = None;
     let mut data: Option<&[u8]> = None;
-    let mut order: Option<OrderView<'a>> = None;
+    let mut msg: Option<PrivateMsg<'a>> = None;
     while let Some(k) = o.next_key(c)? {
         match k {
             b"channel" => channel = Some(c.str()?.raw),
-            b"data"
-                if c.peek() == Some(b'{')
-                    && channel.is_some_and(|ch| ch.starts_with(b"user.orders.")) =>
-            {
-                order = Some(parse_order(c)?);
-            }
-            b"data" => data = Some(c.value_unused()?),
-            _ => c.skip_unused()?,
+            b"data" if msg.is_none() && c.peek() == Some(b'{') => match channel {
+                Some(ch) if ch.starts_with(b"user.orders.") => {
+                    msg = Some(PrivateMsg::Orders(parse_order(c)?));
+                }
+                Some(ch) if fast_paths() && ch.starts_with(b"user.changes.") => {
+                    msg = Some(changes(c)?);
+                }
+                _ => data = Some(value_span(c)?),
+            },
+            b"data" => data = Some(value_span(c)?),
+            _ => skip_value(c)?,
         }
     }
-    if let Some(order) = order {
-        return Ok(PrivateMsg::Orders(order));
+    if let Some(msg) = msg {
+        return Ok(msg);
     }
     let channel = channel.ok_or(DecodeError::new("subscription without channel", params_at))?;
     let data = data.ok_or(DecodeError::new("subscription without data", params_at))?;
@@ -774,23 +833,29 @@ fn notification<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
                 return Ok(PrivateMsg::Other);
             }
         }
-        let mut o = dc.object()?;
-        let mut orders: &[u8] = b"[]";
-        let mut trades: &[u8] = b"[]";
-        while let Some(k) = o.next_key(&mut dc)? {
-            match k {
-                b"orders" => orders = dc.value_unused()?,
-                b"trades" => trades = dc.value_unused()?,
-                _ => dc.skip_unused()?,
-            }
-        }
-        Ok(PrivateMsg::Changes {
-            orders: OrdersView { span: orders },
-            trades: TradesView { span: trades },
-        })
+        changes(&mut dc)
     } else {
         Ok(PrivateMsg::Other)
     }
+}
+
+/// A `user.changes` data object `{orders, trades, positions, …}` at the cursor (left after
+/// it): the order and trade lists as lazy views, everything else skipped.
+fn changes<'a>(c: &mut Cursor<'a>) -> Result<PrivateMsg<'a>, DecodeError> {
+    let mut o = c.object()?;
+    let mut orders: &[u8] = b"[]";
+    let mut trades: &[u8] = b"[]";
+    while let Some(k) = o.next_key(c)? {
+        match k {
+            b"orders" => orders = value_span(c)?,
+            b"trades" => trades = value_span(c)?,
+            _ => skip_value(c)?,
+        }
+    }
+    Ok(PrivateMsg::Changes {
+        orders: OrdersView { span: orders },
+        trades: TradesView { span: trades },
+    })
 }
 
 /// Decodes one frame of the order connection.
@@ -823,7 +888,7 @@ pub fn decode_private(frame: &[u8]) -> Result<PrivateMsg<'_>, DecodeError> {
             b"params" => {
                 c.peek();
                 params_at = Some(c.pos());
-                c.skip_unused()?;
+                skip_value(&mut c)?;
             }
             b"id" => {
                 id = match c.kind()? {
@@ -841,7 +906,7 @@ pub fn decode_private(frame: &[u8]) -> Result<PrivateMsg<'_>, DecodeError> {
                     }
                 }
             }
-            b"result" => result = Some(c.value_unused()?),
+            b"result" => result = Some(value_span(&mut c)?),
             b"error" => {
                 c.peek();
                 let at = c.pos();
@@ -954,6 +1019,185 @@ mod tests {
         );
         assert!(decode_private(br#"{"id":1}"#).is_err());
         assert!(decode_private(br#"{"id":1,"result":1} x"#).is_err());
+    }
+
+    fn data_dir() -> std::path::PathBuf {
+        std::env::var_os("MM_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+            })
+    }
+
+    /// The recorded private-channel frames (roq capture), one per line.
+    fn user_frames() -> Vec<Vec<u8>> {
+        let p = data_dir().join("deribit/messages/roq-deribit-user-channels.jsonl");
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        text.lines().map(|l| l.as_bytes().to_vec()).collect()
+    }
+
+    /// `(offset in frame, length)` of every lazy list of a message.
+    fn list_spans(frame: &[u8], m: &PrivateMsg<'_>) -> Vec<(usize, usize)> {
+        let at = |s: &[u8]| (s.as_ptr() as usize - frame.as_ptr() as usize, s.len());
+        match m {
+            PrivateMsg::OrderList(o) => vec![at(o.raw())],
+            PrivateMsg::Trades(t) => vec![at(t.raw())],
+            PrivateMsg::Changes { orders, trades } => vec![at(orders.raw()), at(trades.raw())],
+            PrivateMsg::RpcOk {
+                result: RpcResult::Order { trades, .. },
+                ..
+            } => vec![at(trades.raw())],
+            PrivateMsg::RpcOk {
+                result: RpcResult::Raw(r),
+                ..
+            } => vec![at(r)],
+            _ => vec![],
+        }
+    }
+
+    /// Orders and trades of every list of a message, as iterated.
+    type Elements<'a> = (
+        Vec<Result<OrderView<'a>, DecodeError>>,
+        Vec<Result<TradeView<'a>, DecodeError>>,
+    );
+
+    fn elements<'a>(m: &PrivateMsg<'a>) -> Elements<'a> {
+        let (o, t) = match m {
+            PrivateMsg::OrderList(o) => (Some(o), None),
+            PrivateMsg::Trades(t) => (None, Some(t)),
+            PrivateMsg::Changes { orders, trades } => (Some(orders), Some(trades)),
+            PrivateMsg::RpcOk {
+                result: RpcResult::Order { trades, .. },
+                ..
+            } => (None, Some(trades)),
+            PrivateMsg::RpcOk {
+                result: RpcResult::MassQuote { orders, trades, .. },
+                ..
+            } => (Some(orders), Some(trades)),
+            _ => (None, None),
+        };
+        (
+            o.map(|o| o.iter().collect()).unwrap_or_default(),
+            t.map(|t| t.iter().collect()).unwrap_or_default(),
+        )
+    }
+
+    /// Decodes `f` with the fast paths and with the general paths only; both must accept or
+    /// both reject, and accepted frames must give the same message with the same spans and
+    /// the same list elements.
+    fn same_both_ways(f: &[u8]) -> Option<PrivateMsg<'_>> {
+        let fast = decode_private(f);
+        GENERAL_ONLY.with(|g| g.set(true));
+        let general = decode_private(f);
+        GENERAL_ONLY.with(|g| g.set(false));
+        match (fast, general) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b, "{}", String::from_utf8_lossy(f));
+                assert_eq!(list_spans(f, &a), list_spans(f, &b));
+                assert_eq!(elements(&a), elements(&b));
+                Some(a)
+            }
+            (Err(_), Err(_)) => None,
+            (a, b) => panic!(
+                "fast {a:?} vs general {b:?} on {}",
+                String::from_utf8_lossy(f)
+            ),
+        }
+    }
+
+    #[test]
+    fn fast_paths_agree_with_general_paths_on_real_frames() {
+        let frames = user_frames();
+        let (mut orders, mut trades, mut changes) = (0, 0, 0);
+        for f in &frames {
+            match same_both_ways(f).expect("every recorded frame decodes") {
+                PrivateMsg::Orders(o) => {
+                    orders += 1;
+                    assert_eq!(o.order_id, "74365704227");
+                    assert_eq!(o.state, OrderState::Filled);
+                    assert_eq!(
+                        o.price,
+                        Some(Dec {
+                            mant: 92100,
+                            scale: 0
+                        })
+                    );
+                }
+                PrivateMsg::Trades(t) => {
+                    trades += 1;
+                    let t: Vec<_> = t.iter().map(|t| t.unwrap()).collect();
+                    assert_eq!(t.len(), 1);
+                    assert_eq!(t[0].trade_id, "208465104");
+                    assert_eq!(t[0].fee, Dec { mant: 5, scale: 8 });
+                    assert!(!t[0].maker);
+                }
+                PrivateMsg::Changes {
+                    orders: o,
+                    trades: t,
+                } => {
+                    changes += 1;
+                    let o: Vec<_> = o.iter().map(|o| o.unwrap()).collect();
+                    assert_eq!(o.len(), 1);
+                    assert_eq!(o[0].instrument_name, "BTC-PERPETUAL");
+                    for t in t.iter() {
+                        assert_eq!(t.unwrap().order_id, o[0].order_id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!((orders, trades, changes), (1, 1, 3));
+        // The recorded lists hold one element each: a user.trades frame with the recorded
+        // trade three times (distinct ids), and one whose second element lacks its id.
+        let f = String::from_utf8(frames[1].clone()).unwrap();
+        let (head, rest) = f.split_once("data\":[").unwrap();
+        let (trade, tail) = rest.rsplit_once(']').unwrap();
+        let three = format!(
+            "{head}data\":[{trade}, {},{}]{tail}",
+            trade.replace("208465104", "208465105"),
+            trade.replace("208465104", "208465106")
+        );
+        let Some(PrivateMsg::Trades(t)) = same_both_ways(three.as_bytes()) else {
+            panic!("not a trades frame");
+        };
+        let ids: Vec<_> = t.iter().map(|t| t.unwrap().trade_id).collect();
+        assert_eq!(ids, ["208465104", "208465105", "208465106"]);
+        let broken = format!(
+            "{head}data\":[{trade},{}]{tail}",
+            trade.replace("\"trade_id\":\"208465104\",", "")
+        );
+        let Some(PrivateMsg::Trades(t)) = same_both_ways(broken.as_bytes()) else {
+            panic!("not a trades frame");
+        };
+        let r: Vec<_> = t.iter().collect();
+        assert_eq!(r.len(), 2);
+        assert!(r[0].is_ok() && r[1].is_err());
+    }
+
+    #[test]
+    fn fast_paths_agree_with_general_paths_on_damaged_frames() {
+        let mut rejected = 0;
+        for f in user_frames() {
+            // Every strict prefix of an object is incomplete: both paths reject it.
+            for n in (0..f.len()).step_by(5) {
+                assert!(same_both_ways(&f[..n]).is_none());
+                rejected += 1;
+            }
+            // Every bracket, quote and comma changed into each of the others.
+            for (i, &b) in f.iter().enumerate() {
+                if !b"{}[]\",".contains(&b) {
+                    continue;
+                }
+                for &r in b"{}[]\"," {
+                    if r != b {
+                        let mut g = f.clone();
+                        g[i] = r;
+                        same_both_ways(&g);
+                    }
+                }
+            }
+        }
+        assert!(rejected > 1000);
     }
 
     #[test]
