@@ -78,6 +78,28 @@ pub mod gateway;
 pub mod mass_quote;
 pub mod mmp;
 
+/// Test fixture: the recorded data directory (`MM_DATA_DIR`, else `../shared/data` beside
+/// the workspace).
+#[cfg(test)]
+pub(crate) fn test_data_dir() -> std::path::PathBuf {
+    std::env::var_os("MM_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+        })
+}
+
+/// Test fixture: the recorded private-channel frames (roq capture), one per line.
+///
+/// # Panics
+/// If the capture cannot be read.
+#[cfg(test)]
+pub(crate) fn test_user_frames() -> Vec<Vec<u8>> {
+    let p = test_data_dir().join("deribit/messages/roq-deribit-user-channels.jsonl");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    text.lines().map(|l| l.as_bytes().to_vec()).collect()
+}
+
 /// Test fixture: `n` BTC calls (`BTC-{i}JUN21-{1000·i}-C`, tick 0.0005, lot 0.1) in a new
 /// table, ids 0..n.
 #[cfg(test)]

@@ -1021,20 +1021,7 @@ mod tests {
         assert!(decode_private(br#"{"id":1,"result":1} x"#).is_err());
     }
 
-    fn data_dir() -> std::path::PathBuf {
-        std::env::var_os("MM_DATA_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-            })
-    }
-
-    /// The recorded private-channel frames (roq capture), one per line.
-    fn user_frames() -> Vec<Vec<u8>> {
-        let p = data_dir().join("deribit/messages/roq-deribit-user-channels.jsonl");
-        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        text.lines().map(|l| l.as_bytes().to_vec()).collect()
-    }
+    use crate::deribit::test_user_frames as user_frames;
 
     /// `(offset in frame, length)` of every lazy list of a message.
     fn list_spans(frame: &[u8], m: &PrivateMsg<'_>) -> Vec<(usize, usize)> {

@@ -264,20 +264,7 @@ mod tests {
         String::from_utf8_lossy(b).into_owned()
     }
 
-    fn data_dir() -> std::path::PathBuf {
-        std::env::var_os("MM_DATA_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-            })
-    }
-
-    /// The private-channel capture, one frame per line.
-    fn user_frames() -> Vec<Vec<u8>> {
-        let p = data_dir().join("deribit/messages/roq-deribit-user-channels.jsonl");
-        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        text.lines().map(|l| l.as_bytes().to_vec()).collect()
-    }
+    use crate::deribit::{test_data_dir as data_dir, test_user_frames as user_frames};
 
     /// Every recorded Deribit message file (JSON lines and pretty-printed JSON documents),
     /// each whole file as one buffer.
