@@ -154,21 +154,19 @@ fn perpetual_tardis_minute_tight_spread_idle_wake() {
 /// `--duration`) still ends flat with the ledger matching.
 #[test]
 fn options_tape_paced_idle_wake() {
-    let out = replay_with(
-        DERIBIT_TAPES[0],
-        "4000/s",
-        "wake",
-        &[
-            "--improve-ticks",
-            "1",
-            "--min-spread-bps",
-            "200",
-            "--duration",
-            "4",
-        ],
-    );
+    let out = replay_with(DERIBIT_TAPES[0], "4000/s", "wake", PACED_OPTIONS);
     check(&out, 5);
 }
+
+/// The paced options run of the `wake` tests: touch-improving quotes, 4 s.
+const PACED_OPTIONS: &[&str] = &[
+    "--improve-ticks",
+    "1",
+    "--min-spread-bps",
+    "200",
+    "--duration",
+    "4",
+];
 
 /// `--topology inline` (one thread reads, decides and writes): the tight-spread perpetual
 /// run ends flat with the ledger matching, and no event crossed the md → hot ring (the
@@ -190,21 +188,9 @@ fn perpetual_tardis_minute_tight_spread_inline() {
 /// the ledger matching.
 #[test]
 fn options_tape_paced_inline_idle_wake() {
-    let out = replay_with(
-        DERIBIT_TAPES[0],
-        "4000/s",
-        "wake",
-        &[
-            "--improve-ticks",
-            "1",
-            "--min-spread-bps",
-            "200",
-            "--duration",
-            "4",
-            "--topology",
-            "inline",
-        ],
-    );
+    let mut extra = PACED_OPTIONS.to_vec();
+    extra.extend(["--topology", "inline"]);
+    let out = replay_with(DERIBIT_TAPES[0], "4000/s", "wake", &extra);
     check(&out, 5);
     assert_eq!(out.report.latency_ns["ring"].count, 0);
 }

@@ -88,11 +88,16 @@ fn disconnect_reconnects_both_connections_and_quotes_again() {
 
 #[test]
 fn disconnect_without_reconnect_ends_the_run_and_cod_cancels() {
-    let out = run_on(
-        DERIBIT_TAPES[2],
-        &["--speed", "max", "--reconnect-max-secs", "0"],
-        &["disconnect@20"],
-    );
+    no_reconnect_after_disconnect(&[]);
+}
+
+/// `--reconnect-max-secs 0` with a disconnect: the run ends on the lost connection (exit 4)
+/// after quoting, with nothing left open at the venue (cancel-on-disconnect) and no
+/// reconnect. `extra`: more engine flags.
+fn no_reconnect_after_disconnect(extra: &[&str]) {
+    let mut flags = vec!["--speed", "max", "--reconnect-max-secs", "0"];
+    flags.extend_from_slice(extra);
+    let out = run_on(DERIBIT_TAPES[2], &flags, &["disconnect@20"]);
     let r = &out.report;
     assert_eq!(injected(&out, "disconnect"), 1, "{:?}", r.faults_injected);
     assert!(
@@ -176,29 +181,7 @@ fn done_when_every_fault_in_one_run_inline() {
 /// run (exit 4) with nothing left open at the venue.
 #[test]
 fn disconnect_without_reconnect_inline_ends_the_run() {
-    let out = run_on(
-        DERIBIT_TAPES[2],
-        &[
-            "--speed",
-            "max",
-            "--reconnect-max-secs",
-            "0",
-            "--topology",
-            "inline",
-        ],
-        &["disconnect@20"],
-    );
-    let r = &out.report;
-    assert_eq!(injected(&out, "disconnect"), 1, "{:?}", r.faults_injected);
-    assert!(
-        r.stop_reason == STOP_ORDER_CONN_LOST || r.stop_reason == STOP_MD_CONN_LOST,
-        "{}",
-        r.stop_reason
-    );
-    assert!(r.orders_sent > 0, "it was quoting before the fault");
-    assert_eq!(sim_open_orders(&out), 0, "cancel-on-disconnect");
-    assert_eq!(r.orphan_orders, Some(0));
-    assert_eq!(r.reconnects, 0);
+    no_reconnect_after_disconnect(&["--topology", "inline"]);
 }
 
 fn every_fault_in_one_run(extra: &[&str]) {

@@ -100,6 +100,25 @@ pub(crate) fn test_user_frames() -> Vec<Vec<u8>> {
     text.lines().map(|l| l.as_bytes().to_vec()).collect()
 }
 
+/// Test fixture: calls `f` with every copy of `frame` in which one bracket, quote or comma
+/// is replaced by one of the others (structural damage for fast-vs-general path tests).
+#[cfg(test)]
+pub(crate) fn for_each_damaged_copy(frame: &[u8], mut f: impl FnMut(&[u8])) {
+    const STRUCTURAL: &[u8] = b"{}[]\",";
+    for (i, &b) in frame.iter().enumerate() {
+        if !STRUCTURAL.contains(&b) {
+            continue;
+        }
+        for &r in STRUCTURAL {
+            if r != b {
+                let mut g = frame.to_vec();
+                g[i] = r;
+                f(&g);
+            }
+        }
+    }
+}
+
 /// Test fixture: `n` BTC calls (`BTC-{i}JUN21-{1000·i}-C`, tick 0.0005, lot 0.1) in a new
 /// table, ids 0..n.
 #[cfg(test)]

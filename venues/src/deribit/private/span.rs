@@ -264,7 +264,9 @@ mod tests {
         String::from_utf8_lossy(b).into_owned()
     }
 
-    use crate::deribit::{test_data_dir as data_dir, test_user_frames as user_frames};
+    use crate::deribit::{
+        for_each_damaged_copy, test_data_dir as data_dir, test_user_frames as user_frames,
+    };
 
     /// Every recorded Deribit message file (JSON lines and pretty-printed JSON documents),
     /// each whole file as one buffer.
@@ -313,18 +315,9 @@ mod tests {
                 pin(&f[..n]);
             }
             // Every bracket, quote and comma changed into each of the others.
-            for (i, &b) in f.iter().enumerate() {
-                if !b"{}[]\",".contains(&b) {
-                    continue;
-                }
-                for &r in b"{}[]\"," {
-                    if r != b {
-                        let mut g = f.clone();
-                        g[i] = r;
-                        pin(&g);
-                    }
-                }
-            }
+            for_each_damaged_copy(&f, |g| {
+                pin(g);
+            });
         }
     }
 
