@@ -80,6 +80,7 @@
 //! `mm-fast --hgrm`) as percentile-distribution curves.
 
 use crate::cli::Args;
+use crate::frame_work::FrameWork;
 use crate::report::LatencyOut;
 use crate::run::{run, RunExtras};
 use clap::{Parser, Subcommand};
@@ -175,6 +176,10 @@ pub struct RunOpts {
     /// At most this many passes over a recorded tape.
     #[arg(long, default_value_t = 500)]
     pub max_passes: u32,
+    /// Skip the warm measurement of the engine's own work per book frame that runs before
+    /// the passes (`frame_work` in the report: a few seconds on the default tape).
+    #[arg(long = "no-frame-work", action = clap::ArgAction::SetFalse)]
+    pub frame_work: bool,
     /// Stop after this many measured seconds (summed over the passes).
     #[arg(long, default_value_t = 600.0)]
     pub duration: f64,
@@ -474,6 +479,13 @@ pub struct Context {
     pub machine: Machine,
     /// The process's threads over the windows, busiest first.
     pub threads: Vec<ThreadOut>,
+    /// The engine's own work per book frame, measured warm on one thread before the run
+    /// ([`crate::frame_work`]); `null` with `--no-frame-work` or when it could not be
+    /// measured.
+    pub frame_work: Option<FrameWork>,
+    /// `1 + frame_work.stimuli.work_p50 / echo_rtt.p50`: the lowest `ratio_p50` the engine's
+    /// warm work alone allows, with no wait for a CPU at all.
+    pub ratio_p50_work_floor: Option<f64>,
 }
 
 /// The JSON document `--json` writes.
@@ -1021,6 +1033,20 @@ pub fn run_latency(o: &RunOpts) -> Result<LatencyOutput, String> {
     let work = TempDir::new()?;
     let stim = stimulus(o, &work.0)?;
     mm_io::clock::calibrate();
+    // Before the echo and the passes start, so that nothing else of ours runs meanwhile.
+    let frame_work = if o.frame_work {
+        let args = engine_args(o, &stim, &work.0)?;
+        let marks = stim.marks.as_deref().filter(|_| stim.recorded);
+        match crate::frame_work::measure(&stim.files, marks, &args) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::warn!("frame work not measured: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let gap = Duration::from_secs_f64(1.0 / o.rate);
     let guard = match o.guard_us {
@@ -1229,6 +1255,10 @@ pub fn run_latency(o: &RunOpts) -> Result<LatencyOutput, String> {
                 },
             },
             threads: thread_out,
+            frame_work,
+            ratio_p50_work_floor: frame_work
+                .filter(|w| w.stimuli.work_p50 > 0 && echo_sum.p50 > 0)
+                .map(|w| 1.0 + w.stimuli.work_p50 as f64 / echo_sum.p50 as f64),
         },
     };
     Ok(LatencyOutput {
@@ -1661,6 +1691,43 @@ pub fn table(r: &LatencyReport) -> String {
             p50("decide"),
             p50("encode_write"),
         );
+    }
+    if let Some(w) = &c.frame_work {
+        let line = |s: &mut String, name: &str, k: &crate::frame_work::ClassWork| {
+            let _ = writeln!(
+                s,
+                "  {name:<14} {:>6} frames, {:>4} rows / {:>6} B p50: decode {:.1} + book/quote {:.1} = {:.1} µs p50 ({:.1} p90)",
+                k.frames,
+                k.rows_p50,
+                k.bytes_p50,
+                us(k.decode_p50),
+                us(k.work_p50.saturating_sub(k.decode_p50)),
+                us(k.work_p50),
+                us(k.work_p90),
+            );
+        };
+        let _ = writeln!(
+            s,
+            "\nengine work per book frame, warm (one thread, no IO; median of {} replays):",
+            w.rounds
+        );
+        line(&mut s, "stimuli", &w.stimuli);
+        let _ = writeln!(
+            s,
+            "  {:<14} the engine sent intents after {} of the {} stimuli in every replay",
+            "", w.stimuli_with_intents, w.stimuli.frames
+        );
+        if w.others.frames > 0 {
+            line(&mut s, "other frames", &w.others);
+        }
+        if let Some(f) = c.ratio_p50_work_floor {
+            let _ = writeln!(
+                s,
+                "  floor from this work alone: ratio_p50 >= 1 + {:.1} / {:.1} = {f:.2}x",
+                us(w.stimuli.work_p50),
+                us(r.echo_rtt.p50)
+            );
+        }
     }
     if !c.threads.is_empty() {
         let _ = writeln!(

@@ -8,6 +8,7 @@ pub mod backtest;
 pub mod breaches;
 pub mod cli;
 pub mod config;
+pub mod frame_work;
 pub mod hot;
 pub mod inline;
 pub mod journal;

@@ -1,7 +1,8 @@
 //! `mm-latency` end to end: short measurements (the default recorded tape, and the touch
 //! walk) write the JSON document with exactly the required top-level keys, samples on both
 //! sides and ratios consistent with the percentiles; `plot` draws `.hgrm` files (the
-//! harness's and `mm-fast --hgrm`'s) into a PNG; the stimulus marks of the default tape.
+//! harness's and `mm-fast --hgrm`'s) into a PNG; the stimulus marks of the default tape; the
+//! warm frame-work measurement agrees with the marks.
 
 use clap::Parser;
 use mm_core::quote::{Reference, SpreadMode};
@@ -186,6 +187,27 @@ fn default_run_replays_the_recorded_btcusdt_tape_in_passes() {
     // Quoted wide: nothing filled, nothing rejected (every order reacts to market data).
     assert_eq!(c["engine_counters"]["fills"], 0);
     assert_eq!(c["engine_counters"]["rejects"], 0);
+    // The warm frame-work measurement covers every book frame of the tape, and the engine
+    // it measures reacts to exactly the marked frames' moves: every stimulus produced
+    // intents. The stimuli are the large frames (a moving touch sweeps many levels).
+    let fw = &c["frame_work"];
+    let (st, ot) = (&fw["stimuli"], &fw["others"]);
+    assert_eq!(st["frames"].as_u64(), Some(k), "{fw}");
+    assert_eq!(ot["frames"].as_u64(), Some(n - k), "{fw}");
+    assert_eq!(fw["stimuli_with_intents"].as_u64(), Some(k), "{fw}");
+    let rows = |x: &Value| x["rows_p50"].as_u64().unwrap();
+    assert!(rows(st) > 5 * rows(ot), "{fw}");
+    for x in [st, ot] {
+        let (d, w, w90) = (
+            x["decode_p50"].as_u64().unwrap(),
+            x["work_p50"].as_u64().unwrap(),
+            x["work_p90"].as_u64().unwrap(),
+        );
+        assert!(0 < d && d <= w && w <= w90, "{fw}");
+    }
+    let floor = c["ratio_p50_work_floor"].as_f64().unwrap();
+    let expect = 1.0 + st["work_p50"].as_f64().unwrap() / v["echo_rtt"]["p50"].as_f64().unwrap();
+    assert!((floor - expect).abs() < 1e-9, "{floor} vs {expect}");
     check_hgrm_and_plot(&dir, &hgrm);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -214,6 +236,15 @@ fn touch_walk_is_still_available() {
     assert_eq!(c["attribution"], "EveryFrame");
     assert_eq!(c["passes"], 1);
     assert_eq!(c["engine_figures"], "exact");
+    // No marks: every book frame of the walk is a stimulus, and each moves the touch.
+    let fw = &c["frame_work"];
+    let frames = fw["stimuli"]["frames"].as_u64().unwrap();
+    assert!(frames > 100, "{fw}");
+    assert_eq!(fw["others"]["frames"], 0, "{fw}");
+    assert!(
+        fw["stimuli_with_intents"].as_u64().unwrap() * 10 > frames * 9,
+        "{fw}"
+    );
     check_hgrm_and_plot(&dir, &hgrm);
     let _ = std::fs::remove_dir_all(&dir);
 }
