@@ -141,6 +141,39 @@ fn read_frames_while_stops_after_the_refused_frame() {
     server.join().unwrap();
 }
 
+/// Frames queued with `queue_text` stay in the client until `flush`, then all leave (in
+/// order, in one write): the echo server sees none of them before.
+#[test]
+fn queued_frames_leave_with_the_flush() {
+    let (addr, server) = spawn_server(None);
+    let mut c = WsClient::connect(&format!("ws://{addr}/"), &opts()).unwrap();
+    for i in 0..3 {
+        c.queue_text(&format!("queued-{i}")).unwrap();
+    }
+    assert!(c.has_pending_writes());
+    // Not written: nothing can come back, however long we wait.
+    c.wait(Some(Duration::from_millis(100))).unwrap();
+    assert_eq!(
+        c.read_frames(|f| panic!("echo before the flush: {f:?}"))
+            .unwrap(),
+        0
+    );
+    assert!(c.flush().unwrap());
+    assert!(!c.has_pending_writes());
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 3 {
+        assert!(Instant::now() < deadline);
+        if c.read_frames(|f| got.push(f.to_vec())).unwrap() == 0 {
+            c.wait(Some(Duration::from_millis(50))).unwrap();
+        }
+    }
+    let want: Vec<Vec<u8>> = (0..3).map(|i| format!("queued-{i}").into_bytes()).collect();
+    assert_eq!(got, want);
+    c.close();
+    server.join().unwrap();
+}
+
 /// `wait_any` returns when the second of two connections becomes readable, with the first
 /// silent, and returns after its timeout when both are.
 #[test]

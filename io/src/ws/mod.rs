@@ -436,6 +436,18 @@ impl WsClient {
     /// [`MAX_WRITE_BUFFER_BYTES`] are already waiting; [`WsError::Closed`] after a close;
     /// [`WsError::Tls`] / [`WsError::Io`] when the connection broke.
     pub fn send_text(&mut self, text: &str) -> Result<(), WsError> {
+        self.queue_text(text)?;
+        self.flush().map(|_| ())
+    }
+
+    /// Queues one text frame without writing it: the bytes reach the socket with the next
+    /// [`Self::flush`] (or send), so that several frames leave in one `write` system call
+    /// instead of one each. Never blocks. (tungstenite writes on its own only once its
+    /// buffer passes 128 KiB.)
+    ///
+    /// # Errors
+    /// As [`Self::send_text`].
+    pub fn queue_text(&mut self, text: &str) -> Result<(), WsError> {
         if self.closed {
             return Err(WsError::Closed);
         }
@@ -445,7 +457,8 @@ impl WsClient {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(self.fail(e)),
         }
-        self.flush().map(|_| ())
+        self.write_pending = true;
+        Ok(())
     }
 
     /// Writes queued bytes without blocking. Returns `Ok(true)` when everything queued has
@@ -476,7 +489,7 @@ impl WsClient {
         }
     }
 
-    /// True when the last send/flush left bytes queued.
+    /// True when bytes are queued: the last send/flush left some, or frames were queued since.
     pub fn has_pending_writes(&self) -> bool {
         self.write_pending
     }

@@ -1119,6 +1119,8 @@ pub struct GatewayLink {
     connections: u64,
     out: Vec<ExecEvent>,
     dropped: Vec<ExecEvent>,
+    // The turn's order frames queued for one write, with their pop times.
+    queued: Vec<(OrderIntent, u64)>,
     silence: Option<u64>,
     last_frame: u64,
     journal_errors: u64,
@@ -1182,6 +1184,7 @@ impl GatewayLink {
             connections: 1,
             out: Vec::with_capacity(1024),
             dropped: Vec::with_capacity(Throttle::CAPACITY),
+            queued: Vec::with_capacity(WRITE_BATCH),
             silence: silence_limit(opts.heartbeat_s).map(|d| d.as_nanos() as u64),
             last_frame: clock(),
             journal_errors,
@@ -1333,6 +1336,7 @@ impl GatewayLink {
             table,
             out,
             dropped,
+            queued,
             silence,
             last_frame,
             journal_errors,
@@ -1422,32 +1426,17 @@ impl GatewayLink {
                 // Mass-quote mode: queued, written below.
                 Ok("") => continue,
                 Ok(frame) => {
-                    if let Err(e) = ws.send_text(frame) {
+                    if let Err(e) = ws.queue_text(frame) {
                         return Err(format!("send: {e}"));
                     }
                 }
             }
-            let t_wire = clock();
-            let _ = tel_tx.push(Telemetry {
-                t: t_wire,
-                kind: TelKind::Latency,
-                stage: Stage::EncodeWrite,
-                a: t_wire.saturating_sub(t_pop) as i64,
-                ..Default::default()
-            });
-            if it.t_recv != 0 {
-                let _ = tel_tx.push(Telemetry {
-                    t: t_wire,
-                    kind: TelKind::Latency,
-                    stage: Stage::TickToWire,
-                    a: t_wire.saturating_sub(it.t_recv) as i64,
-                    ..Default::default()
-                });
-            }
-            if matches!(it.kind, IntentKind::Cancel | IntentKind::CancelAll) {
-                let _ = tel_tx.push(cancel_written(&it, t_wire));
+            queued.push((it, t_pop));
+            if queued.len() >= WRITE_BATCH {
+                write_queued(ws, queued, tel_tx, clock)?;
             }
         }
+        write_queued(ws, queued, tel_tx, clock)?;
         // 1b. The turn's batched work (mass quotes, MMP resets).
         while let Some(f) = session.next_frame(clock(), throttle.budget()) {
             work = true;
@@ -1617,6 +1606,49 @@ fn bind_waker(bell: &Doorbell, ws: &WsClient) {
 }
 
 /// The `TelKind::CancelWritten` record of a cancel intent written at `t` (kill switch timing).
+/// At most this many order frames leave in one `write` (the rest of a turn's intents in
+/// the next ones): a large requote (many strikes) does not hold its first order back while
+/// the others are encoded.
+pub const WRITE_BATCH: usize = 16;
+
+/// Writes the order frames queued this turn ([`WsClient::queue_text`]) in one `write`
+/// system call instead of one each, then stamps each intent's `encode_write` and
+/// `tick_to_wire` (and a cancel's write time) with the moment they left. Clears `queued`.
+fn write_queued(
+    ws: &mut WsClient,
+    queued: &mut Vec<(OrderIntent, u64)>,
+    tel_tx: &mut Producer<Telemetry>,
+    clock: fn() -> u64,
+) -> Result<(), String> {
+    if queued.is_empty() {
+        return Ok(());
+    }
+    ws.flush().map_err(|e| format!("send: {e}"))?;
+    let t_wire = clock();
+    for (it, t_pop) in queued.drain(..) {
+        let _ = tel_tx.push(Telemetry {
+            t: t_wire,
+            kind: TelKind::Latency,
+            stage: Stage::EncodeWrite,
+            a: t_wire.saturating_sub(t_pop) as i64,
+            ..Default::default()
+        });
+        if it.t_recv != 0 {
+            let _ = tel_tx.push(Telemetry {
+                t: t_wire,
+                kind: TelKind::Latency,
+                stage: Stage::TickToWire,
+                a: t_wire.saturating_sub(it.t_recv) as i64,
+                ..Default::default()
+            });
+        }
+        if matches!(it.kind, IntentKind::Cancel | IntentKind::CancelAll) {
+            let _ = tel_tx.push(cancel_written(&it, t_wire));
+        }
+    }
+    Ok(())
+}
+
 fn cancel_written(it: &OrderIntent, t: u64) -> Telemetry {
     Telemetry {
         t,
