@@ -37,6 +37,19 @@ fn round_trip(c: &mut WsClient) {
     }
 }
 
+/// Reads frames into `got` until it holds `n`, waiting on the socket between reads.
+///
+/// # Panics
+/// At `deadline`.
+fn read_until(c: &mut WsClient, got: &mut Vec<Vec<u8>>, n: usize, deadline: Instant) {
+    while got.len() < n {
+        assert!(Instant::now() < deadline);
+        if c.read_frames(|f| got.push(f.to_vec())).unwrap() == 0 {
+            c.wait(Some(Duration::from_millis(50))).unwrap();
+        }
+    }
+}
+
 #[test]
 fn plain_round_trip_and_client_close() {
     let (addr, server) = spawn_server(None);
@@ -128,12 +141,7 @@ fn read_frames_while_stops_after_the_refused_frame() {
     }
     assert_eq!(got.len(), 8, "stopped after the refused frame");
     assert_eq!(&got[7][..8], b"00000007");
-    while got.len() < 50 {
-        assert!(Instant::now() < deadline);
-        if c.read_frames(|f| got.push(f.to_vec())).unwrap() == 0 {
-            c.wait(Some(Duration::from_millis(50))).unwrap();
-        }
-    }
+    read_until(&mut c, &mut got, 50, deadline);
     for (i, f) in got.iter().enumerate() {
         assert_eq!(&f[..8], format!("{i:08}").as_bytes());
     }
@@ -161,13 +169,12 @@ fn queued_frames_leave_with_the_flush() {
     assert!(c.flush().unwrap());
     assert!(!c.has_pending_writes());
     let mut got: Vec<Vec<u8>> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while got.len() < 3 {
-        assert!(Instant::now() < deadline);
-        if c.read_frames(|f| got.push(f.to_vec())).unwrap() == 0 {
-            c.wait(Some(Duration::from_millis(50))).unwrap();
-        }
-    }
+    read_until(
+        &mut c,
+        &mut got,
+        3,
+        Instant::now() + Duration::from_secs(10),
+    );
     let want: Vec<Vec<u8>> = (0..3).map(|i| format!("queued-{i}").into_bytes()).collect();
     assert_eq!(got, want);
     c.close();
