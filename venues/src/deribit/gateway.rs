@@ -1605,7 +1605,6 @@ fn bind_waker(bell: &Doorbell, ws: &WsClient) {
     }
 }
 
-/// The `TelKind::CancelWritten` record of a cancel intent written at `t` (kill switch timing).
 /// At most this many order frames leave in one `write` (the rest of a turn's intents in
 /// the next ones): a large requote (many strikes) does not hold its first order back while
 /// the others are encoded.
@@ -1649,6 +1648,7 @@ fn write_queued(
     Ok(())
 }
 
+/// The `TelKind::CancelWritten` record of a cancel intent written at `t` (kill switch timing).
 fn cancel_written(it: &OrderIntent, t: u64) -> Telemetry {
     Telemetry {
         t,
